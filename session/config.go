@@ -1,0 +1,126 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tlsgram/tlsgram/header"
+	"github.com/tlsgram/tlsgram/session/congestion"
+)
+
+// Defaults for a zero Config field.
+const (
+	DefaultMaxDatagramSize  = 1200 // safe on every Internet path (RFC 9000 §14)
+	DefaultMaxAckDelay      = 25 * time.Millisecond
+	DefaultIdleTimeout      = 30 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultKeepAlive        = 10 * time.Second
+	DefaultInitialWindow    = 1 << 20
+	DefaultMaxWindow        = 16 << 20
+	DefaultSendBuffer       = 4 << 20
+
+	// MaxDatagramSizeLimit is the largest UDP payload over IPv4 (65535 − 20 − 8).
+	MaxDatagramSizeLimit = 65507
+
+	// InitialMaxData is the flow-control limit each side may assume about its peer before the
+	// peer's first MAX_DATA frame arrives (part of wire format v1). Receivers must accept it, so a
+	// configured window is never smaller.
+	InitialMaxData = 64 << 10
+)
+
+// Config tunes one connection. The zero value of every field means its default (see the
+// Default* constants). A Config is copied by NewClient/NewServer and may be reused.
+type Config struct {
+	// MaxDatagramSize is the largest UDP payload the core produces. Default 1200, the size every
+	// IPv4/IPv6 Internet path carries; 1452 fits a 1500-byte Ethernet MTU over IPv6; larger values
+	// only make sense on loopback. Range 1200..65507.
+	MaxDatagramSize int
+	// MaxAckDelay is how long a receiver may delay an ACK (RFC 9000 §13.2.1). Default 25ms.
+	MaxAckDelay time.Duration
+	// IdleTimeout closes the connection when nothing was received for this long. Default 30s.
+	IdleTimeout time.Duration
+	// HandshakeTimeout closes the connection if SetHandshakeComplete was not called within this
+	// long after creation. Default 10s.
+	HandshakeTimeout time.Duration
+	// KeepAlive sends a PING when nothing was received for this long, so idle connections survive
+	// the idle timeout and NAT bindings stay open. Default 10s; negative disables.
+	KeepAlive time.Duration
+	// InitialWindow is the receive flow-control window, the bytes the peer may send beyond what the
+	// application has read. Default 1 MiB, minimum 64 KiB. It grows automatically up to MaxWindow
+	// when the application reads fast (auto-tuning).
+	InitialWindow uint64
+	// MaxWindow caps receive-window auto-tuning. Default 16 MiB.
+	MaxWindow uint64
+	// SendBuffer is how many written-but-unacknowledged stream bytes the core holds before
+	// SendSpace reports 0. Default 4 MiB.
+	SendBuffer int
+	// Congestion builds the congestion controller. Nil means NewReno (RFC 9002 §7).
+	Congestion func(maxDatagramSize int) congestion.Controller
+	// DisablePacing sends whole congestion windows at once. Pacing (RFC 9002 §7.7) is on by default.
+	DisablePacing bool
+}
+
+// withDefaults returns a copy of c with zero fields set to their defaults.
+func (c *Config) withDefaults() Config {
+	var d Config
+	if c != nil {
+		d = *c
+	}
+	if d.MaxDatagramSize == 0 {
+		d.MaxDatagramSize = DefaultMaxDatagramSize
+	}
+	if d.MaxAckDelay == 0 {
+		d.MaxAckDelay = DefaultMaxAckDelay
+	}
+	if d.IdleTimeout == 0 {
+		d.IdleTimeout = DefaultIdleTimeout
+	}
+	if d.HandshakeTimeout == 0 {
+		d.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if d.KeepAlive == 0 {
+		d.KeepAlive = DefaultKeepAlive
+	}
+	if d.InitialWindow == 0 {
+		d.InitialWindow = DefaultInitialWindow
+	}
+	if d.MaxWindow == 0 {
+		d.MaxWindow = DefaultMaxWindow
+	}
+	if d.MaxWindow < d.InitialWindow {
+		d.MaxWindow = d.InitialWindow
+	}
+	if d.SendBuffer == 0 {
+		d.SendBuffer = DefaultSendBuffer
+	}
+	if d.Congestion == nil {
+		d.Congestion = congestion.NewNewReno
+	}
+	return d
+}
+
+// Validate reports the first field of c that is out of range, as an error naming the field.
+// A nil Config is valid.
+func (c *Config) Validate() error {
+	if c == nil {
+		return nil
+	}
+	switch {
+	case c.MaxDatagramSize != 0 && (c.MaxDatagramSize < header.MinInitialDatagramSize || c.MaxDatagramSize > MaxDatagramSizeLimit):
+		return fmt.Errorf("tlsgram: Config.MaxDatagramSize %d out of range [%d, %d]", c.MaxDatagramSize, header.MinInitialDatagramSize, MaxDatagramSizeLimit)
+	case c.MaxAckDelay < 0 || c.MaxAckDelay > time.Second:
+		return fmt.Errorf("tlsgram: Config.MaxAckDelay %v out of range [0, 1s]", c.MaxAckDelay)
+	case c.IdleTimeout < 0:
+		return errors.New("tlsgram: Config.IdleTimeout is negative")
+	case c.HandshakeTimeout < 0:
+		return errors.New("tlsgram: Config.HandshakeTimeout is negative")
+	case c.InitialWindow != 0 && c.InitialWindow < InitialMaxData:
+		return fmt.Errorf("tlsgram: Config.InitialWindow %d below the minimum %d", c.InitialWindow, InitialMaxData)
+	case c.InitialWindow > 1<<40 || c.MaxWindow > 1<<40:
+		return errors.New("tlsgram: Config window above 1 TiB")
+	case c.SendBuffer < 0 || c.SendBuffer > 1<<30:
+		return fmt.Errorf("tlsgram: Config.SendBuffer %d out of range [0, 1 GiB]", c.SendBuffer)
+	}
+	return nil
+}

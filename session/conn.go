@@ -1,0 +1,386 @@
+package session
+
+import (
+	"io"
+	"time"
+
+	"github.com/tlsgram/tlsgram/header"
+	"github.com/tlsgram/tlsgram/reassembly"
+	"github.com/tlsgram/tlsgram/session/congestion"
+)
+
+// peerMaxAckDelay is the ACK delay every v1 endpoint promises not to exceed (RFC 9000 §13.2.1's
+// max_ack_delay, fixed by our wire format instead of negotiated). PTO and RTT computations use it
+// for the peer; Config.MaxAckDelay may only be smaller.
+const peerMaxAckDelay = DefaultMaxAckDelay
+
+// maxGaps bounds the holes reassembly tracks. A datagram whose data would open more is not
+// acknowledged, so the sender retransmits it later; see reassembly.ErrTooManyGaps.
+const maxGaps = 256
+
+// maxChunksPerPacket bounds the STREAM frames one packet carries, so sentPacket stays a fixed size.
+const maxChunksPerPacket = 4
+
+// ackOnlyPingEvery makes every Nth otherwise ACK-only packet ack-eliciting (with a PING), so a
+// receive-only endpoint learns its ACKs arrived and can forget old ranges (RFC 9000 §13.2.4).
+const ackOnlyPingEvery = 16
+
+type connState uint8
+
+const (
+	stateOpen     connState = iota
+	stateClosing            // we sent CLOSE: answer stray packets with CLOSE until the deadline
+	stateDraining           // the peer sent CLOSE: send nothing until the deadline
+	stateClosed             // done: the transport may forget the connection
+)
+
+// Conn is one tlsgram connection's protocol state. See the package documentation for how to
+// drive it. Not safe for concurrent use.
+type Conn struct {
+	conf     Config
+	isClient bool
+
+	localCID  uint64
+	remoteCID uint64
+	origDCID  uint64 // server: the DCID of the client's first Initial (it routes Initials too)
+	token     []byte // client: Retry token echoed in Initials
+
+	state     connState
+	err       error     // terminal error, set once
+	closeCode uint64    // what our CLOSE frame says
+	closeWhy  string    //
+	closeSend bool      // a CLOSE frame is due
+	closeSent int       // CLOSE frames sent while closing (rate limit)
+	closeAt   time.Time // end of the closing/draining period
+
+	// Handshake and address validation (RFC 9000 §8.1).
+	created            time.Time
+	handshakeComplete  bool // TLS says the handshake finished (SetHandshakeComplete)
+	handshakeConfirmed bool // client: HANDSHAKE_DONE received; server: = handshakeComplete
+	handshakeDoneSend  bool // server: a HANDSHAKE_DONE frame is due
+	peerCIDKnown       bool // client: learned the server's CID, so short headers may be used
+	peerKnowsCID       bool // server: the client addressed us by our CID, so short headers may be used
+	addrValidated      bool // server: may send more than 3× what it received
+	ampRecv, ampSent   uint64
+
+	// Send side.
+	sendBuf     sendBuffer
+	sendNext    uint64   // next never-sent stream offset
+	acked       rangeSet // stream bytes acknowledged above sendBuf.base
+	retransmit  rangeSet // stream bytes to send again (lost, or queued by a probe)
+	finWanted   bool     // CloseWrite was called
+	finSent     bool
+	finAcked    bool
+	peerMaxData uint64 // flow-control limit the peer gave us
+	blockedSent uint64 // the limit we last sent DATA_BLOCKED for (+1; 0 = none)
+
+	// Packets in flight and loss recovery (RFC 9002 Appendix A).
+	sent               sentList
+	nextPN             uint64
+	largestAcked       uint64 // header.NoPacket until the first ACK
+	rtt                congestion.RTT
+	cc                 congestion.Controller
+	pacer              *congestion.Pacer
+	bytesInFlight      int
+	ackElicitingFlight int
+	lastAckElicitSent  time.Time
+	lossTime           time.Time
+	ptoCount           int
+	probes             int       // probe packets due after a PTO (they bypass the congestion window)
+	pacingNext         time.Time // when the pacer next allows a packet, if it was the blocker
+	pingSend           bool      // a PING is due (keep-alive or probe)
+	lastPing           time.Time
+	skip               skipper
+
+	// Receive side.
+	recv            *reassembly.Buffer
+	received        reassembly.ReceivedPackets
+	largestRecv     uint64 // header.NoPacket until the first packet
+	largestRecvTime time.Time
+	ackPending      bool      // something ack-eliciting arrived since our last ACK
+	ackNow          bool      // send the ACK without waiting (gap, 2nd packet, handshake)
+	ackDeadline     time.Time // latest time to send a pending ACK
+	ackEliciting    int       // ack-eliciting packets since our last ACK
+	ackOnlySent     int       // ACK-only packets since our last ack-eliciting packet
+	lastRecv        time.Time
+
+	// Receive flow control and window auto-tuning.
+	window       uint64
+	windowUpdate time.Time // when the limit was last raised
+	maxDataSend  bool      // a MAX_DATA frame is due
+
+	frame    header.Frame    // scratch for parsing, kept here to stay off the stack
+	ackFrame header.AckFrame // scratch for building ACKs
+	stats    Stats
+}
+
+// NewClient returns the core of a client connection. localCID is the ID this client demultiplexes
+// on; remoteCID is a random initial destination ID that the server will replace with its own.
+// Both should come from a CSPRNG.
+func NewClient(conf *Config, localCID, remoteCID uint64, now time.Time) *Conn {
+	c := newConn(conf, localCID, remoteCID, now)
+	c.isClient = true
+	return c
+}
+
+// NewServer returns the core of a server connection, created by the transport on the first valid
+// Initial, which it then passes to HandleDatagram. localCID is the server's own random ID; remoteCID
+// is the client's (the Initial's SrcConnID); origDCID is the Initial's DstConnID. addrValidated is
+// true when the Initial carried a valid Retry token: the 3× amplification limit then does not apply.
+func NewServer(conf *Config, localCID, remoteCID, origDCID uint64, now time.Time, addrValidated bool) *Conn {
+	c := newConn(conf, localCID, remoteCID, now)
+	c.origDCID = origDCID
+	c.addrValidated = addrValidated
+	return c
+}
+
+func newConn(conf *Config, localCID, remoteCID uint64, now time.Time) *Conn {
+	cf := conf.withDefaults()
+	if cf.MaxAckDelay > peerMaxAckDelay {
+		cf.MaxAckDelay = peerMaxAckDelay
+	}
+	c := &Conn{
+		conf:         cf,
+		localCID:     localCID,
+		remoteCID:    remoteCID,
+		created:      now,
+		lastRecv:     now,
+		lastPing:     now,
+		largestAcked: header.NoPacket,
+		largestRecv:  header.NoPacket,
+		peerMaxData:  InitialMaxData,
+		window:       cf.InitialWindow,
+		windowUpdate: now,
+		maxDataSend:  true, // advertise the real window in the first packet
+		cc:           cf.Congestion(cf.MaxDatagramSize),
+		pacer:        congestion.NewPacer(cf.MaxDatagramSize),
+	}
+	c.recv = reassembly.NewBuffer(cf.InitialWindow, maxGaps)
+	c.skip.init(localCID ^ remoteCID)
+	return c
+}
+
+// LocalConnID is the ID this end demultiplexes on.
+func (c *Conn) LocalConnID() uint64 { return c.localCID }
+
+// RemoteConnID is the ID this end currently sends to.
+func (c *Conn) RemoteConnID() uint64 { return c.remoteCID }
+
+// IsClient reports which side this is.
+func (c *Conn) IsClient() bool { return c.isClient }
+
+// Write appends p to the stream. It never blocks and never writes short: either all of p is
+// buffered, or an error says why nothing was (the connection is closed, or CloseWrite was called).
+// Flow control belongs above this call: see SendSpace.
+func (c *Conn) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.finWanted {
+		return 0, ErrWriteClosed
+	}
+	c.sendBuf.write(p)
+	return len(p), nil
+}
+
+// SendSpace is how many more bytes may be written before the send buffer exceeds
+// Config.SendBuffer. Writers above the core wait for it to become positive.
+func (c *Conn) SendSpace() int {
+	if n := c.conf.SendBuffer - c.sendBuf.len(); n > 0 {
+		return n
+	}
+	return 0
+}
+
+// Read copies in-order stream bytes into p. It never blocks: (0, nil) means nothing is ready yet.
+// After the peer's FIN has been read it returns io.EOF; after a terminal error it returns the error
+// once the bytes that did arrive in order have been read.
+func (c *Conn) Read(p []byte) (int, error) {
+	n, err := c.recv.Read(p)
+	if n > 0 {
+		c.stats.StreamBytesReceived += uint64(n)
+		return n, nil
+	}
+	if err == io.EOF {
+		return 0, io.EOF
+	}
+	if c.err != nil {
+		return 0, c.err
+	}
+	return 0, nil
+}
+
+// Readable is the number of in-order bytes Read would return now.
+func (c *Conn) Readable() int { return c.recv.Readable() }
+
+// CloseWrite sends FIN after everything written so far. Further Writes fail.
+func (c *Conn) CloseWrite() {
+	c.finWanted = true
+}
+
+// Close closes the connection now: a CLOSE frame with code and reason goes out, unacknowledged
+// data is abandoned, and the core answers stray packets with CLOSE for three PTOs before Done.
+// For a graceful close, call CloseWrite and wait for AllAcked first.
+func (c *Conn) Close(now time.Time, code uint64, reason string) {
+	if c.state != stateOpen {
+		return
+	}
+	c.setErr(&CloseError{Code: code, Reason: reason})
+	c.enterClosing(now, code, reason)
+}
+
+func (c *Conn) enterClosing(now time.Time, code uint64, reason string) {
+	c.state = stateClosing
+	c.closeCode, c.closeWhy = code, reason
+	c.closeSend = true
+	c.closeAt = now.Add(3 * c.rtt.PTO(peerMaxAckDelay))
+	c.abandonSendState()
+}
+
+// abandonSendState forgets everything in flight: a closing connection sends only CLOSE.
+func (c *Conn) abandonSendState() {
+	c.sent.clear()
+	c.retransmit.clear()
+	c.bytesInFlight = 0
+	c.ackElicitingFlight = 0
+	c.lossTime = time.Time{}
+	c.probes = 0
+}
+
+func (c *Conn) setErr(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+// SetHandshakeComplete tells the core the TLS handshake finished: the handshake timer stops, and a
+// server confirms the handshake to the client with HANDSHAKE_DONE.
+func (c *Conn) SetHandshakeComplete(now time.Time) {
+	if c.handshakeComplete {
+		return
+	}
+	c.handshakeComplete = true
+	if !c.isClient {
+		c.handshakeConfirmed = true
+		c.handshakeDoneSend = true
+	}
+}
+
+// HandshakeComplete reports whether SetHandshakeComplete was called.
+func (c *Conn) HandshakeComplete() bool { return c.handshakeComplete }
+
+// AllAcked reports whether the peer acknowledged every byte written, and the FIN if CloseWrite was
+// called.
+func (c *Conn) AllAcked() bool {
+	return c.sendBuf.base == c.sendBuf.end && (!c.finWanted || c.finAcked)
+}
+
+// Err is nil while the connection is open, and the terminal error after it closed: *CloseError or
+// *TimeoutError, both unwrapping to net.ErrClosed.
+func (c *Conn) Err() error { return c.err }
+
+// Done reports that the connection has nothing more to send or receive; the transport may forget it.
+func (c *Conn) Done() bool { return c.state == stateClosed }
+
+// Stats returns a snapshot of the counters.
+func (c *Conn) Stats() Stats {
+	s := c.stats
+	s.SmoothedRTT = c.rtt.SmoothedRTT()
+	s.RTTVar = c.rtt.RTTVar()
+	s.MinRTT = c.rtt.MinRTT()
+	s.LatestRTT = c.rtt.LatestRTT()
+	s.CongestionWindow = c.cc.CongestionWindow()
+	s.BytesInFlight = c.bytesInFlight
+	if !c.conf.DisablePacing && s.SmoothedRTT > 0 {
+		s.PacingRate = int64(float64(s.CongestionWindow) * 1.25 / s.SmoothedRTT.Seconds())
+	}
+	s.SendWindow = c.peerMaxData
+	s.ReceiveWindow = c.window
+	s.SendBuffered = c.sendBuf.len()
+	s.RecvBuffered = c.recv.Buffered()
+	s.SentTracked = c.sent.len()
+	return s
+}
+
+// NextTimeout returns when HandleTimeout should be called next, or the zero time if no timer is
+// armed. It is the earliest of a small fixed set of deadlines.
+func (c *Conn) NextTimeout() time.Time {
+	var t time.Time
+	earliest := func(d time.Time) {
+		if !d.IsZero() && (t.IsZero() || d.Before(t)) {
+			t = d
+		}
+	}
+	switch c.state {
+	case stateClosed:
+		return time.Time{}
+	case stateClosing, stateDraining:
+		return c.closeAt
+	}
+	earliest(c.lossDetectionTimer())
+	if c.ackPending && !c.ackNow {
+		earliest(c.ackDeadline)
+	}
+	earliest(c.lastRecv.Add(c.idleTimeout()))
+	if !c.handshakeComplete {
+		earliest(c.created.Add(c.conf.HandshakeTimeout))
+	}
+	if c.conf.KeepAlive > 0 {
+		earliest(c.keepAliveAt())
+	}
+	if p := c.pacingWait(); !p.IsZero() {
+		earliest(p)
+	}
+	return t
+}
+
+// idleTimeout is at least three PTOs, so a slow path is not mistaken for a dead one (RFC 9000 §10.1).
+func (c *Conn) idleTimeout() time.Duration {
+	if pto := 3 * c.rtt.PTO(peerMaxAckDelay); pto > c.conf.IdleTimeout {
+		return pto
+	}
+	return c.conf.IdleTimeout
+}
+
+func (c *Conn) keepAliveAt() time.Time {
+	last := c.lastRecv
+	if c.lastPing.After(last) {
+		last = c.lastPing
+	}
+	return last.Add(c.conf.KeepAlive)
+}
+
+// HandleTimeout runs every timer that is due at now.
+func (c *Conn) HandleTimeout(now time.Time) {
+	switch c.state {
+	case stateClosed:
+		return
+	case stateClosing, stateDraining:
+		if !now.Before(c.closeAt) {
+			c.state = stateClosed
+		}
+		return
+	}
+	if !c.handshakeComplete && !now.Before(c.created.Add(c.conf.HandshakeTimeout)) {
+		c.setErr(&TimeoutError{Handshake: true})
+		c.enterClosing(now, CodeHandshakeTimeout, "handshake timeout")
+		return
+	}
+	if !now.Before(c.lastRecv.Add(c.idleTimeout())) {
+		// RFC 9000 §10.1: an idle timeout closes silently.
+		c.setErr(&TimeoutError{})
+		c.abandonSendState()
+		c.state = stateClosed
+		return
+	}
+	if c.ackPending && !now.Before(c.ackDeadline) {
+		c.ackNow = true
+	}
+	if t := c.lossDetectionTimer(); !t.IsZero() && !now.Before(t) {
+		c.onLossDetectionTimeout(now)
+	}
+	if c.conf.KeepAlive > 0 && !now.Before(c.keepAliveAt()) {
+		c.pingSend = true
+		c.lastPing = now
+	}
+}

@@ -1,0 +1,59 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"net"
+)
+
+// Close codes carried in CLOSE frames. 0 is a graceful close; the others say why a connection was
+// torn down. Applications see them through *CloseError.
+const (
+	CodeNoError           uint64 = 0x0
+	CodeInternal          uint64 = 0x1
+	CodeProtocolViolation uint64 = 0x2
+	CodeFlowControl       uint64 = 0x3
+	CodeFinalSize         uint64 = 0x4
+	CodeHandshakeTimeout  uint64 = 0x5
+	CodeIdleTimeout       uint64 = 0x6
+	CodeTLS               uint64 = 0x7 // the TLS handshake or record layer failed
+	CodeApplication       uint64 = 0x100
+)
+
+// CloseError is the terminal error of a connection closed by a CLOSE frame, sent or received.
+// It unwraps to net.ErrClosed, so callers can test errors.Is(err, net.ErrClosed).
+type CloseError struct {
+	Remote bool   // the peer sent the CLOSE frame
+	Code   uint64 // one of the Code* constants, or an application code
+	Reason string
+}
+
+func (e *CloseError) Error() string {
+	who := "local"
+	if e.Remote {
+		who = "peer"
+	}
+	if e.Reason != "" {
+		return fmt.Sprintf("tlsgram: connection closed by %s: code 0x%x: %s", who, e.Code, e.Reason)
+	}
+	return fmt.Sprintf("tlsgram: connection closed by %s: code 0x%x", who, e.Code)
+}
+
+func (e *CloseError) Unwrap() error { return net.ErrClosed }
+
+// TimeoutError is the terminal error of a connection that timed out (idle or handshake). It is a
+// net.Error with Timeout() == true and unwraps to net.ErrClosed.
+type TimeoutError struct{ Handshake bool }
+
+func (e *TimeoutError) Error() string {
+	if e.Handshake {
+		return "tlsgram: handshake timeout"
+	}
+	return "tlsgram: idle timeout: no datagram from the peer"
+}
+func (e *TimeoutError) Timeout() bool   { return true }
+func (e *TimeoutError) Temporary() bool { return false }
+func (e *TimeoutError) Unwrap() error   { return net.ErrClosed }
+
+// ErrWriteClosed is returned by Write after CloseWrite.
+var ErrWriteClosed = errors.New("tlsgram: write after CloseWrite")

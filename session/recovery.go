@@ -1,0 +1,408 @@
+package session
+
+import (
+	"time"
+
+	"github.com/tlsgram/tlsgram/header"
+)
+
+// streamChunk is one STREAM frame a packet carried.
+type streamChunk struct {
+	off uint64
+	n   uint32
+	fin bool
+}
+
+// sentPacket is what the sender remembers about an ack-eliciting packet until it is acknowledged or
+// declared lost (RFC 9002 §A.1.1). ACK-only packets are not tracked: they are never acknowledged.
+type sentPacket struct {
+	pn            uint64
+	time          time.Time
+	size          int
+	ackLargest    uint64 // largest PN in the ACK frame it carried, header.NoPacket if none
+	nChunks       uint8
+	chunks        [maxChunksPerPacket]streamChunk
+	maxData       bool // carried MAX_DATA
+	handshakeDone bool // carried HANDSHAKE_DONE
+	lost          bool // declared lost; kept a while so a late ACK still counts (spurious loss)
+	gone          bool // acknowledged, or lost and forgotten; removed lazily
+}
+
+// sentList holds tracked packets in packet-number order. Packets leave from anywhere (ACK ranges)
+// but mostly from the front, so entries are flagged and the front is trimmed; the backing array is
+// compacted when the dead prefix grows large. Steady state does not allocate.
+type sentList struct {
+	pkts []sentPacket
+	head int
+	live int
+}
+
+func (l *sentList) len() int { return l.live }
+
+func (l *sentList) clear() {
+	l.pkts = l.pkts[:0]
+	l.head = 0
+	l.live = 0
+}
+
+func (l *sentList) push(p sentPacket) {
+	if l.head > 0 && l.head >= len(l.pkts)/2 {
+		n := copy(l.pkts, l.pkts[l.head:])
+		l.pkts = l.pkts[:n]
+		l.head = 0
+	}
+	l.pkts = append(l.pkts, p)
+	l.live++
+}
+
+// remove marks p gone; p must point into l.pkts. Indexes stay valid until trim.
+func (l *sentList) remove(p *sentPacket) {
+	p.gone = true
+	l.live--
+}
+
+// trim drops gone packets from the front.
+func (l *sentList) trim() {
+	for l.head < len(l.pkts) && l.pkts[l.head].gone {
+		l.head++
+	}
+	if l.head == len(l.pkts) {
+		l.pkts = l.pkts[:0]
+		l.head = 0
+	}
+}
+
+// index returns the index of the first packet with number >= pn.
+func (l *sentList) index(pn uint64) int {
+	lo, hi := l.head, len(l.pkts)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if l.pkts[m].pn < pn {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// oldest returns the lowest packet still in flight.
+func (l *sentList) oldest() *sentPacket {
+	for i := l.head; i < len(l.pkts); i++ {
+		if !l.pkts[i].gone && !l.pkts[i].lost {
+			return &l.pkts[i]
+		}
+	}
+	return nil
+}
+
+// skipper decides which packet numbers to skip. An ACK for a skipped number proves the peer is
+// acknowledging packets it never saw — an optimistic-ACK attack (RFC 9000 §21.4).
+type skipper struct {
+	state   uint64
+	next    uint64    // the next packet number to skip
+	skipped [4]uint64 // recent skipped numbers (0 = none; PN 0 is never skipped)
+	i       int
+}
+
+func (s *skipper) init(seed uint64) {
+	s.state = seed | 1
+	s.next = 32 + s.rand()%256
+}
+
+func (s *skipper) rand() uint64 { // xorshift64
+	s.state ^= s.state << 13
+	s.state ^= s.state >> 7
+	s.state ^= s.state << 17
+	return s.state
+}
+
+// number returns the packet number to use for the next packet: next, or next+1 when next is due to
+// be skipped. Nothing changes until commit, so an unsent packet skips nothing.
+func (s *skipper) number(next uint64) uint64 {
+	if next == s.next {
+		return next + 1
+	}
+	return next
+}
+
+// commit records that pn was sent as the packet after next.
+func (s *skipper) commit(next, pn uint64) {
+	if pn == next {
+		return
+	}
+	s.skipped[s.i%len(s.skipped)] = next
+	s.i++
+	s.next = pn + 64 + s.rand()%1024
+}
+
+func (s *skipper) isSkipped(smallest, largest uint64) bool {
+	for _, pn := range s.skipped {
+		if pn != 0 && pn >= smallest && pn <= largest {
+			return true
+		}
+	}
+	return false
+}
+
+// onAck processes an ACK frame (RFC 9002 §A.7). It returns false if the frame is a protocol
+// violation (it acknowledges a packet never sent), in which case the caller closes the connection.
+func (c *Conn) onAck(now time.Time, a *header.AckFrame) bool {
+	if a.NumRanges == 0 {
+		return true
+	}
+	largest := a.Ranges[0].Largest
+	if largest >= c.nextPN {
+		return false
+	}
+	for i := 0; i < a.NumRanges; i++ {
+		if c.skip.isSkipped(a.Ranges[i].Smallest, a.Ranges[i].Largest) {
+			return false
+		}
+	}
+	if c.largestAcked == header.NoPacket || largest > c.largestAcked {
+		c.largestAcked = largest
+	}
+	// RFC 9002 §5.1: an RTT sample when the largest acknowledged packet is newly acknowledged
+	// (every tracked packet is ack-eliciting).
+	if i := c.sent.index(largest); i < len(c.sent.pkts) && c.sent.pkts[i].pn == largest && !c.sent.pkts[i].gone && !c.sent.pkts[i].lost {
+		delay := time.Duration(a.Delay) * time.Microsecond
+		c.rtt.Update(now.Sub(c.sent.pkts[i].time), delay, peerMaxAckDelay, c.handshakeConfirmed)
+	}
+	newly := false
+	for r := 0; r < a.NumRanges; r++ {
+		rg := a.Ranges[r]
+		for i := c.sent.index(rg.Smallest); i < len(c.sent.pkts) && c.sent.pkts[i].pn <= rg.Largest; i++ {
+			p := &c.sent.pkts[i]
+			if p.gone {
+				continue
+			}
+			if p.lost {
+				// Declared lost too early (reordering): its data did arrive. Count it, so that
+				// nothing waits for a copy the peer may never acknowledge (it may be closing).
+				c.stats.SpuriousLosses++
+				c.ackChunks(p)
+				c.sent.remove(p)
+				continue
+			}
+			newly = true
+			c.onPacketAcked(now, p)
+			c.sent.remove(p)
+		}
+	}
+	if !newly {
+		return true
+	}
+	c.sent.trim()
+	c.detectLost(now)
+	// RFC 9002 §6.2.1: the PTO backoff resets when an acknowledgement arrives.
+	c.ptoCount = 0
+	return true
+}
+
+func (c *Conn) onPacketAcked(now time.Time, p *sentPacket) {
+	c.bytesInFlight -= p.size
+	c.ackElicitingFlight--
+	c.cc.OnPacketAcked(now, p.size, p.time, &c.rtt)
+	c.ackChunks(p)
+	if p.ackLargest != header.NoPacket {
+		// The peer has our ACK up to ackLargest: stop repeating those ranges (RFC 9000 §13.2.4).
+		c.received.DropBelow(p.ackLargest + 1)
+	}
+}
+
+func (c *Conn) ackChunks(p *sentPacket) {
+	for i := 0; i < int(p.nChunks); i++ {
+		ch := p.chunks[i]
+		c.ackStream(ch.off, ch.off+uint64(ch.n))
+		if ch.fin {
+			c.finAcked = true
+		}
+	}
+}
+
+// ackStream records [start, end) as delivered and frees the send buffer below the lowest hole.
+func (c *Conn) ackStream(start, end uint64) {
+	c.retransmit.remove(start, end)
+	base := c.sendBuf.base
+	if start > base {
+		c.acked.add(start, end)
+		return
+	}
+	if end > base {
+		base = end
+	}
+	for {
+		r, ok := c.acked.first()
+		if !ok || r.start > base {
+			break
+		}
+		if r.end > base {
+			base = r.end
+		}
+		c.acked.remove(r.start, r.end)
+	}
+	c.sendBuf.advance(base)
+}
+
+// queueRetransmit schedules [start, end) to be sent again, minus what is already acknowledged.
+func (c *Conn) queueRetransmit(start, end uint64) {
+	if start < c.sendBuf.base {
+		start = c.sendBuf.base
+	}
+	if start >= end {
+		return
+	}
+	c.retransmit.add(start, end)
+	for i := c.acked.search(start + 1); i < len(c.acked.r) && c.acked.r[i].start < end; i++ {
+		c.retransmit.remove(c.acked.r[i].start, c.acked.r[i].end)
+	}
+}
+
+// detectLost declares packets lost by the packet and time thresholds (RFC 9002 §6.1, §A.10).
+func (c *Conn) detectLost(now time.Time) {
+	if c.largestAcked == header.NoPacket {
+		return
+	}
+	c.lossTime = time.Time{}
+	// §6.1.2: time threshold 9/8 of the larger of smoothed and latest RTT, at least 1 ms.
+	lossDelay := max(c.rtt.LatestRTT(), c.rtt.SmoothedRTT())
+	lossDelay += lossDelay / 8
+	lossDelay = max(lossDelay, time.Millisecond)
+	lostSendTime := now.Add(-lossDelay)
+
+	var lostBytes int
+	var firstLost, lastLost time.Time
+	// Packets declared lost are kept for a late ACK until they are this old.
+	forget := now.Add(-3 * c.rtt.PTO(peerMaxAckDelay))
+	for i := c.sent.head; i < len(c.sent.pkts) && c.sent.pkts[i].pn <= c.largestAcked; i++ {
+		p := &c.sent.pkts[i]
+		if p.gone {
+			continue
+		}
+		if p.lost {
+			if p.time.Before(forget) {
+				c.sent.remove(p)
+			}
+			continue
+		}
+		// §6.1.1: packet threshold 3.
+		if !p.time.After(lostSendTime) || c.largestAcked >= p.pn+3 {
+			lostBytes += p.size
+			if firstLost.IsZero() {
+				firstLost = p.time
+			}
+			lastLost = p.time
+			c.onPacketLost(p)
+			p.lost = true
+			continue
+		}
+		if t := p.time.Add(lossDelay); c.lossTime.IsZero() || t.Before(c.lossTime) {
+			c.lossTime = t
+		}
+	}
+	c.sent.trim()
+	if lostBytes == 0 {
+		return
+	}
+	c.stats.CongestionEvents++
+	c.cc.OnCongestionEvent(now, lostBytes, lastLost)
+	// §7.6: persistent congestion when the lost packets span more than three PTOs with nothing
+	// acknowledged in between. Only packets lost in this one batch are considered, and only once
+	// an RTT sample exists (§7.6.2) — a conservative approximation.
+	if c.rtt.HasSample() && lastLost.Sub(firstLost) > 3*c.rtt.PTO(peerMaxAckDelay) {
+		c.cc.OnPersistentCongestion(now)
+	}
+}
+
+// onPacketLost re-queues what a lost packet carried (RFC 9002 §6: the data, not the packet, is
+// retransmitted, in new packets with new numbers).
+func (c *Conn) onPacketLost(p *sentPacket) {
+	c.stats.PacketsLost++
+	c.bytesInFlight -= p.size
+	c.ackElicitingFlight--
+	for i := 0; i < int(p.nChunks); i++ {
+		ch := p.chunks[i]
+		c.queueRetransmit(ch.off, ch.off+uint64(ch.n))
+		if ch.fin && !c.finAcked {
+			c.finSent = false
+		}
+	}
+	if p.maxData {
+		c.maxDataSend = true
+	}
+	if p.handshakeDone {
+		c.handshakeDoneSend = true
+	}
+}
+
+// lossDetectionTimer is the earlier of the loss time and the PTO deadline (RFC 9002 §A.8).
+func (c *Conn) lossDetectionTimer() time.Time {
+	if !c.lossTime.IsZero() {
+		return c.lossTime
+	}
+	if c.ackElicitingFlight == 0 {
+		// §6.2.2.1: a client keeps probing until the server has answered, or the handshake could
+		// deadlock on a lost server flight while the server is amplification-limited.
+		if !c.isClient || c.peerCIDKnown {
+			return time.Time{}
+		}
+	}
+	if !c.isClient && !c.addrValidated && c.ampBudget() < 64 {
+		return time.Time{} // §6.2.2.1: nothing could be sent anyway
+	}
+	pto := c.rtt.PTO(peerMaxAckDelay)
+	shift := min(c.ptoCount, 16)
+	pto <<= shift
+	if pto > time.Minute || pto <= 0 {
+		pto = time.Minute
+	}
+	base := c.lastAckElicitSent
+	if base.IsZero() {
+		base = c.created
+	}
+	return base.Add(pto)
+}
+
+func (c *Conn) onLossDetectionTimeout(now time.Time) {
+	if !c.lossTime.IsZero() {
+		c.detectLost(now)
+		return
+	}
+	// §6.2.4: send one or two probes. Retransmit data from the oldest packet in flight if there
+	// is no new data, so a probe can repair a loss rather than just elicit an ACK.
+	c.ptoCount++
+	c.stats.PTOs++
+	c.probes = 2
+	if c.retransmit.empty() && !c.hasNewData() {
+		if p := c.sent.oldest(); p != nil && p.nChunks > 0 {
+			for i := 0; i < int(p.nChunks); i++ {
+				ch := p.chunks[i]
+				c.queueRetransmit(ch.off, ch.off+uint64(ch.n))
+				if ch.fin && !c.finAcked {
+					c.finSent = false
+				}
+			}
+		}
+	}
+	if c.retransmit.empty() && !c.hasNewData() {
+		c.pingSend = true
+	}
+	c.lastAckElicitSent = now // the next PTO counts from these probes
+}
+
+// hasNewData reports whether never-sent stream bytes (or a FIN) may be sent now.
+func (c *Conn) hasNewData() bool {
+	if c.sendNext < c.sendBuf.end && c.sendNext < c.peerMaxData {
+		return true
+	}
+	return c.finWanted && !c.finSent && c.sendNext == c.sendBuf.end
+}
+
+func (c *Conn) ampBudget() int {
+	b := 3*int64(c.ampRecv) - int64(c.ampSent)
+	if b < 0 {
+		return 0
+	}
+	return int(b)
+}

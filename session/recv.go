@@ -1,0 +1,254 @@
+package session
+
+import (
+	"errors"
+	"time"
+
+	"github.com/tlsgram/tlsgram/header"
+	"github.com/tlsgram/tlsgram/reassembly"
+)
+
+// HandleDatagram processes one received UDP payload. Anything that fails the integrity check, does
+// not parse, is not addressed to this connection or repeats a packet number is dropped and counted
+// in Stats().Drops; it never reaches reassembly or the TLS stream.
+func (c *Conn) HandleDatagram(now time.Time, dg []byte) {
+	c.stats.DatagramsReceived++
+	c.stats.BytesReceived += uint64(len(dg))
+	if c.state == stateClosed || c.state == stateDraining {
+		c.stats.Drops.AfterClose++
+		return
+	}
+	hdr, payload, err := header.Open(dg)
+	if err != nil {
+		if errors.Is(err, header.ErrIntegrity) {
+			c.stats.Drops.Integrity++
+		} else {
+			c.stats.Drops.Malformed++
+		}
+		return
+	}
+	if !c.acceptHeader(&hdr) {
+		return
+	}
+	if hdr.Type == header.TypeRetry {
+		c.handleRetry(&hdr)
+		return
+	}
+	// RFC 9000 §8.1: count what an unvalidated address sent us; the server may send 3× that.
+	if !c.isClient && !c.addrValidated {
+		c.ampRecv += uint64(len(dg))
+	}
+
+	pn := header.DecodePacketNumber(c.largestRecv, hdr.PacketNumber, hdr.PNLen)
+	if c.received.Contains(pn) {
+		c.stats.Drops.Duplicate++
+		return
+	}
+	// Parse every frame before acting on any: a packet is processed whole or not at all.
+	ackEliciting := false
+	for p := payload; len(p) > 0; {
+		n, err := header.ParseFrame(p, &c.frame)
+		if err != nil {
+			c.stats.Drops.Malformed++
+			return
+		}
+		switch c.frame.Type {
+		case header.FramePadding, header.FrameAck, header.FrameClose:
+		default:
+			ackEliciting = true
+		}
+		p = p[n:]
+	}
+	if len(payload) == 0 {
+		c.stats.Drops.Malformed++ // RFC 9000 §12.4: a packet without frames is invalid
+		return
+	}
+
+	// The packet is genuine as far as we can tell: learn from its header.
+	c.lastRecv = now
+	if c.isClient && !c.peerCIDKnown && hdr.Type == header.TypeHandshake {
+		c.remoteCID = hdr.SrcConnID
+		c.peerCIDKnown = true
+	}
+	if c.isClient && hdr.Type == header.TypeShort {
+		c.peerCIDKnown = true
+	}
+	if !c.isClient && hdr.DstConnID == c.localCID {
+		// Only someone who received our packets at this address knows our CID.
+		c.addrValidated = true
+		c.peerKnowsCID = true
+	}
+
+	if c.state == stateClosing {
+		// RFC 9000 §10.2.1: answer with CLOSE again, but less and less often.
+		c.closeSent++
+		if c.closeSent&(c.closeSent-1) == 0 {
+			c.closeSend = true
+		}
+		return
+	}
+
+	rejected := false
+	for p := payload; len(p) > 0; {
+		n, _ := header.ParseFrame(p, &c.frame)
+		p = p[n:]
+		if !c.handleFrame(now, &c.frame) {
+			rejected = true
+			break
+		}
+		if c.state != stateOpen {
+			return
+		}
+	}
+	if rejected {
+		// Stream data that could not be stored: do not acknowledge the packet, so the sender
+		// retransmits it. Everything else in it was idempotent.
+		return
+	}
+	c.received.Add(pn)
+	if c.largestRecv == header.NoPacket || pn > c.largestRecv {
+		if c.largestRecv != header.NoPacket && pn != c.largestRecv+1 {
+			c.ackNow = true // RFC 9000 §13.2.1: a gap opened — tell the sender at once
+		}
+		c.largestRecv = pn
+		c.largestRecvTime = now
+	} else {
+		c.ackNow = true // filled a gap
+	}
+	if !ackEliciting {
+		return
+	}
+	if !c.ackPending {
+		c.ackPending = true
+		c.ackDeadline = now.Add(c.conf.MaxAckDelay)
+	}
+	c.ackEliciting++
+	// RFC 9000 §13.2.2: ACK at least every second ack-eliciting packet; during the handshake ACK
+	// at once, since every round trip there is visible to the user.
+	if c.ackEliciting >= 2 || !c.handshakeComplete {
+		c.ackNow = true
+	}
+}
+
+// acceptHeader checks that a parsed header is addressed to this connection and of a type this side
+// accepts.
+func (c *Conn) acceptHeader(h *header.Header) bool {
+	switch h.Type {
+	case header.TypeShort:
+	case header.TypeInitial:
+		if c.isClient || h.Version != header.Version1 {
+			c.stats.Drops.WrongType++
+			return false
+		}
+		if h.DstConnID == c.origDCID && h.DstConnID != 0 {
+			return true
+		}
+	case header.TypeHandshake:
+		if !c.isClient || h.Version != header.Version1 {
+			c.stats.Drops.WrongType++
+			return false
+		}
+		if c.peerCIDKnown && h.SrcConnID != c.remoteCID {
+			c.stats.Drops.WrongConnID++
+			return false
+		}
+	case header.TypeRetry:
+		// RFC 9000 §17.2.5.2: one Retry, only before anything else came from the server.
+		if !c.isClient || c.peerCIDKnown || c.token != nil || h.Version != header.Version1 || len(h.Token) == 0 {
+			c.stats.Drops.WrongType++
+			return false
+		}
+	default:
+		c.stats.Drops.WrongType++
+		return false
+	}
+	if h.DstConnID != c.localCID {
+		c.stats.Drops.WrongConnID++
+		return false
+	}
+	return true
+}
+
+// handleRetry restarts the client's first flight towards the CID the server chose, echoing its
+// token. The server kept no state, so everything sent so far is sent again — without counting as
+// loss for congestion control.
+func (c *Conn) handleRetry(h *header.Header) {
+	c.token = append([]byte(nil), h.Token...)
+	c.remoteCID = h.SrcConnID
+	for i := c.sent.head; i < len(c.sent.pkts); i++ {
+		p := &c.sent.pkts[i]
+		if p.gone || p.lost {
+			continue
+		}
+		for j := 0; j < int(p.nChunks); j++ {
+			ch := p.chunks[j]
+			c.queueRetransmit(ch.off, ch.off+uint64(ch.n))
+			if ch.fin {
+				c.finSent = false
+			}
+		}
+		if p.maxData {
+			c.maxDataSend = true
+		}
+	}
+	c.sent.clear()
+	c.bytesInFlight = 0
+	c.ackElicitingFlight = 0
+	c.lossTime = time.Time{}
+	c.ptoCount = 0
+}
+
+// handleFrame applies one frame. It returns false if the frame's stream data could not be stored
+// (the packet must then not be acknowledged). Protocol violations close the connection.
+func (c *Conn) handleFrame(now time.Time, f *header.Frame) bool {
+	switch f.Type {
+	case header.FrameAck:
+		if !c.onAck(now, &f.Ack) {
+			c.protocolViolation(now, CodeProtocolViolation, "ACK for a packet never sent")
+		}
+	case header.FrameStream:
+		err := c.recv.Insert(f.Offset, f.Data, f.Fin)
+		switch {
+		case err == nil:
+		case errors.Is(err, reassembly.ErrTooManyGaps):
+			c.stats.Drops.TooManyGaps++
+			return false
+		case errors.Is(err, reassembly.ErrFlowControl):
+			c.stats.Drops.FlowControl++
+			c.protocolViolation(now, CodeFlowControl, "stream data beyond the flow-control limit")
+		default:
+			c.protocolViolation(now, CodeFinalSize, "inconsistent final size")
+		}
+	case header.FrameMaxData:
+		if f.Limit > c.peerMaxData {
+			c.peerMaxData = f.Limit
+		}
+	case header.FrameDataBlocked:
+		c.maxDataSend = true
+	case header.FrameClose:
+		c.setErr(&CloseError{Remote: true, Code: f.ErrorCode, Reason: string(f.Data)})
+		// RFC 9000 §10.2.2: drain — send nothing more, then forget the connection.
+		c.state = stateDraining
+		c.closeAt = now.Add(3 * c.rtt.PTO(peerMaxAckDelay))
+		c.abandonSendState()
+	case header.FrameHandshakeDone:
+		if !c.isClient {
+			c.protocolViolation(now, CodeProtocolViolation, "HANDSHAKE_DONE from a client")
+			return true
+		}
+		c.handshakeConfirmed = true
+	case header.FramePing, header.FramePadding, header.FrameNewToken,
+		header.FramePathChallenge, header.FramePathResponse:
+		// PING and PADDING need nothing beyond the ACK. NEW_TOKEN and path validation are parsed
+		// for forward compatibility and not acted on yet.
+	}
+	return true
+}
+
+func (c *Conn) protocolViolation(now time.Time, code uint64, reason string) {
+	if c.state != stateOpen {
+		return
+	}
+	c.setErr(&CloseError{Code: code, Reason: reason})
+	c.enterClosing(now, code, reason)
+}

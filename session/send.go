@@ -1,0 +1,317 @@
+package session
+
+import (
+	"time"
+
+	"github.com/tlsgram/tlsgram/header"
+)
+
+// minStreamPayload: do not start a STREAM frame with room for fewer bytes than this.
+const minStreamPayload = 32
+
+// PollDatagram writes the next datagram to send into dst and returns its length. ok == false
+// means nothing is due now (NextTimeout says when to look again). Call it in a loop after every
+// HandleDatagram, HandleTimeout, Write, Read or Close. dst should hold Config.MaxDatagramSize bytes;
+// a shorter dst limits the datagram.
+func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
+	switch c.state {
+	case stateClosed, stateDraining:
+		return 0, false
+	case stateClosing:
+		if !c.closeSend {
+			return 0, false
+		}
+		c.closeSend = false
+		return c.buildClose(dst), true
+	}
+	size := min(len(dst), c.conf.MaxDatagramSize)
+	if !c.isClient && !c.addrValidated {
+		// RFC 9000 §8.1: at most three times what this address sent us.
+		if b := c.ampBudget(); b < size {
+			size = b
+		}
+		if size < 64 {
+			if c.wantsToSend() {
+				c.stats.Drops.Amplification++
+			}
+			return 0, false
+		}
+	}
+	if size < header.MinInitialDatagramSize && c.isClient && !c.peerCIDKnown {
+		return 0, false // cannot pad an Initial; the caller passed a tiny buffer
+	}
+	c.updateReceiveWindow(now)
+
+	ackDue := c.ackPending && (c.ackNow || !now.Before(c.ackDeadline))
+	// May this datagram carry ack-eliciting frames? Probes ignore the congestion window and pacing
+	// (RFC 9002 §7.5, §6.2.4); everything else respects both. ACK-only datagrams need neither.
+	probe := c.probes > 0
+	canSend := probe || c.bytesInFlight+size <= c.cc.CongestionWindow()
+	if canSend && !probe && !c.conf.DisablePacing {
+		c.pacer.SetRate(c.cc.CongestionWindow(), c.rtt.SmoothedRTT())
+		if t := c.pacer.TimeUntilSend(now, size); t.After(now) {
+			canSend = false
+			c.pacingNext = t
+		}
+	}
+	wantSend := c.wantsToSend() || probe
+	if !(canSend && wantSend) && !ackDue {
+		return 0, false
+	}
+
+	b := dst[:0:size]
+	long := c.longHeader()
+	hdr := header.Header{DstConnID: c.remoteCID, PacketNumber: c.skip.number(c.nextPN)}
+	hdr.PNLen = header.PacketNumberLen(hdr.PacketNumber, c.largestAcked)
+	if long {
+		hdr.Version = header.Version1
+		hdr.SrcConnID = c.localCID
+		if c.isClient {
+			hdr.Type = header.TypeInitial
+			hdr.Token = c.token
+		} else {
+			hdr.Type = header.TypeHandshake
+		}
+	} else {
+		hdr.Type = header.TypeShort
+	}
+	b = header.AppendHeader(b, &hdr)
+	limit := size - header.TrailerLen
+
+	sp := sentPacket{pn: hdr.PacketNumber, time: now, ackLargest: header.NoPacket}
+	ackEliciting := false
+	if c.ackPending || (ackDue) || c.hasAckToRepeat() {
+		c.received.AppendAckFrame(&c.ackFrame)
+		if c.ackFrame.NumRanges > 0 {
+			c.ackFrame.Delay = uint64(now.Sub(c.largestRecvTime) / time.Microsecond)
+			if len(b)+header.AckLen(&c.ackFrame) <= limit {
+				b = header.AppendAck(b, &c.ackFrame)
+				sp.ackLargest = c.ackFrame.Ranges[0].Largest
+				c.ackPending, c.ackNow, c.ackEliciting = false, false, 0
+			}
+		}
+	}
+	if canSend {
+		if c.handshakeDoneSend && len(b)+1 <= limit {
+			b = header.AppendHandshakeDone(b)
+			c.handshakeDoneSend = false
+			sp.handshakeDone = true
+			ackEliciting = true
+		}
+		if c.maxDataSend && len(b)+1+header.VarintLen(c.recv.Limit()) <= limit {
+			b = header.AppendMaxData(b, c.recv.Limit())
+			c.maxDataSend = false
+			sp.maxData = true
+			ackEliciting = true
+		}
+		var added bool
+		b, added = c.appendStream(b, limit, &sp)
+		ackEliciting = ackEliciting || added
+		if c.sendNext == c.peerMaxData && c.sendNext < c.sendBuf.end && c.blockedSent != c.peerMaxData+1 &&
+			len(b)+1+header.VarintLen(c.peerMaxData) <= limit {
+			b = header.AppendDataBlocked(b, c.peerMaxData)
+			c.blockedSent = c.peerMaxData + 1
+			ackEliciting = true
+		}
+		if (c.pingSend || (probe && !ackEliciting)) && len(b)+1 <= limit {
+			b = header.AppendPing(b)
+			c.pingSend = false
+			ackEliciting = true
+		}
+	}
+	if !ackEliciting && sp.ackLargest != header.NoPacket {
+		// An ACK-only packet. Every so often make one ack-eliciting so that our ACK ranges get
+		// acknowledged and can be forgotten — but only if the window allows it.
+		c.ackOnlySent++
+		if c.ackOnlySent >= ackOnlyPingEvery && canSend && c.received.NumRanges() > 1 && len(b)+1 <= limit {
+			b = header.AppendPing(b)
+			ackEliciting = true
+		}
+	}
+	if !ackEliciting && sp.ackLargest == header.NoPacket {
+		// Nothing fit after all (or the ACK had no ranges): send nothing. The PN is not consumed.
+		return 0, false
+	}
+	if long && c.isClient {
+		// RFC 9000 §14.1: a client pads every Initial datagram to 1200 bytes, so the server's
+		// 3× allowance is enough for its first flight.
+		if pad := header.MinInitialDatagramSize - header.TrailerLen - len(b); pad > 0 {
+			b = header.AppendPadding(b, pad)
+		}
+	}
+	b = header.Seal(b, 0)
+
+	c.skip.commit(c.nextPN, hdr.PacketNumber)
+	c.nextPN = hdr.PacketNumber + 1
+	c.stats.DatagramsSent++
+	c.stats.BytesSent += uint64(len(b))
+	if !c.isClient && !c.addrValidated {
+		c.ampSent += uint64(len(b))
+	}
+	if ackEliciting {
+		c.ackOnlySent = 0
+		sp.size = len(b)
+		c.sent.push(sp)
+		c.bytesInFlight += len(b)
+		c.ackElicitingFlight++
+		c.lastAckElicitSent = now
+		c.cc.OnPacketSent(now, len(b))
+		if probe {
+			c.probes--
+		} else if !c.conf.DisablePacing {
+			c.pacer.OnSent(now, len(b))
+		}
+	}
+	return len(b), true
+}
+
+// longHeader reports whether packets still need the long header: until the client has heard from
+// the server, and until the server knows the client has its CID.
+func (c *Conn) longHeader() bool {
+	if c.isClient {
+		return !c.peerCIDKnown
+	}
+	return !c.peerKnowsCID
+}
+
+// wantsToSend reports whether anything ack-eliciting is waiting for the congestion window.
+func (c *Conn) wantsToSend() bool {
+	return !c.retransmit.empty() || c.hasNewData() || c.maxDataSend || c.handshakeDoneSend || c.pingSend
+}
+
+// hasAckToRepeat: piggyback an ACK on data packets while we still have unacknowledged ranges, so
+// a lost ACK-only packet is repaired by the next data packet.
+func (c *Conn) hasAckToRepeat() bool {
+	return c.received.NumRanges() > 0
+}
+
+// appendStream fills the packet with STREAM frames: retransmissions first (they block the
+// receiver's in-order delivery), then new data within the peer's flow-control limit.
+func (c *Conn) appendStream(b []byte, limit int, sp *sentPacket) ([]byte, bool) {
+	added := false
+	for sp.nChunks < maxChunksPerPacket {
+		room := limit - len(b)
+		if r, ok := c.retransmit.first(); ok {
+			if r.start < c.sendBuf.base { // acknowledged meanwhile
+				c.retransmit.removeBelow(c.sendBuf.base)
+				continue
+			}
+			over := header.StreamOverhead(r.start, int(r.end-r.start))
+			if room-over < minStreamPayload && room-over < int(r.end-r.start) {
+				break
+			}
+			data := c.sendBuf.slice(r.start, min(room-over, int(r.end-r.start)))
+			if len(data) == 0 {
+				c.retransmit.remove(r.start, r.end) // nothing held there any more
+				continue
+			}
+			end := r.start + uint64(len(data))
+			fin := c.finWanted && !c.finAcked && end == c.sendBuf.end && c.sendNext == c.sendBuf.end
+			b = header.AppendStream(b, r.start, data, fin)
+			c.retransmit.remove(r.start, end)
+			sp.chunks[sp.nChunks] = streamChunk{off: r.start, n: uint32(len(data)), fin: fin}
+			sp.nChunks++
+			if fin {
+				c.finSent = true
+			}
+			c.stats.StreamBytesRetransmitted += uint64(len(data))
+			added = true
+			continue
+		}
+		if !c.hasNewData() {
+			break
+		}
+		avail := min(c.sendBuf.end, c.peerMaxData) - c.sendNext
+		over := header.StreamOverhead(c.sendNext, int(min(avail, uint64(room))))
+		if room-over < minStreamPayload && uint64(room-over) < avail {
+			break
+		}
+		if room < over {
+			break
+		}
+		data := c.sendBuf.slice(c.sendNext, int(min(avail, uint64(room-over))))
+		end := c.sendNext + uint64(len(data))
+		fin := c.finWanted && end == c.sendBuf.end
+		if len(data) == 0 && !fin {
+			break
+		}
+		b = header.AppendStream(b, c.sendNext, data, fin)
+		sp.chunks[sp.nChunks] = streamChunk{off: c.sendNext, n: uint32(len(data)), fin: fin}
+		sp.nChunks++
+		c.stats.StreamBytesSent += uint64(len(data))
+		c.sendNext = end
+		if fin {
+			c.finSent = true
+		}
+		added = true
+	}
+	return b, added
+}
+
+// updateReceiveWindow raises the flow-control limit once the reader consumed half the window, and
+// doubles the window when that happened within two RTTs — the reader is faster than the window lets
+// the sender be (auto-tuning, as in quic-go and Linux TCP).
+func (c *Conn) updateReceiveWindow(now time.Time) {
+	read := c.recv.ReadOffset()
+	if c.recv.Limit()-read > c.window/2 {
+		return
+	}
+	if c.window < c.conf.MaxWindow && c.rtt.HasSample() && now.Sub(c.windowUpdate) < 2*c.rtt.SmoothedRTT() {
+		c.window = min(2*c.window, c.conf.MaxWindow)
+	}
+	c.recv.SetLimit(read + c.window)
+	c.windowUpdate = now
+	c.maxDataSend = true
+}
+
+// pacingWait is when the pacer will next allow a packet that is waiting only for it, or zero.
+func (c *Conn) pacingWait() time.Time {
+	if c.conf.DisablePacing || c.probes > 0 || !c.wantsToSend() {
+		return time.Time{}
+	}
+	if c.bytesInFlight+c.conf.MaxDatagramSize > c.cc.CongestionWindow() {
+		return time.Time{} // waiting for ACKs, not for the pacer
+	}
+	return c.pacingNext
+}
+
+// buildClose writes a datagram with just a CLOSE frame.
+func (c *Conn) buildClose(dst []byte) int {
+	size := min(len(dst), c.conf.MaxDatagramSize)
+	hdr := header.Header{DstConnID: c.remoteCID, PacketNumber: c.nextPN}
+	hdr.PNLen = header.PacketNumberLen(hdr.PacketNumber, c.largestAcked)
+	if c.longHeader() {
+		hdr.Version = header.Version1
+		hdr.SrcConnID = c.localCID
+		hdr.Type = header.TypeHandshake
+		if c.isClient {
+			hdr.Type = header.TypeInitial
+			hdr.Token = c.token
+		}
+	} else {
+		hdr.Type = header.TypeShort
+	}
+	b := header.AppendHeader(dst[:0:size], &hdr)
+	// Acknowledge everything received along with the CLOSE: a peer that closes right after
+	// reading our FIN then learns that all its data arrived, instead of guessing.
+	c.received.AppendAckFrame(&c.ackFrame)
+	if c.ackFrame.NumRanges > 0 && len(b)+header.AckLen(&c.ackFrame)+header.TrailerLen+64 <= size {
+		c.ackFrame.Delay = 0
+		b = header.AppendAck(b, &c.ackFrame)
+	}
+	reason := c.closeWhy
+	if room := size - len(b) - header.TrailerLen - 16; len(reason) > room {
+		reason = reason[:max(room, 0)]
+	}
+	b = header.AppendClose(b, c.closeCode, []byte(reason))
+	if hdr.Type == header.TypeInitial {
+		if pad := header.MinInitialDatagramSize - header.TrailerLen - len(b); pad > 0 && len(b)+pad+header.TrailerLen <= size {
+			b = header.AppendPadding(b, pad)
+		}
+	}
+	b = header.Seal(b, 0)
+	c.nextPN++
+	c.stats.DatagramsSent++
+	c.stats.BytesSent += uint64(len(b))
+	return len(b)
+}

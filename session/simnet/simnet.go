@@ -1,0 +1,351 @@
+// Package simnet runs two session cores against each other over a simulated network with a
+// virtual clock: tlsgram's main correctness weapon (tier 1 of the test strategy in DESIGN.md).
+//
+// Each direction is an impair.Link — the same seeded impairment model the real UDP relay uses —
+// so loss (random and bursty), reordering, duplication, corruption, delay, jitter, a rate limit
+// with a bounded queue and blackouts are all available. The clock only moves when nothing is due:
+// Run jumps to the earliest of the two cores' NextTimeout and the links' next delivery, as quinn's
+// Pair::drive does. A run of minutes of virtual time takes milliseconds, and the same Scenario and
+// seed always produce the same run, so a failing seed replays exactly.
+//
+// Run checks, at every step: byte-exact delivery in both directions, termination within the
+// scenario's time bound, bounded memory in both cores, and the recovery invariants (bytes in flight
+// within the congestion window, a loss-detection timer armed while data is in flight, the server's
+// 3× anti-amplification limit before address validation).
+package simnet
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"time"
+
+	"github.com/tlsgram/tlsgram/header"
+	"github.com/tlsgram/tlsgram/session"
+	"github.com/tlsgram/tlsgram/transport/impair"
+)
+
+// Scenario is one simulated connection: the path in each direction, what each side sends, and the
+// bounds the run must stay within.
+type Scenario struct {
+	Name        string
+	Up, Down    impair.Config // client→server and server→client; their Seed fields are overridden
+	ClientBytes int           // bytes the client writes, then half-closes
+	ServerBytes int           // bytes the server writes, then half-closes
+	Config      *session.Config
+	// Limit is the virtual time the whole exchange may take, graceful close included.
+	Limit time.Duration
+	// WriteChunk is the size of each application write (default 16 KiB, like a TLS record).
+	WriteChunk int
+	// Trace, if set, receives one line per datagram sent (for debugging a replayed seed).
+	Trace io.Writer
+}
+
+// Result describes a finished run.
+type Result struct {
+	Elapsed      time.Duration // virtual time until both sides were done
+	Client       session.Stats
+	Server       session.Stats
+	Up, Down     impair.LinkStats
+	Steps        int
+	MaxSendBuf   [2]int
+	MaxRecvBuf   [2]int
+	MaxTracked   [2]int
+	MaxLinkQueue int
+	// DeadRun is, per direction, the longest time over which every datagram sent was dropped.
+	DeadRun [2]time.Duration
+	// NetworkDead is set when the connection ended in a timeout that the path explains: some
+	// direction dropped everything for at least a third of the timeout that fired (PTO backoff
+	// doubles, so an outage of T silences a sender for about 2T). The caller learned of the
+	// failure through a clean *session.TimeoutError; nothing was lost silently.
+	NetworkDead bool
+}
+
+// Replay is the command line that reruns one seed of a named scenario.
+func Replay(name string, seed int64) string {
+	return fmt.Sprintf("go test ./session/simnet -run 'TestSimulated/%s$' -simnet.seed=%d -v", name, seed)
+}
+
+type end struct {
+	c       *session.Conn
+	out     []byte // still to write
+	sent    []byte // everything it writes, for the final comparison
+	in      []byte // everything it read
+	eof     bool
+	finSent bool
+	closed  bool
+}
+
+// Run simulates scenario s with the given seed and returns an error describing the first invariant
+// that failed.
+func Run(s Scenario, seed int64) (Result, error) {
+	var res Result
+	start := time.Unix(1_700_000_000, 0)
+	now := start
+	rng := rand.New(rand.NewSource(seed))
+	up, down := s.Up, s.Down
+	up.Seed = impair.DeriveSeed(seed, 1)
+	down.Seed = impair.DeriveSeed(seed, 2)
+	links := [2]*impair.Link{impair.NewLink(up, start), impair.NewLink(down, start)} // [from client, from server]
+	conf := s.Config
+	cc := conf
+	if cc == nil {
+		cc = &session.Config{}
+	}
+	mds := cc.MaxDatagramSize
+	if mds == 0 {
+		mds = session.DefaultMaxDatagramSize
+	}
+	chunk := s.WriteChunk
+	if chunk == 0 {
+		chunk = 16 << 10
+	}
+	clientCID, serverCID, initialDCID := rng.Uint64()|1, rng.Uint64()|1, rng.Uint64()|1
+	ends := [2]*end{
+		{c: session.NewClient(conf, clientCID, initialDCID, now)},
+		{c: session.NewServer(conf, serverCID, clientCID, initialDCID, now, false)},
+	}
+	for i, n := range [2]int{s.ClientBytes, s.ServerBytes} {
+		ends[i].sent = make([]byte, n)
+		rng.Read(ends[i].sent)
+		ends[i].out = ends[i].sent
+	}
+	buf := make([]byte, session.MaxDatagramSizeLimit)
+	readBuf := make([]byte, 64<<10)
+	// Anti-amplification bookkeeping, observed from outside the core (RFC 9000 §8.1).
+	var srvRecv, srvSent uint64
+	srvValidated := false
+	sendBufBound := func() int {
+		sb := cc.SendBuffer
+		if sb == 0 {
+			sb = session.DefaultSendBuffer
+		}
+		return sb + chunk
+	}()
+	maxWindow := cc.MaxWindow
+	if maxWindow == 0 {
+		maxWindow = session.DefaultMaxWindow
+	}
+
+	fail := func(format string, args ...any) (Result, error) {
+		res.Elapsed = now.Sub(start)
+		res.Client, res.Server = ends[0].c.Stats(), ends[1].c.Stats()
+		res.Up, res.Down = links[0].Stats(), links[1].Stats()
+		return res, fmt.Errorf("scenario %s seed %d at t=%v: %s\n  replay: %s", s.Name, seed, now.Sub(start), fmt.Sprintf(format, args...), Replay(s.Name, seed))
+	}
+
+	deadline := start.Add(s.Limit)
+	var runStart [2]time.Time // send time of the first drop in the current run of drops
+	hsTimeout, idleTimeout := cc.HandshakeTimeout, cc.IdleTimeout
+	if hsTimeout == 0 {
+		hsTimeout = session.DefaultHandshakeTimeout
+	}
+	if idleTimeout == 0 {
+		idleTimeout = session.DefaultIdleTimeout
+	}
+	// explained reports whether err is a timeout that a dead path accounts for.
+	explained := func(err error) bool {
+		var te *session.TimeoutError
+		if !errors.As(err, &te) {
+			return false
+		}
+		limit := idleTimeout
+		if te.Handshake {
+			limit = hsTimeout
+		}
+		return max(res.DeadRun[0], res.DeadRun[1]) >= limit/3
+	}
+	for {
+		res.Steps++
+		// Application: write while there is room, read everything ready, half-close when done,
+		// close once the peer's data is all read and ours all acknowledged.
+		for i, e := range ends {
+			c := e.c
+			for len(e.out) > 0 && c.SendSpace() > 0 && c.Err() == nil {
+				n := min(len(e.out), chunk, c.SendSpace())
+				w, err := c.Write(e.out[:n])
+				if err != nil {
+					return fail("end %d: Write: %v", i, err)
+				}
+				e.out = e.out[w:]
+			}
+			if len(e.out) == 0 && !e.finSent && c.Err() == nil {
+				c.CloseWrite()
+				e.finSent = true
+			}
+			for !e.eof {
+				n, err := c.Read(readBuf)
+				e.in = append(e.in, readBuf[:n]...)
+				if err == io.EOF {
+					e.eof = true
+					break
+				}
+				if err != nil {
+					if explained(err) {
+						res.NetworkDead = true
+						res.Elapsed = now.Sub(start)
+						return res, nil
+					}
+					return fail("end %d: Read: %v (read %d bytes)", i, err, len(e.in))
+				}
+				if n == 0 {
+					break
+				}
+			}
+			if e.eof && c.AllAcked() && !e.closed && c.Err() == nil {
+				c.Close(now, session.CodeNoError, "")
+				e.closed = true
+			}
+		}
+		// Transmit everything the cores have for the links.
+		for i, e := range ends {
+			before := e.c.Stats()
+			for {
+				n, ok := e.c.PollDatagram(now, buf)
+				if !ok {
+					break
+				}
+				if n > mds {
+					return fail("end %d sent %d bytes, more than MaxDatagramSize %d", i, n, mds)
+				}
+				if i == 0 && header.MinInitialDatagramSize > n {
+					if _, long, ok := header.PeekDstConnID(buf[:n]); ok && long {
+						return fail("client sent a %d-byte long-header datagram: Initials must be padded to %d", n, header.MinInitialDatagramSize)
+					}
+				}
+				if i == 1 && !srvValidated {
+					srvSent += uint64(n)
+					if srvSent > 3*srvRecv {
+						return fail("server sent %d bytes to an unvalidated address that sent %d (limit 3×)", srvSent, srvRecv)
+					}
+				}
+				r := links[i].Send(now, buf[:n])
+				if r.Copies == 0 {
+					if runStart[i].IsZero() {
+						runStart[i] = now
+					}
+					res.DeadRun[i] = max(res.DeadRun[i], now.Sub(runStart[i]))
+				} else {
+					runStart[i] = time.Time{}
+				}
+				if s.Trace != nil {
+					h, _, _ := header.Open(buf[:n])
+					fmt.Fprintf(s.Trace, "%12v %s send type=%d pn=%d len=%d drop=%v copies=%d\n", now.Sub(start), [2]string{"C→S", "S→C"}[i], h.Type, h.PacketNumber, n, r.Drop, r.Copies)
+				}
+			}
+			// RFC 9002 §7: nothing but (at most two) probes may be sent beyond the window. In
+			// flight may exceed a window that just shrank, but sending must not add to it.
+			after := e.c.Stats()
+			if allowed := max(before.BytesInFlight, before.CongestionWindow) + 2*mds; after.BytesInFlight > allowed {
+				return fail("end %d: sent beyond the congestion window: in flight %d → %d, cwnd %d", i, before.BytesInFlight, after.BytesInFlight, before.CongestionWindow)
+			}
+		}
+		// Invariants after the cores have acted.
+		for i, e := range ends {
+			st := e.c.Stats()
+			if st.BytesInFlight > 0 && e.c.NextTimeout().IsZero() && e.c.Err() == nil {
+				return fail("end %d: %d bytes in flight but no timer armed", i, st.BytesInFlight)
+			}
+			if st.SendBuffered > sendBufBound {
+				return fail("end %d: send buffer %d above bound %d", i, st.SendBuffered, sendBufBound)
+			}
+			if uint64(st.RecvBuffered) > maxWindow {
+				return fail("end %d: receive buffer %d above the maximum window %d", i, st.RecvBuffered, maxWindow)
+			}
+			res.MaxSendBuf[i] = max(res.MaxSendBuf[i], st.SendBuffered)
+			res.MaxRecvBuf[i] = max(res.MaxRecvBuf[i], st.RecvBuffered)
+			res.MaxTracked[i] = max(res.MaxTracked[i], st.SentTracked)
+		}
+		res.MaxLinkQueue = max(res.MaxLinkQueue, links[0].Len(), links[1].Len())
+
+		if ends[0].c.Done() && ends[1].c.Done() {
+			break
+		}
+		for i, e := range ends {
+			err := e.c.Err()
+			if err == nil || e.closed {
+				continue
+			}
+			// The peer may close first; that is fine only once this end has read everything
+			// and knows that all it sent arrived.
+			var ce *session.CloseError
+			if errors.As(err, &ce) && ce.Remote && ce.Code == session.CodeNoError && e.eof && e.c.AllAcked() {
+				continue
+			}
+			if explained(err) {
+				res.NetworkDead = true
+				res.Elapsed = now.Sub(start)
+				res.Client, res.Server = ends[0].c.Stats(), ends[1].c.Stats()
+				return res, nil
+			}
+			return fail("end %d failed: %v (read eof=%v, all acked=%v)", i, err, e.eof, e.c.AllAcked())
+		}
+
+		// Advance the clock to the next event.
+		next := time.Time{}
+		earliest := func(t time.Time) {
+			if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+				next = t
+			}
+		}
+		for i := range ends {
+			earliest(ends[i].c.NextTimeout())
+			earliest(links[i].NextDelivery())
+		}
+		if next.IsZero() {
+			if ends[0].c.Err() != nil && ends[1].c.Err() != nil {
+				break
+			}
+			return fail("deadlock: no timer armed and nothing in flight (client read %d/%d, server read %d/%d)",
+				len(ends[1].in), len(ends[0].sent), len(ends[0].in), len(ends[1].sent))
+		}
+		if next.After(deadline) {
+			return fail("not finished within %v (client read %d/%d, server read %d/%d, client %+v, server %+v)",
+				s.Limit, len(ends[0].in), len(ends[1].sent), len(ends[1].in), len(ends[0].sent), ends[0].c.Stats(), ends[1].c.Stats())
+		}
+		if next.After(now) {
+			now = next
+		}
+		// Deliver what is due, then fire due timers.
+		for i := range ends {
+			dst := ends[1-i]
+			for {
+				n, ok := links[i].Receive(now, buf)
+				if !ok {
+					break
+				}
+				if i == 0 && !srvValidated {
+					srvRecv += uint64(n)
+					if cid, _, ok := header.PeekDstConnID(buf[:n]); ok && cid == serverCID && n > 0 {
+						// The client can only know the server's CID from a server packet.
+						if _, _, err := header.Open(buf[:n]); err == nil {
+							srvValidated = true
+						}
+					}
+				}
+				dst.c.HandleDatagram(now, buf[:n])
+				if !dst.c.HandshakeComplete() && dst.c.Err() == nil {
+					// No TLS here: the stream is usable as soon as the peer has been heard from.
+					dst.c.SetHandshakeComplete(now)
+				}
+			}
+		}
+		for _, e := range ends {
+			if t := e.c.NextTimeout(); !t.IsZero() && !t.After(now) {
+				e.c.HandleTimeout(now)
+			}
+		}
+	}
+	res.Elapsed = now.Sub(start)
+	res.Client, res.Server = ends[0].c.Stats(), ends[1].c.Stats()
+	res.Up, res.Down = links[0].Stats(), links[1].Stats()
+	if !bytes.Equal(ends[0].sent, ends[1].in) {
+		return fail("client→server stream differs: sent %d bytes, server read %d", len(ends[0].sent), len(ends[1].in))
+	}
+	if !bytes.Equal(ends[1].sent, ends[0].in) {
+		return fail("server→client stream differs: sent %d bytes, client read %d", len(ends[1].sent), len(ends[0].in))
+	}
+	return res, nil
+}

