@@ -312,6 +312,7 @@ func (c *Conn) detectLost(now time.Time) {
 	// an RTT sample exists (§7.6.2) — a conservative approximation.
 	if c.rtt.HasSample() && lastLost.Sub(firstLost) > 3*c.rtt.PTO(peerMaxAckDelay) {
 		c.cc.OnPersistentCongestion(now)
+		c.rtt.ResetMinRTT()
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/tlsgram/tlsgram/header"
+	"github.com/tlsgram/tlsgram/session/congestion"
 )
 
 // minStreamPayload: do not start a STREAM frame with room for fewer bytes than this.
@@ -55,6 +56,14 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 		}
 	}
 	wantSend := c.wantsToSend() || probe
+	// RFC 9002 §7.8: a sender that is not using its window must not grow it.
+	if al, ok := c.cc.(congestion.AppLimitedSetter); ok {
+		if !wantSend && c.bytesInFlight < c.cc.CongestionWindow() {
+			al.SetAppLimited(true)
+		} else if wantSend && c.bytesInFlight+size > c.cc.CongestionWindow() {
+			al.SetAppLimited(false)
+		}
+	}
 	if !(canSend && wantSend) && !ackDue {
 		return 0, false
 	}
