@@ -101,12 +101,6 @@ func (s *rangeSet) search(off uint64) int {
 	return lo
 }
 
-// contains reports whether [start, end) is wholly inside one range of the set.
-func (s *rangeSet) contains(start, end uint64) bool {
-	i := s.search(start + 1)
-	return i < len(s.r) && s.r[i].start <= start && s.r[i].end >= end
-}
-
 // first returns the lowest range.
 func (s *rangeSet) first() (byteRange, bool) {
 	if len(s.r) == 0 {
