@@ -7,6 +7,14 @@ import (
 	"github.com/tlsgram/tlsgram/session/congestion"
 )
 
+// pnLen is the packet number length on the wire. QUIC truncates to what the unacknowledged range
+// needs (RFC 9000 §17.1), relying on AEAD over the number to reject a packet that decodes wrongly.
+// Our integrity check covers the wire bytes, not the decoded number, so a packet overtaken by more
+// than half the truncation window would be accepted with the wrong number — and its ACK would look
+// like an ACK for a packet never sent. Four bytes put that window at 2^31 packets, for two bytes
+// per datagram.
+const pnLen = 4
+
 // minStreamPayload: do not start a STREAM frame with room for fewer bytes than this.
 const minStreamPayload = 32
 
@@ -70,8 +78,7 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 
 	b := dst[:0:size]
 	long := c.longHeader()
-	hdr := header.Header{DstConnID: c.remoteCID, PacketNumber: c.skip.number(c.nextPN)}
-	hdr.PNLen = header.PacketNumberLen(hdr.PacketNumber, c.largestAcked)
+	hdr := header.Header{DstConnID: c.remoteCID, PacketNumber: c.skip.number(c.nextPN), PNLen: pnLen}
 	if long {
 		hdr.Version = header.Version1
 		hdr.SrcConnID = c.localCID
@@ -287,8 +294,7 @@ func (c *Conn) pacingWait() time.Time {
 // buildClose writes a datagram with just a CLOSE frame.
 func (c *Conn) buildClose(dst []byte) int {
 	size := min(len(dst), c.conf.MaxDatagramSize)
-	hdr := header.Header{DstConnID: c.remoteCID, PacketNumber: c.nextPN}
-	hdr.PNLen = header.PacketNumberLen(hdr.PacketNumber, c.largestAcked)
+	hdr := header.Header{DstConnID: c.remoteCID, PacketNumber: c.nextPN, PNLen: pnLen}
 	if c.longHeader() {
 		hdr.Version = header.Version1
 		hdr.SrcConnID = c.localCID

@@ -61,6 +61,9 @@ func scenarios() []Scenario {
 		mk("everything", impair.Config{Delay: 15 * time.Millisecond, Jitter: 5 * time.Millisecond, Loss: 0.03,
 			Burst: burst(0.02, 4), Reorder: 0.05, Duplicate: 0.05, Corrupt: 0.03, Rate: 20_000_000, QueueBytes: 128 << 10}, 512<<10, 256<<10, 120*time.Second),
 	}
+	// Deep reordering: datagrams overtaken by hundreds of later ones. A truncated packet number
+	// must still decode to the number that was sent.
+	list = append(list, mk("deepreorder", impair.Config{Delay: 2 * time.Millisecond, Reorder: 0.03, ReorderDelay: 400 * time.Millisecond, Rate: 200_000_000}, 4<<20, 256<<10, 120*time.Second))
 	// Asymmetric: a lossy uplink and a clean downlink, and a one-way bulk transfer.
 	asym := mk("asymmetric", impair.Config{}, 512<<10, 0, 60*time.Second)
 	asym.Up = impair.Config{Delay: 5 * time.Millisecond, Loss: 0.1}

@@ -1,0 +1,144 @@
+package reassembly
+
+import "github.com/tlsgram/tlsgram/header"
+
+// ReceivedPackets is the set of packet numbers received, kept as at most header.MaxAckRanges
+// disjoint ranges: what the next ACK frame reports (RFC 9000 §13.2) and what duplicate detection
+// needs (RFC 9000 §12.3: a receiver discards a packet "unless it is certain that it has not
+// processed another packet with the same packet number").
+//
+// Memory is fixed. When a new range does not fit, the lowest range is forgotten (RFC 9000 §13.2.3
+// lets a receiver limit the ranges it keeps) and a floor is raised past it: packet numbers below
+// the floor are reported as not new from then on, because the set can no longer tell a late
+// original from a replayed duplicate. DropBelow raises the floor in the same way. Refusing a late
+// original costs at most a retransmission of its data.
+//
+// The zero value is an empty set ready to use. A ReceivedPackets is not safe for concurrent use.
+type ReceivedPackets struct {
+	// ranges[:n] are sorted ascending, disjoint and not adjacent (Largest+1 < next Smallest), so
+	// the highest range, where in-order packets land, is the last one.
+	ranges     [header.MaxAckRanges]header.AckRange
+	n          int
+	floor      uint64 // packet numbers below floor are not new
+	largest    uint64 // largest packet number ever added; valid if hasLargest
+	hasLargest bool
+}
+
+// Add records packet number pn. It returns false if pn was received before or lies below the
+// tracking floor; the caller must then discard the packet.
+func (r *ReceivedPackets) Add(pn uint64) (isNew bool) {
+	if pn < r.floor {
+		return false
+	}
+	if r.n == 0 {
+		r.ranges[0] = header.AckRange{Smallest: pn, Largest: pn}
+		r.n = 1
+		r.noteLargest(pn)
+		return true
+	}
+	top := &r.ranges[r.n-1]
+	if pn > top.Largest {
+		if pn == top.Largest+1 {
+			top.Largest = pn // the common case: the next packet in order
+		} else {
+			r.insert(r.n, pn)
+		}
+		r.noteLargest(pn)
+		return true
+	}
+	// pn ≤ top.Largest: a duplicate or a reordered packet. Search down from the top, where
+	// reordered packets usually land.
+	for k := r.n - 1; k >= 0; k-- {
+		lo := &r.ranges[k]
+		if pn > lo.Largest {
+			// pn lies in the hole between ranges k and k+1 (k+1 exists since pn ≤ top.Largest).
+			hi := &r.ranges[k+1]
+			joinsLo, joinsHi := pn == lo.Largest+1, pn+1 == hi.Smallest
+			switch {
+			case joinsLo && joinsHi:
+				lo.Largest = hi.Largest
+				copy(r.ranges[k+1:r.n-1], r.ranges[k+2:r.n])
+				r.n--
+			case joinsLo:
+				lo.Largest = pn
+			case joinsHi:
+				hi.Smallest = pn
+			default:
+				r.insert(k+1, pn)
+			}
+			return true
+		}
+		if pn >= lo.Smallest {
+			return false
+		}
+	}
+	// pn is below every range (and at or above the floor).
+	if pn+1 == r.ranges[0].Smallest {
+		r.ranges[0].Smallest = pn
+	} else {
+		r.insert(0, pn)
+	}
+	return true
+}
+
+// insert adds the range [pn, pn] at index pos, making room by forgetting the lowest range if the
+// set is full.
+func (r *ReceivedPackets) insert(pos int, pn uint64) {
+	if r.n == len(r.ranges) {
+		if pos == 0 {
+			// The new range would be the lowest one and forgotten at once. pn was not seen before,
+			// so it is new, but a second copy must not be: raise the floor past it.
+			r.floor = pn + 1
+			return
+		}
+		r.floor = r.ranges[0].Largest + 1
+		copy(r.ranges[:], r.ranges[1:r.n])
+		r.n--
+		pos--
+	}
+	copy(r.ranges[pos+1:r.n+1], r.ranges[pos:r.n])
+	r.ranges[pos] = header.AckRange{Smallest: pn, Largest: pn}
+	r.n++
+}
+
+func (r *ReceivedPackets) noteLargest(pn uint64) {
+	if !r.hasLargest || pn > r.largest {
+		r.largest = pn
+		r.hasLargest = true
+	}
+}
+
+// Largest returns the largest packet number ever added (DropBelow does not forget it); ok is false
+// before the first Add returned true.
+func (r *ReceivedPackets) Largest() (pn uint64, ok bool) { return r.largest, r.hasLargest }
+
+// AppendAckFrame sets f's ranges to the ranges held, highest first, as an ACK frame lists them
+// (RFC 9000 §19.3). f.Delay is left to the caller. With no ranges, f.NumRanges is 0 and there is
+// nothing to acknowledge.
+func (r *ReceivedPackets) AppendAckFrame(f *header.AckFrame) {
+	for i := 0; i < r.n; i++ {
+		f.Ranges[i] = r.ranges[r.n-1-i]
+	}
+	f.NumRanges = r.n
+}
+
+// DropBelow forgets the ranges that lie wholly below pn and raises the floor to pn, so that packet
+// numbers below pn are no longer new. The session calls it with one past the largest packet number
+// of an ACK frame the peer has acknowledged: those packets need not be acknowledged again (RFC 9000
+// §13.2.4). A packet numbered below pn that arrives later is a duplicate, or a late original the
+// sender has declared lost by now and whose data it sends again in a new packet; dropping it is
+// safe either way (quic-go's receivedPacketHistory.IsPotentiallyDuplicate does the same).
+func (r *ReceivedPackets) DropBelow(pn uint64) {
+	k := 0
+	for k < r.n && r.ranges[k].Largest < pn {
+		k++
+	}
+	if k > 0 {
+		copy(r.ranges[:], r.ranges[k:r.n])
+		r.n -= k
+	}
+	r.floor = max(r.floor, pn)
+}
+
+// NumRanges returns the number of ranges held, at most header.MaxAckRanges.
+func (r *ReceivedPackets) NumRanges() int { return r.n }

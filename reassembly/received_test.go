@@ -1,0 +1,296 @@
+package reassembly
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tlsgram/tlsgram/header"
+)
+
+// ackRanges returns the ranges r would put in an ACK frame.
+func ackRanges(r *ReceivedPackets) []header.AckRange {
+	var f header.AckFrame
+	r.AppendAckFrame(&f)
+	return append([]header.AckRange{}, f.Ranges[:f.NumRanges]...)
+}
+
+func ar(smallest, largest uint64) header.AckRange {
+	return header.AckRange{Smallest: smallest, Largest: largest}
+}
+
+func TestReceivedPacketsZeroValue(t *testing.T) {
+	var r ReceivedPackets
+	_, ok := r.Largest()
+	require.False(t, ok)
+	require.Zero(t, r.NumRanges())
+	f := header.AckFrame{NumRanges: 5, Delay: 7}
+	r.AppendAckFrame(&f)
+	require.Zero(t, f.NumRanges)
+	require.Equal(t, uint64(7), f.Delay, "Delay is the caller's")
+	require.True(t, r.Add(0), "packet 0 is new")
+	require.False(t, r.Add(0))
+	pn, ok := r.Largest()
+	require.True(t, ok)
+	require.Zero(t, pn)
+}
+
+func TestReceivedPacketsTable(t *testing.T) {
+	tests := []struct {
+		name   string
+		adds   []uint64
+		dups   []int             // indexes into adds that must be reported as duplicates
+		ranges []header.AckRange // descending
+	}{
+		{name: "in order", adds: []uint64{0, 1, 2, 3}, ranges: []header.AckRange{ar(0, 3)}},
+		{name: "duplicates", adds: []uint64{5, 6, 5, 6, 7, 5}, dups: []int{2, 3, 5}, ranges: []header.AckRange{ar(5, 7)}},
+		{name: "gap above", adds: []uint64{1, 2, 5, 6}, ranges: []header.AckRange{ar(5, 6), ar(1, 2)}},
+		{name: "fill joins both sides", adds: []uint64{1, 3, 2}, ranges: []header.AckRange{ar(1, 3)}},
+		{name: "extend lower range up", adds: []uint64{1, 5, 2}, ranges: []header.AckRange{ar(5, 5), ar(1, 2)}},
+		{name: "extend upper range down", adds: []uint64{1, 5, 4}, ranges: []header.AckRange{ar(4, 5), ar(1, 1)}},
+		{name: "new range in a hole", adds: []uint64{1, 9, 5}, ranges: []header.AckRange{ar(9, 9), ar(5, 5), ar(1, 1)}},
+		{name: "below everything", adds: []uint64{10, 11, 3, 9, 2, 3}, dups: []int{5}, ranges: []header.AckRange{ar(9, 11), ar(2, 3)}},
+		{name: "duplicate inside a lower range", adds: []uint64{1, 2, 3, 7, 2, 8}, dups: []int{4}, ranges: []header.AckRange{ar(7, 8), ar(1, 3)}},
+		{name: "descending arrival", adds: []uint64{4, 3, 2, 1, 0}, ranges: []header.AckRange{ar(0, 4)}},
+		{name: "large numbers", adds: []uint64{header.MaxVarint, header.MaxVarint - 2, header.MaxVarint - 1}, ranges: []header.AckRange{ar(header.MaxVarint-2, header.MaxVarint)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r ReceivedPackets
+			for i, pn := range tt.adds {
+				dup := false
+				for _, d := range tt.dups {
+					dup = dup || d == i
+				}
+				require.Equal(t, !dup, r.Add(pn), "Add #%d (%d)", i, pn)
+			}
+			require.Equal(t, tt.ranges, ackRanges(&r))
+			require.Equal(t, len(tt.ranges), r.NumRanges())
+			largest, ok := r.Largest()
+			require.True(t, ok)
+			require.Equal(t, tt.ranges[0].Largest, largest)
+		})
+	}
+}
+
+func TestReceivedPacketsFull(t *testing.T) {
+	var r ReceivedPackets
+	// Multiples of 3: every packet is its own range.
+	for i := range uint64(header.MaxAckRanges) {
+		require.True(t, r.Add(3*i))
+	}
+	require.Equal(t, header.MaxAckRanges, r.NumRanges())
+	require.Zero(t, r.floor)
+
+	// One more range: the lowest, {0, 0}, is forgotten, and 0 is no longer new.
+	require.True(t, r.Add(1000))
+	require.Equal(t, header.MaxAckRanges, r.NumRanges())
+	require.Equal(t, uint64(1), r.floor)
+	require.False(t, r.Add(0), "a replay of a forgotten packet is not new")
+	ranges := ackRanges(&r)
+	require.Equal(t, ar(1000, 1000), ranges[0])
+	require.Equal(t, ar(3, 3), ranges[len(ranges)-1])
+
+	// A packet that would become the lowest range is new once, never twice.
+	require.True(t, r.Add(1))
+	require.False(t, r.Add(1))
+	require.Equal(t, uint64(2), r.floor)
+	require.Equal(t, ranges, ackRanges(&r), "nothing else changed")
+
+	// Growing or joining ranges needs no new range, so nothing is forgotten.
+	require.True(t, r.Add(2))
+	require.True(t, r.Add(4))
+	require.Equal(t, header.MaxAckRanges, r.NumRanges())
+	require.True(t, r.Add(5))
+	require.Equal(t, header.MaxAckRanges-1, r.NumRanges())
+	require.Equal(t, ar(2, 6), ackRanges(&r)[header.MaxAckRanges-2])
+
+	// A new range in a full set forgets the lowest range.
+	require.True(t, r.Add(1002))
+	require.Equal(t, header.MaxAckRanges, r.NumRanges())
+	require.True(t, r.Add(1004))
+	require.Equal(t, uint64(7), r.floor, "{2, 6} was forgotten")
+	require.False(t, r.Add(6))
+	require.False(t, r.Add(2))
+	require.True(t, r.Add(8), "the hole above the forgotten range is still tracked")
+	require.True(t, r.Add(7))
+	require.Equal(t, ar(7, 9), ackRanges(&r)[header.MaxAckRanges-1])
+}
+
+func TestReceivedPacketsContains(t *testing.T) {
+	var r ReceivedPackets
+	require.False(t, r.Contains(0))
+	for _, pn := range []uint64{3, 4, 5, 9, 12, 13} {
+		r.Add(pn)
+	}
+	for pn := range uint64(16) {
+		want := (pn >= 3 && pn <= 5) || pn == 9 || pn == 12 || pn == 13
+		require.Equal(t, want, r.Contains(pn), "Contains(%d)", pn)
+	}
+	r.DropBelow(9)
+	require.True(t, r.Contains(8), "below the floor: Add would say not new")
+	require.True(t, r.Contains(0))
+	require.False(t, r.Contains(10))
+}
+
+func TestReceivedPacketsDropBelow(t *testing.T) {
+	var r ReceivedPackets
+	for _, pn := range []uint64{1, 2, 3, 6, 7, 10, 11, 12} {
+		require.True(t, r.Add(pn))
+	}
+	r.DropBelow(7)
+	require.Equal(t, []header.AckRange{ar(10, 12), ar(6, 7)}, ackRanges(&r), "ranges reaching 7 are kept")
+	require.False(t, r.Add(4), "below the floor")
+	require.False(t, r.Add(7))
+	require.True(t, r.Add(8))
+	r.DropBelow(3) // never lowers the floor
+	require.False(t, r.Add(5))
+
+	r.DropBelow(100)
+	require.Zero(t, r.NumRanges())
+	largest, ok := r.Largest()
+	require.True(t, ok)
+	require.Equal(t, uint64(12), largest, "Largest survives DropBelow")
+	require.False(t, r.Add(99))
+	require.True(t, r.Add(100))
+	require.Equal(t, []header.AckRange{ar(100, 100)}, ackRanges(&r))
+}
+
+// pnChecker runs ReceivedPackets against a set of the packet numbers it accepted.
+type pnChecker struct {
+	t         testing.TB
+	r         ReceivedPackets
+	seen      map[uint64]bool
+	above     int // accepted numbers at or above prevFloor
+	largest   uint64
+	prevFloor uint64
+	f         header.AckFrame
+}
+
+func newPNChecker(t testing.TB) *pnChecker {
+	return &pnChecker{t: t, seen: make(map[uint64]bool)}
+}
+
+func (c *pnChecker) add(pn uint64) {
+	floor := c.r.floor
+	contains := c.r.Contains(pn)
+	isNew := c.r.Add(pn)
+	must(c.t, contains == !isNew, "Contains(%d) = %v before Add(%d) = %v", pn, contains, pn, isNew)
+	if pn < floor {
+		must(c.t, !isNew, "Add(%d) below the floor %d is new", pn, floor)
+	} else {
+		must(c.t, isNew == !c.seen[pn], "Add(%d) = %v, but seen before: %v", pn, isNew, c.seen[pn])
+	}
+	if isNew {
+		c.seen[pn] = true
+		c.above++
+		c.largest = max(c.largest, pn)
+	}
+	c.check()
+}
+
+func (c *pnChecker) dropBelow(pn uint64) {
+	c.r.DropBelow(pn)
+	must(c.t, c.r.floor >= pn, "floor %d below %d after DropBelow", c.r.floor, pn)
+	c.check()
+}
+
+func (c *pnChecker) check() {
+	t, r := c.t, &c.r
+	must(t, r.floor >= c.prevFloor, "the floor went down from %d to %d", c.prevFloor, r.floor)
+	if r.floor != c.prevFloor {
+		c.above = 0
+		for pn := range c.seen {
+			if pn >= r.floor {
+				c.above++
+			}
+		}
+		c.prevFloor = r.floor
+	}
+	largest, ok := r.Largest()
+	must(t, ok == (len(c.seen) > 0) && largest == c.largest, "Largest() = %d, %v; want %d", largest, ok, c.largest)
+
+	r.AppendAckFrame(&c.f)
+	must(t, c.f.NumRanges == r.NumRanges() && c.f.NumRanges <= header.MaxAckRanges,
+		"ACK frame has %d ranges, NumRanges() = %d", c.f.NumRanges, r.NumRanges())
+	inRanges := 0 // numbers at or above the floor that the ranges hold
+	for i, a := range c.f.Ranges[:c.f.NumRanges] {
+		must(t, a.Smallest <= a.Largest, "range %d: %v", i, a)
+		// Descending, disjoint, and with a hole between, as an ACK frame needs.
+		must(t, i == 0 || c.f.Ranges[i-1].Smallest > a.Largest+1, "range %d: %v after %v", i, a, c.f.Ranges[max(i-1, 0)])
+		for pn := a.Smallest; ; pn++ {
+			if !c.seen[pn] {
+				must(t, false, "ACK range %d holds %d, never received", i, pn)
+			}
+			if pn >= r.floor {
+				inRanges++
+			}
+			if pn == a.Largest {
+				break
+			}
+		}
+	}
+	// The ranges hold every accepted number at or above the floor: a later copy of one is a
+	// duplicate the set recognises.
+	must(t, c.above == inRanges, "%d accepted packets at or above the floor %d, the ranges hold %d", c.above, r.floor, inRanges)
+}
+
+// TestReceivedPacketsRandom compares ReceivedPackets with a plain set on the packet numbers of a
+// sender whose path loses, reorders and duplicates.
+func TestReceivedPacketsRandom(t *testing.T) {
+	seeds := 200
+	if testing.Short() {
+		seeds = 20
+	}
+	for seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(seed), 0xac4))
+			c := newPNChecker(t)
+			var next uint64
+			lossPct := 1 + rng.IntN(30)
+			for range 3000 {
+				switch r := rng.IntN(100); {
+				case r < 60:
+					if rng.IntN(100) >= lossPct {
+						c.add(next)
+					}
+					next++
+				case r < 85: // late or duplicated
+					if next > 0 {
+						c.add(next - 1 - rng.Uint64N(min(next, 200)))
+					}
+				case r < 90: // a burst lost
+					next += rng.Uint64N(20)
+				case r < 92: // our ACK was acknowledged
+					if next > 0 {
+						c.dropBelow(next - rng.Uint64N(min(next, 300)))
+					}
+				default: // a skipped packet number (RFC 9000 §21.4)
+					next++
+				}
+			}
+		})
+	}
+}
+
+func TestReceivedPacketsAllocs(t *testing.T) {
+	var r ReceivedPackets
+	var f header.AckFrame
+	var pn uint64
+	require.Zero(t, testing.AllocsPerRun(1000, func() {
+		r.Add(pn + 1)
+		if !r.Contains(pn) {
+			r.Add(pn)
+		}
+		if pn%7 == 0 {
+			pn++ // a hole
+		}
+		pn += 2
+		r.AppendAckFrame(&f)
+		if pn%64 == 0 {
+			r.DropBelow(pn - 100)
+		}
+	}))
+}
