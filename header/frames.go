@@ -23,6 +23,7 @@ const (
 	FramePathResponse  FrameType = 0x1b
 	FrameClose         FrameType = 0x1c
 	FrameHandshakeDone FrameType = 0x1e
+	FrameImmediateAck  FrameType = 0x1f
 )
 
 // streamFinBit is bit 0 of the STREAM frame type.
@@ -52,6 +53,8 @@ func (t FrameType) String() string {
 		return "CLOSE"
 	case FrameHandshakeDone:
 		return "HANDSHAKE_DONE"
+	case FrameImmediateAck:
+		return "IMMEDIATE_ACK"
 	}
 	return "FrameType(unknown)"
 }
@@ -136,7 +139,7 @@ func ParseFrame(b []byte, f *Frame) (int, error) {
 			n++
 		}
 		return n, nil
-	case FramePing, FrameHandshakeDone:
+	case FramePing, FrameHandshakeDone, FrameImmediateAck:
 		return n, nil
 	case FrameAck:
 		var m int
@@ -235,6 +238,10 @@ func AppendPing(b []byte) []byte { return append(b, byte(FramePing)) }
 // AppendHandshakeDone appends a HANDSHAKE_DONE frame (server to client: the
 // server has completed the TLS handshake; RFC 9000 §19.20).
 func AppendHandshakeDone(b []byte) []byte { return append(b, byte(FrameHandshakeDone)) }
+
+// AppendImmediateAck appends an IMMEDIATE_ACK frame: the sender asks for an ACK without the
+// usual delay (the role of IMMEDIATE_ACK in the QUIC ACK frequency extension).
+func AppendImmediateAck(b []byte) []byte { return append(b, byte(FrameImmediateAck)) }
 
 // StreamOverhead returns the size of a STREAM frame's type, offset and length
 // fields for those values, so a sender can size data to fill a datagram.

@@ -30,6 +30,7 @@ func frameCases() []frameCase {
 	return []frameCase{
 		{"ping", header.AppendPing(nil), header.Frame{Type: header.FramePing}},
 		{"handshake done", header.AppendHandshakeDone(nil), header.Frame{Type: header.FrameHandshakeDone}},
+		{"immediate ack", header.AppendImmediateAck(nil), header.Frame{Type: header.FrameImmediateAck}},
 		{"ack/one packet", header.AppendAck(nil, &ack1), header.Frame{Type: header.FrameAck, Ack: ack1}},
 		{"ack/three ranges", header.AppendAck(nil, &ack3), header.Frame{Type: header.FrameAck, Ack: ack3}},
 		{"ack/extreme values", header.AppendAck(nil, &ackBig), header.Frame{Type: header.FrameAck, Ack: ackBig}},
@@ -155,7 +156,7 @@ func TestParseFrameRejects(t *testing.T) {
 		{"ACK with ECN counts (RFC 9000 type 0x03)", []byte{0x03, 0, 0, 0, 0, 0, 0, 0}, header.ErrUnknownFrame},
 		{"RESET_STREAM", []byte{0x04, 0, 0, 0}, header.ErrUnknownFrame},
 		{"STREAM with OFF/LEN bits of RFC 9000", []byte{0x0e, 0, 0}, header.ErrUnknownFrame},
-		{"0x1f", []byte{0x1f}, header.ErrUnknownFrame},
+		{"0x20", []byte{0x20}, header.ErrUnknownFrame},
 		{"0x3f", []byte{0x3f}, header.ErrUnknownFrame},
 		{"two-byte type", []byte{0x40, 0x40}, header.ErrUnknownFrame},
 		{"eight-byte type", maxVarint, header.ErrUnknownFrame},

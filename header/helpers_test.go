@@ -77,6 +77,8 @@ func appendFrame(t testing.TB, b []byte, f *header.Frame, padLen int) []byte {
 		return header.AppendClose(b, f.ErrorCode, f.Data)
 	case header.FrameHandshakeDone:
 		return header.AppendHandshakeDone(b)
+	case header.FrameImmediateAck:
+		return header.AppendImmediateAck(b)
 	}
 	t.Fatalf("appendFrame: unexpected type %v", f.Type)
 	return nil

@@ -84,6 +84,7 @@ type Conn struct {
 	bytesInFlight      int
 	ackElicitingFlight int
 	lastAckElicitSent  time.Time
+	tailImmediate      bool // the last ack-eliciting packet asked for an immediate ACK
 	lossTime           time.Time
 	ptoCount           int
 	probes             int       // probe packets due after a PTO (they bypass the congestion window)

@@ -167,7 +167,17 @@ func (c *Conn) onAck(now time.Time, a *header.AckFrame) bool {
 	// (every tracked packet is ack-eliciting).
 	if i := c.sent.index(largest); i < len(c.sent.pkts) && c.sent.pkts[i].pn == largest && !c.sent.pkts[i].gone && !c.sent.pkts[i].lost {
 		delay := time.Duration(a.Delay) * time.Microsecond
-		c.rtt.Update(now.Sub(c.sent.pkts[i].time), delay, peerMaxAckDelay, c.handshakeConfirmed)
+		sample := now.Sub(c.sent.pkts[i].time)
+		if !c.rtt.HasSample() && delay < sample {
+			// RFC 9002 §5.3 takes the first sample unadjusted, because min_rtt starts there. But
+			// when a handshake packet was lost, the first ACK often comes with the peer's PTO
+			// probe, a second or more after the packet it acknowledges — and our peers report
+			// that wait exactly in the ACK delay field. Keeping it would inflate srtt (and so the
+			// PTO and the pacing interval) for dozens of round trips.
+			sample -= delay
+			delay = 0
+		}
+		c.rtt.Update(sample, delay, peerMaxAckDelay, c.handshakeConfirmed)
 	}
 	newly := false
 	for r := 0; r < a.NumRanges; r++ {
@@ -352,7 +362,14 @@ func (c *Conn) lossDetectionTimer() time.Time {
 	if !c.isClient && !c.addrValidated && c.ampBudget() < 64 {
 		return time.Time{} // §6.2.2.1: nothing could be sent anyway
 	}
-	pto := c.rtt.PTO(peerMaxAckDelay)
+	// RFC 9002 §6.2.1 adds max_ack_delay for the receiver's delayed ACK. When the last packet
+	// asked for an immediate ACK, the receiver does not delay it, so neither does the probe
+	// (the ACK frequency draft's reasoning): a lost tail is repaired in about an RTT, not 25 ms.
+	ackDelay := peerMaxAckDelay
+	if c.tailImmediate && c.handshakeComplete {
+		ackDelay = 0
+	}
+	pto := c.rtt.PTO(ackDelay)
 	shift := min(c.ptoCount, 16)
 	pto <<= shift
 	if pto > time.Minute || pto <= 0 {

@@ -237,6 +237,8 @@ func (c *Conn) handleFrame(now time.Time, f *header.Frame) bool {
 			return true
 		}
 		c.handshakeConfirmed = true
+	case header.FrameImmediateAck:
+		c.ackNow = true
 	case header.FramePing, header.FramePadding, header.FrameNewToken,
 		header.FramePathChallenge, header.FramePathResponse:
 		// PING and PADDING need nothing beyond the ACK. NEW_TOKEN and path validation are parsed

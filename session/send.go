@@ -15,6 +15,10 @@ import (
 // per datagram.
 const pnLen = 4
 
+// immediateAckWindow: below this many datagrams of congestion window, a window-limited sender
+// asks for an immediate ACK on the packet that fills the window.
+const immediateAckWindow = 16
+
 // minStreamPayload: do not start a STREAM frame with room for fewer bytes than this.
 const minStreamPayload = 32
 
@@ -95,7 +99,7 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 	limit := size - header.TrailerLen
 
 	sp := sentPacket{pn: hdr.PacketNumber, time: now, ackLargest: header.NoPacket}
-	ackEliciting := false
+	ackEliciting, immediate := false, false
 	if c.ackPending || (ackDue) || c.hasAckToRepeat() {
 		c.received.AppendAckFrame(&c.ackFrame)
 		if c.ackFrame.NumRanges > 0 {
@@ -121,7 +125,8 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 			ackEliciting = true
 		}
 		var added bool
-		b, added = c.appendStream(b, limit, &sp)
+		// Leave a byte for IMMEDIATE_ACK (and PING); see below.
+		b, added = c.appendStream(b, limit-2, &sp)
 		ackEliciting = ackEliciting || added
 		if c.sendNext == c.peerMaxData && c.sendNext < c.sendBuf.end && c.blockedSent != c.peerMaxData+1 &&
 			len(b)+1+header.VarintLen(c.peerMaxData) <= limit {
@@ -133,6 +138,16 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 			b = header.AppendPing(b)
 			c.pingSend = false
 			ackEliciting = true
+		}
+		// Ask for an immediate ACK on the last packet we can send for now: the tail of a flight,
+		// or a full small window. Otherwise the receiver's "every second packet or max_ack_delay"
+		// rule stalls an odd-sized flight for 25 ms, and on a short path that — not the RTT —
+		// sets the pace of recovery.
+		if ackEliciting && len(b)+1 <= limit && (!c.wantsToSend() ||
+			(c.cc.CongestionWindow() < immediateAckWindow*c.conf.MaxDatagramSize &&
+				c.bytesInFlight+len(b)+c.conf.MaxDatagramSize > c.cc.CongestionWindow())) {
+			b = header.AppendImmediateAck(b)
+			immediate = true
 		}
 	}
 	if !ackEliciting && sp.ackLargest != header.NoPacket {
@@ -171,6 +186,7 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 		c.bytesInFlight += len(b)
 		c.ackElicitingFlight++
 		c.lastAckElicitSent = now
+		c.tailImmediate = immediate
 		c.cc.OnPacketSent(now, len(b))
 		if probe {
 			c.probes--
