@@ -1,0 +1,105 @@
+package transport
+
+import (
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// BenchmarkThroughput measures one-way bulk transfer on IPv4 loopback:
+//
+//	go test -run '^$' -bench Throughput -benchtime 64x ./transport/
+//
+// Each iteration moves 1 MiB; b.SetBytes makes the output MB/s.
+func BenchmarkThroughput(b *testing.B) {
+	for _, mds := range []int{1200, 1452} {
+		b.Run(byteSize(mds), func(b *testing.B) {
+			conf := &Config{MaxDatagramSize: mds}
+			ln, err := Listen("udp4", "127.0.0.1:0", serverTLS(b), conf)
+			require.NoError(b, err)
+			defer ln.Close()
+			done := make(chan Stats, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, c)
+				done <- c.(*Conn).Stats()
+				_ = c.Close()
+			}()
+			c, err := Dial(b.Context(), "udp4", ln.Addr().String(), clientTLS(b), conf)
+			require.NoError(b, err)
+			buf := make([]byte, 1<<20)
+			b.SetBytes(int64(len(buf)))
+			b.ResetTimer()
+			for range b.N {
+				_, err := c.Write(buf)
+				require.NoError(b, err)
+			}
+			require.NoError(b, c.Close())
+			b.StopTimer()
+			st := c.Stats()
+			rs := <-done
+			b.Logf("sender: lost %d spurious %d ptos %d cwnd %d srtt %v; receiver: queue drops %d core drops %+v",
+				st.PacketsLost, st.SpuriousLosses, st.PTOs, st.CongestionWindow, st.SmoothedRTT, rs.DroppedQueueFull, rs.Drops)
+			b.ReportMetric(float64(st.PacketsLost)/float64(st.DatagramsSent)*100, "%lost")
+		})
+	}
+}
+
+func byteSize(n int) string { return "mds=" + itoa(n) }
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; n > 0; n /= 10 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+	}
+	return string(b)
+}
+
+// BenchmarkPingPong measures the round trip of a 64-byte message on IPv4 loopback:
+//
+//	go test -run '^$' -bench PingPong ./transport/
+func BenchmarkPingPong(b *testing.B) {
+	ln, err := Listen("udp4", "127.0.0.1:0", serverTLS(b), nil)
+	require.NoError(b, err)
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		buf := make([]byte, 64)
+		for {
+			if _, err := io.ReadFull(c, buf); err != nil {
+				break
+			}
+			if _, err := c.Write(buf); err != nil {
+				break
+			}
+		}
+		_ = c.Close()
+	}()
+	c, err := Dial(b.Context(), "udp4", ln.Addr().String(), clientTLS(b), nil)
+	require.NoError(b, err)
+	defer c.Close()
+	buf := make([]byte, 64)
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		_, err := c.Write(buf)
+		require.NoError(b, err)
+		_, err = io.ReadFull(c, buf)
+		require.NoError(b, err)
+	}
+	b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N), "µs/rtt")
+}
+
+var _ net.Conn = (*Conn)(nil)

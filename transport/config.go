@@ -1,0 +1,174 @@
+package transport
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tlsgram/tlsgram/session"
+	"github.com/tlsgram/tlsgram/session/congestion"
+)
+
+// Defaults for the transport's own Config fields. The session fields default to the values of the
+// session package (session.Default*), repeated in Config's field comments.
+const (
+	DefaultHandshakeTimeout = session.DefaultHandshakeTimeout
+	DefaultMaxHalfOpen      = 256
+	DefaultAcceptQueueLen   = 128
+	DefaultCloseTimeout     = 5 * time.Second
+	DefaultSocketBuffer     = 4 << 20
+	DefaultInboundQueueLen  = 1024
+)
+
+// Congestion selects a congestion controller.
+type Congestion int
+
+const (
+	// NewReno is RFC 9002 §7's controller, the default.
+	NewReno Congestion = iota
+	// Cubic is RFC 9438 CUBIC.
+	Cubic
+)
+
+// Config tunes a Listener or a dialed Conn. A nil *Config, and the zero value of every field,
+// means the documented default. A Config may be reused; Listen, NewListener and Dial copy it.
+type Config struct {
+	// MaxDatagramSize is the largest UDP payload sent. Default 1200, which every IPv4 and IPv6
+	// Internet path carries (RFC 9000 §14). 1452 fits a 1500-byte Ethernet MTU over IPv6; larger
+	// values only make sense on loopback or jumbo-frame networks. Range 1200..65507. Receive
+	// buffers are max(MaxDatagramSize, 2048) bytes: a peer configured with a larger size than
+	// that is not understood (its datagrams are counted as truncated drops).
+	MaxDatagramSize int
+	// MaxAckDelay is how long a receiver may delay an ACK (RFC 9000 §13.2.1). Default 25ms.
+	MaxAckDelay time.Duration
+	// IdleTimeout closes a connection when nothing was received for this long. Default 30s.
+	IdleTimeout time.Duration
+	// KeepAlive sends a PING when nothing was received for this long, keeping idle connections and
+	// NAT bindings alive. Default 10s; negative disables.
+	KeepAlive time.Duration
+	// InitialWindow is the receive flow-control window: the bytes the peer may send beyond what
+	// the application has read. Default 1 MiB, minimum 64 KiB; it grows up to MaxWindow when the
+	// application reads fast.
+	InitialWindow uint64
+	// MaxWindow caps receive-window auto-tuning. Default 16 MiB.
+	MaxWindow uint64
+	// SendBuffer is how many written but unacknowledged bytes a connection holds before Write
+	// blocks. Default 4 MiB.
+	SendBuffer int
+	// Congestion picks the congestion controller. Default NewReno.
+	Congestion Congestion
+	// DisablePacing sends whole congestion windows at once. Pacing is on by default
+	// (RFC 9002 §7.7).
+	DisablePacing bool
+
+	// HandshakeTimeout bounds the TLS handshake: Dial fails, and a listener drops a handshaking
+	// client, when it has not completed in this long. Default 10s. For Dial, the context's
+	// deadline applies as well, whichever comes first.
+	HandshakeTimeout time.Duration
+	// MaxHalfOpen caps the sessions a Listener has in the handshake at once. New clients beyond
+	// it are dropped (and counted in ListenerStats) until handshakes complete or time out; the
+	// client retransmits. Default 256.
+	MaxHalfOpen int
+	// AcceptQueueLen is how many established connections wait for Accept. A handshake that
+	// completes while the queue is full waits for room until its HandshakeTimeout, then the
+	// connection is closed. Default 128.
+	AcceptQueueLen int
+	// RequireAddressValidation makes a Listener answer every new client with a stateless Retry
+	// (RFC 9000 §8.1.2): no state is kept and no TLS work is done until the client has echoed a
+	// token proving it receives datagrams at its address. Costs one round trip. Default false.
+	RequireAddressValidation bool
+	// RetryThreshold turns Retry on automatically while at least this many handshakes are in
+	// progress (a sign of a flood from spoofed addresses). Default MaxHalfOpen/2; negative never.
+	RetryThreshold int
+	// CloseTimeout is how long Conn.Close waits for the peer to acknowledge written data, the TLS
+	// close_notify and the end of the stream. Default 5s.
+	CloseTimeout time.Duration
+	// SocketBuffer is the SO_RCVBUF and SO_SNDBUF size requested for sockets that Listen and Dial
+	// open (on Linux with SO_RCVBUFFORCE/SO_SNDBUFFORCE when permitted, so the request may exceed
+	// net.core.rmem_max). The granted sizes appear in Stats. Default 4 MiB; negative leaves the
+	// system default. NewListener leaves a caller's socket alone.
+	SocketBuffer int
+	// InboundQueueLen bounds the datagrams queued between the socket reader and one
+	// connection's driver goroutine. When it is full, datagrams are dropped and counted
+	// (Stats.Drops.QueueFull) rather than stalling every other connection of the socket.
+	// Default 1024.
+	InboundQueueLen int
+}
+
+// withDefaults returns a copy of c with every zero field set to its default.
+func (c *Config) withDefaults() Config {
+	var d Config
+	if c != nil {
+		d = *c
+	}
+	if d.MaxDatagramSize == 0 {
+		d.MaxDatagramSize = session.DefaultMaxDatagramSize
+	}
+	if d.HandshakeTimeout == 0 {
+		d.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if d.MaxHalfOpen == 0 {
+		d.MaxHalfOpen = DefaultMaxHalfOpen
+	}
+	if d.AcceptQueueLen == 0 {
+		d.AcceptQueueLen = DefaultAcceptQueueLen
+	}
+	if d.RetryThreshold == 0 {
+		d.RetryThreshold = max(d.MaxHalfOpen/2, 1)
+	}
+	if d.CloseTimeout == 0 {
+		d.CloseTimeout = DefaultCloseTimeout
+	}
+	if d.SocketBuffer == 0 {
+		d.SocketBuffer = DefaultSocketBuffer
+	}
+	if d.InboundQueueLen == 0 {
+		d.InboundQueueLen = DefaultInboundQueueLen
+	}
+	return d
+}
+
+// validate reports the first field out of range.
+func (c *Config) validate() error {
+	if err := c.sessionConfig().Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.Congestion != NewReno && c.Congestion != Cubic:
+		return fmt.Errorf("tlsgram: Config.Congestion %d unknown", c.Congestion)
+	case c.HandshakeTimeout < 0:
+		return fmt.Errorf("tlsgram: Config.HandshakeTimeout is negative")
+	case c.MaxHalfOpen < 0:
+		return fmt.Errorf("tlsgram: Config.MaxHalfOpen is negative")
+	case c.AcceptQueueLen < 0:
+		return fmt.Errorf("tlsgram: Config.AcceptQueueLen is negative")
+	case c.CloseTimeout < 0:
+		return fmt.Errorf("tlsgram: Config.CloseTimeout is negative")
+	case c.InboundQueueLen < 0:
+		return fmt.Errorf("tlsgram: Config.InboundQueueLen is negative")
+	}
+	return nil
+}
+
+// sessionConfig is the core's share of c.
+func (c *Config) sessionConfig() *session.Config {
+	sc := &session.Config{
+		MaxDatagramSize:  c.MaxDatagramSize,
+		MaxAckDelay:      c.MaxAckDelay,
+		IdleTimeout:      c.IdleTimeout,
+		HandshakeTimeout: c.HandshakeTimeout,
+		KeepAlive:        c.KeepAlive,
+		InitialWindow:    c.InitialWindow,
+		MaxWindow:        c.MaxWindow,
+		SendBuffer:       c.SendBuffer,
+		DisablePacing:    c.DisablePacing,
+	}
+	if c.Congestion == Cubic {
+		sc.Congestion = congestion.NewCubic
+	}
+	return sc
+}
+
+// recvBufSize is the size of the pooled receive buffers (see Config.MaxDatagramSize).
+func (c *Config) recvBufSize() int {
+	return max(c.MaxDatagramSize, 2048)
+}

@@ -1,0 +1,166 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/tlsgram/tlsgram/session"
+)
+
+// errHandshakeTimeout is Dial's error when Config.HandshakeTimeout passes.
+var errHandshakeTimeout net.Error = &handshakeTimeoutError{}
+
+type handshakeTimeoutError struct{}
+
+func (*handshakeTimeoutError) Error() string   { return "tlsgram: handshake timed out" }
+func (*handshakeTimeoutError) Timeout() bool   { return true }
+func (*handshakeTimeoutError) Temporary() bool { return true }
+
+func checkNetwork(network string) error {
+	switch network {
+	case "udp", "udp4", "udp6":
+		return nil
+	}
+	return net.UnknownNetworkError(network)
+}
+
+// Dial opens a UDP socket of its own, connects to address and completes the TLS handshake
+// before it returns. network is "udp", "udp4" or "udp6". If tlsConf.ServerName is empty it is
+// set from address, as tls.Dial does; tlsConf is cloned with MinVersion raised to TLS 1.3. A nil
+// conf means the defaults documented on Config.
+//
+// The handshake is bounded by ctx and by Config.HandshakeTimeout, whichever ends first; a
+// timeout is a net.Error with Timeout() == true. On failure every resource is released.
+func Dial(ctx context.Context, network, address string, tlsConf *tls.Config, conf *Config) (*Conn, error) {
+	if err := checkNetwork(network); err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	cfg, err := prepare(tlsConf, conf)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	host, ap, err := resolve(ctx, network, address)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	lnet := "udp6"
+	if ap.Addr().Is4() {
+		lnet = "udp4"
+	}
+	pc, err := net.ListenUDP(lnet, nil)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: net.UDPAddrFromAddrPort(ap), Err: err}
+	}
+	tc := tls13(tlsConf)
+	if tc.ServerName == "" {
+		tc.ServerName = host
+	}
+	return dial(ctx, pc, network, message{ap: ap}, net.UDPAddrFromAddrPort(ap), tc, cfg, true)
+}
+
+// DialPacketConn is Dial over a socket the caller provides (or any net.PacketConn, such as an
+// in-memory one for tests), to raddr. The Conn takes ownership of pc and closes it when the
+// connection ends, or when the dial fails. Socket buffers are left as they are.
+func DialPacketConn(ctx context.Context, pc net.PacketConn, raddr net.Addr, tlsConf *tls.Config, conf *Config) (*Conn, error) {
+	network := pc.LocalAddr().Network()
+	cfg, err := prepare(tlsConf, conf)
+	if err != nil {
+		_ = pc.Close()
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+	}
+	peer := message{addr: raddr}
+	if _, ok := pc.(*net.UDPConn); ok {
+		ua, ok := raddr.(*net.UDPAddr)
+		if !ok {
+			_ = pc.Close()
+			return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: fmt.Errorf("tlsgram: %T is not a *net.UDPAddr", raddr)}
+		}
+		peer.ap = ua.AddrPort()
+	}
+	return dial(ctx, pc, network, peer, raddr, tls13(tlsConf), cfg, false)
+}
+
+func dial(ctx context.Context, pc net.PacketConn, network string, peer message, raddr net.Addr, tc *tls.Config, cfg *Config, setBuffers bool) (*Conn, error) {
+	ep := newEndpoint(pc, cfg, setBuffers)
+	ep.closing = true // the socket is this connection's: close it when the connection ends
+
+	ep.mu.Lock()
+	local := ep.newConnIDLocked()
+	core := session.NewClient(cfg.sessionConfig(), local, randomConnID(), time.Now())
+	c := newConn(ep, core, network, peer, raddr, cfg)
+	c.tls = tls.Client(c.bio, tc)
+	ep.registerLocked(c, local)
+	ep.mu.Unlock()
+	ep.start()
+	go c.run()
+
+	hctx, cancel := context.WithTimeout(ctx, cfg.HandshakeTimeout)
+	defer cancel()
+	if err := c.tls.HandshakeContext(hctx); err != nil {
+		var te *session.TimeoutError
+		switch {
+		case ctx.Err() != nil:
+			err = ctx.Err() // context.DeadlineExceeded is a net.Error with Timeout() == true
+			c.terminate(session.CodeNoError, "dial cancelled")
+		case errors.Is(hctx.Err(), context.DeadlineExceeded) || errors.As(err, &te):
+			err = errHandshakeTimeout
+			c.terminate(session.CodeHandshakeTimeout, "handshake timeout")
+		default:
+			c.terminate(session.CodeTLS, "tls handshake failed")
+		}
+		return nil, &net.OpError{Op: "dial", Net: network, Source: pc.LocalAddr(), Addr: raddr, Err: err}
+	}
+	c.setHandshakeComplete()
+	return c, nil
+}
+
+// resolve turns address into one IP and port of network's family. It returns the host part for
+// the TLS server name.
+func resolve(ctx context.Context, network, address string) (string, netip.AddrPort, error) {
+	host, portStr, err := net.SplitHostPort(address)
+	if err != nil {
+		return "", netip.AddrPort{}, err
+	}
+	port, err := net.DefaultResolver.LookupPort(ctx, network, portStr)
+	if err != nil {
+		return "", netip.AddrPort{}, err
+	}
+	want := func(a netip.Addr) bool {
+		switch network {
+		case "udp4":
+			return a.Is4() || a.Is4In6()
+		case "udp6":
+			return a.Is6() && !a.Is4In6()
+		}
+		return true
+	}
+	if host == "" {
+		// As in package net, an empty host is the local system.
+		if network == "udp6" {
+			return "localhost", netip.AddrPortFrom(netip.IPv6Loopback(), uint16(port)), nil
+		}
+		return "localhost", netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(port)), nil
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		if !want(a) {
+			return "", netip.AddrPort{}, &net.AddrError{Err: "address family mismatch", Addr: host}
+		}
+		return host, netip.AddrPortFrom(a.Unmap(), uint16(port)), nil
+	}
+	ipNet := map[string]string{"udp": "ip", "udp4": "ip4", "udp6": "ip6"}[network]
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, ipNet, host)
+	if err != nil {
+		return "", netip.AddrPort{}, err
+	}
+	for _, a := range addrs {
+		if want(a) {
+			return host, netip.AddrPortFrom(a.Unmap(), uint16(port)), nil
+		}
+	}
+	return "", netip.AddrPort{}, &net.AddrError{Err: "no suitable address", Addr: host}
+}

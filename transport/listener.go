@@ -1,0 +1,489 @@
+package transport
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tlsgram/tlsgram/header"
+	"github.com/tlsgram/tlsgram/session"
+)
+
+// Retry tokens (RFC 9000 §8.1.2) are valid this long: long enough for one round trip on any
+// path, short enough that a captured token is of little use.
+const retryTokenLifetime = 10 * time.Second
+
+// Version Negotiation answers are rate-limited: each costs a send and could be aimed at a victim.
+const (
+	vnPerSecond = 100
+	vnBurst     = 20
+)
+
+// Listener accepts tlsgram connections on one UDP socket. All its connections share the socket;
+// datagrams are routed by connection ID. New clients are admitted by the socket's reader
+// goroutine, and each handshake runs in its own goroutine with Config.HandshakeTimeout, so a slow
+// or silent client never delays Accept for the others. At most Config.MaxHalfOpen handshakes run
+// at once.
+//
+// Close stops accepting and aborts handshakes in progress and connections not yet accepted;
+// connections already returned by Accept keep working, and the socket is closed when the last
+// of them is closed. A Listener is safe for concurrent use.
+type Listener struct {
+	ep      *endpoint
+	conf    *Config
+	tlsConf *tls.Config
+	network string
+
+	acceptQ chan *Conn
+	closing chan struct{} // closed by Close
+	ctx     context.Context
+	cancel  context.CancelFunc
+
+	mu     sync.Mutex    // guards the fields below
+	closed bool          // Close was called (or the socket failed)
+	err    error         // the socket error that closed the listener, if any
+	space  chan struct{} // closed when Accept made room in acceptQ; nil if nobody waits
+	hsWG   sync.WaitGroup
+
+	halfOpen atomic.Int64
+	tokenKey [32]byte
+
+	// Reader goroutine only.
+	w        batchWriter
+	vnTokens float64
+	vnLast   time.Time
+
+	accepted, handshakeFailures                                   atomic.Uint64
+	dropHalfOpen, dropShortInitial, dropInvalid, dropInvalidToken atomic.Uint64
+	dropClosed, retriesSent, versionNegotiations, dropVersion     atomic.Uint64
+}
+
+// Listen opens a UDP socket on address and returns a Listener for it. network is "udp", "udp4"
+// or "udp6". tlsConf must hold a certificate (or GetCertificate / GetConfigForClient); it is
+// cloned with MinVersion raised to TLS 1.3. A nil conf means the defaults documented on Config.
+func Listen(network, address string, tlsConf *tls.Config, conf *Config) (*Listener, error) {
+	if err := checkNetwork(network); err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	cfg, err := prepare(tlsConf, conf)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	pc, err := net.ListenPacket(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return newListener(pc, network, tlsConf, cfg, true), nil
+}
+
+// NewListener returns a Listener that serves tlsgram on pc, a socket the caller opened (or any
+// net.PacketConn, such as an in-memory one for tests). The Listener takes ownership of pc and
+// closes it after Close, once its last connection is closed. Socket buffer sizes are left as
+// they are (Config.SocketBuffer applies to sockets the package opens).
+func NewListener(pc net.PacketConn, tlsConf *tls.Config, conf *Config) (*Listener, error) {
+	cfg, err := prepare(tlsConf, conf)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: pc.LocalAddr().Network(), Addr: pc.LocalAddr(), Err: err}
+	}
+	return newListener(pc, pc.LocalAddr().Network(), tlsConf, cfg, false), nil
+}
+
+func prepare(tlsConf *tls.Config, conf *Config) (*Config, error) {
+	if tlsConf == nil {
+		return nil, errors.New("tlsgram: nil *tls.Config")
+	}
+	cfg := conf.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func newListener(pc net.PacketConn, network string, tlsConf *tls.Config, cfg *Config, setBuffers bool) *Listener {
+	ep := newEndpoint(pc, cfg, setBuffers)
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &Listener{
+		ep:      ep,
+		conf:    cfg,
+		tlsConf: tls13(tlsConf),
+		network: network,
+		acceptQ: make(chan *Conn, cfg.AcceptQueueLen),
+		closing: make(chan struct{}),
+		ctx:     ctx,
+		cancel:  cancel,
+		w:       ep.sock.newWriter(),
+	}
+	_, _ = rand.Read(l.tokenKey[:])
+	l.vnTokens = vnBurst
+	ep.ln = l
+	ep.start()
+	return l
+}
+
+// tls13 clones c with MinVersion raised to TLS 1.3: the transport offers nothing older.
+func tls13(c *tls.Config) *tls.Config {
+	c = c.Clone()
+	if c.MinVersion < tls.VersionTLS13 {
+		c.MinVersion = tls.VersionTLS13
+	}
+	return c
+}
+
+// Accept waits for and returns the next connection, whose TLS handshake has completed. The
+// net.Conn is a *Conn. After Close, Accept returns an error matching net.ErrClosed.
+func (l *Listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.acceptQ:
+		l.mu.Lock()
+		if l.space != nil {
+			close(l.space)
+			l.space = nil
+		}
+		l.mu.Unlock()
+		l.accepted.Add(1)
+		return c, nil
+	case <-l.closing:
+		l.mu.Lock()
+		err := l.err
+		l.mu.Unlock()
+		if err == nil {
+			err = net.ErrClosed
+		} else {
+			err = errors.Join(net.ErrClosed, err)
+		}
+		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.Addr(), Err: err}
+	}
+}
+
+// Addr returns the socket's local address.
+func (l *Listener) Addr() net.Addr { return l.ep.sock.pc.LocalAddr() }
+
+// Close stops accepting (see Listener for what happens to connections). It waits until the
+// handshakes in progress have been aborted. A second Close returns an error matching
+// net.ErrClosed.
+func (l *Listener) Close() error {
+	if !l.closeWith(nil) {
+		return &net.OpError{Op: "close", Net: l.network, Addr: l.Addr(), Err: net.ErrClosed}
+	}
+	return nil
+}
+
+// closeWith closes the listener; err is the socket failure that caused it, if any. It reports
+// whether this call closed it.
+func (l *Listener) closeWith(err error) bool {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return false
+	}
+	l.closed = true
+	l.err = err
+	close(l.closing)
+	if l.space != nil {
+		close(l.space)
+		l.space = nil
+	}
+	l.mu.Unlock()
+
+	l.cancel()    // ends every handshake in progress
+	l.hsWG.Wait() // no handshake goroutine is left to fill acceptQ
+	for {
+		select {
+		case c := <-l.acceptQ:
+			c.abort(session.CodeNoError, "listener closed")
+			continue
+		default:
+		}
+		break
+	}
+	l.ep.shutdown()
+	return true
+}
+
+// fail is called by the reader when the socket failed.
+func (l *Listener) fail(err error) {
+	go l.closeWith(err) // closeWith waits for handshakes, which must not hold up the reader
+}
+
+// Stats returns the listener's counters.
+func (l *Listener) Stats() ListenerStats {
+	return ListenerStats{
+		Accepted:             l.accepted.Load(),
+		HandshakeFailures:    l.handshakeFailures.Load(),
+		HalfOpen:             int(l.halfOpen.Load()),
+		DroppedHalfOpen:      l.dropHalfOpen.Load(),
+		DroppedShortInitial:  l.dropShortInitial.Load(),
+		DroppedInvalid:       l.dropInvalid.Load(),
+		DroppedInvalidToken:  l.dropInvalidToken.Load(),
+		DroppedUnknownConnID: l.ep.dropUnknownCID.Load(),
+		DroppedMalformed:     l.ep.dropMalformed.Load(),
+		DroppedTruncated:     l.ep.dropTruncated.Load(),
+		DroppedClosed:        l.dropClosed.Load(),
+		RetriesSent:          l.retriesSent.Load(),
+		VersionNegotiations:  l.versionNegotiations.Load(),
+		DroppedVersion:       l.dropVersion.Load(),
+		SocketReceiveBuffer:  l.ep.rcvBuf,
+		SocketSendBuffer:     l.ep.sndBuf,
+	}
+}
+
+func (l *Listener) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+// handleUnknown looks at a long-header datagram whose connection ID no connection owns: a new
+// client's Initial (or a retransmission of one we dropped), an unknown version, or junk. It
+// runs on the reader goroutine and must stay cheap: no TLS work happens here.
+func (l *Listener) handleUnknown(m *message, now time.Time) {
+	dg := m.buf.bytes()
+	version, dcid, scid, ok := header.PeekLongHeader(dg)
+	if !ok {
+		l.ep.dropMalformed.Add(1)
+		return
+	}
+	if version == 0 { // Version Negotiation is for clients
+		l.dropInvalid.Add(1)
+		return
+	}
+	if version != header.Version1 {
+		l.versionNegotiate(m, dcid, scid, now)
+		return
+	}
+	// RFC 9000 §14.1: a server drops an Initial in a datagram below 1200 bytes, which keeps the
+	// 3× amplification allowance meaningful.
+	if len(dg) < header.MinInitialDatagramSize {
+		l.dropShortInitial.Add(1)
+		return
+	}
+	h, _, err := header.Open(dg)
+	if err != nil || h.Type != header.TypeInitial {
+		l.dropInvalid.Add(1)
+		return
+	}
+	if l.isClosed() {
+		l.dropClosed.Add(1)
+		return
+	}
+	validated := false
+	if len(h.Token) > 0 {
+		// RFC 9000 §8.1.3: an invalid token may be dropped; the client would otherwise only
+		// get another Retry.
+		if !l.checkToken(h.Token, m, h.DstConnID, now) {
+			l.dropInvalidToken.Add(1)
+			return
+		}
+		validated = true
+	}
+	half := l.halfOpen.Load()
+	if !validated && (l.conf.RequireAddressValidation ||
+		(l.conf.RetryThreshold > 0 && half >= int64(l.conf.RetryThreshold))) {
+		l.sendRetry(m, h.SrcConnID, now)
+		return
+	}
+	if half >= int64(l.conf.MaxHalfOpen) {
+		l.dropHalfOpen.Add(1)
+		return
+	}
+	l.newSession(m, &h, validated, now)
+}
+
+// newSession creates the server side of a connection for a client's first Initial and starts
+// its driver and its handshake.
+func (l *Listener) newSession(m *message, h *header.Header, validated bool, now time.Time) {
+	ep := l.ep
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		l.dropClosed.Add(1)
+		return
+	}
+	l.hsWG.Add(1) // under mu, so Close's Wait sees every handshake
+	l.mu.Unlock()
+
+	ep.mu.Lock()
+	// After a Retry, the client already addresses the connection ID we chose in it (and which the
+	// token covers); otherwise we choose ours now and also accept the client's random initial
+	// DCID until the client switches (RFC 9000 §7.2).
+	var local uint64
+	var ids []uint64
+	if validated {
+		local = h.DstConnID
+		ids = []uint64{local}
+	} else {
+		local = ep.newConnIDLocked()
+		ids = []uint64{local, h.DstConnID}
+	}
+	core := session.NewServer(l.conf.sessionConfig(), local, h.SrcConnID, h.DstConnID, now, validated)
+	c := newConn(ep, core, l.network, *m, ep.sock.remoteAddr(m), l.conf)
+	c.tls = tls.Server(c.bio, l.tlsConf)
+	ok := ep.registerLocked(c, ids...)
+	ep.mu.Unlock()
+	if !ok {
+		l.hsWG.Done()
+		l.dropInvalid.Add(1)
+		return
+	}
+	c.deliver(m.buf) // the queue is empty: this cannot fail
+	m.buf = nil
+	l.halfOpen.Add(1)
+	go c.run()
+	go l.handshake(c)
+}
+
+// handshake runs one server-side TLS handshake and queues the connection for Accept.
+func (l *Listener) handshake(c *Conn) {
+	defer l.hsWG.Done()
+	ctx, cancel := context.WithTimeout(l.ctx, l.conf.HandshakeTimeout)
+	defer cancel()
+	err := c.tls.HandshakeContext(ctx)
+	l.halfOpen.Add(-1)
+	if err != nil {
+		l.handshakeFailures.Add(1)
+		code, reason := handshakeCloseCode(err, ctx)
+		c.abort(code, reason)
+		return
+	}
+	c.setHandshakeComplete()
+	for {
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			c.abort(session.CodeNoError, "listener closed")
+			return
+		}
+		select {
+		case l.acceptQ <- c:
+			l.mu.Unlock()
+			return
+		default:
+		}
+		if l.space == nil {
+			l.space = make(chan struct{})
+		}
+		space := l.space
+		l.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			l.handshakeFailures.Add(1)
+			c.abort(session.CodeNoError, "accept queue full")
+			return
+		}
+	}
+}
+
+// handshakeCloseCode picks the CLOSE code for a failed handshake.
+func handshakeCloseCode(err error, ctx context.Context) (uint64, string) {
+	var te *session.TimeoutError
+	if errors.As(err, &te) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return session.CodeHandshakeTimeout, "handshake timeout"
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return session.CodeNoError, "closed during handshake"
+	}
+	return session.CodeTLS, "tls handshake failed"
+}
+
+// versionNegotiate answers a padded first datagram of an unknown version with the versions we
+// speak (RFC 9000 §6, §17.2.1), at a bounded rate. Short datagrams are not answered, so the
+// answer never exceeds what was received.
+func (l *Listener) versionNegotiate(m *message, dcid, scid uint64, now time.Time) {
+	if len(m.buf.bytes()) < header.MinInitialDatagramSize || !l.allowVN(now) {
+		l.dropVersion.Add(1)
+		return
+	}
+	pb := l.ep.sendPool.get()
+	versions := [1]uint32{header.Version1}
+	pb.n = len(header.AppendVersionNegotiation(pb.b[:0], scid, dcid, versions[:]))
+	l.ep.writeOne(l.w, pb, m)
+	l.ep.sendPool.put(pb)
+	l.versionNegotiations.Add(1)
+}
+
+// allowVN is a token bucket of vnPerSecond with a burst of vnBurst.
+func (l *Listener) allowVN(now time.Time) bool {
+	if !l.vnLast.IsZero() {
+		l.vnTokens = min(vnBurst, l.vnTokens+now.Sub(l.vnLast).Seconds()*vnPerSecond)
+	}
+	l.vnLast = now
+	if l.vnTokens < 1 {
+		return false
+	}
+	l.vnTokens--
+	return true
+}
+
+// sendRetry answers an Initial with a stateless Retry (RFC 9000 §8.1.2, §17.2.5): a fresh
+// connection ID and a token binding the client's address, that ID and the time. The client
+// repeats its Initial with the token, to the new ID; only then does the server keep state.
+func (l *Listener) sendRetry(m *message, clientCID uint64, now time.Time) {
+	l.ep.mu.Lock()
+	newCID := l.ep.newConnIDLocked()
+	l.ep.mu.Unlock()
+	var tok [retryTokenLen]byte
+	l.makeToken(tok[:0], m, newCID, now)
+	h := header.Header{
+		Type:      header.TypeRetry,
+		Version:   header.Version1,
+		DstConnID: clientCID,
+		SrcConnID: newCID,
+		Token:     tok[:],
+	}
+	pb := l.ep.sendPool.get()
+	b := header.AppendHeader(pb.b[:0], &h)
+	pb.n = len(header.Seal(b, 0))
+	l.ep.writeOne(l.w, pb, m)
+	l.ep.sendPool.put(pb)
+	l.retriesSent.Add(1)
+}
+
+// A Retry token is an 8-byte timestamp (Unix milliseconds) and a 16-byte truncated
+// HMAC-SHA256 over the timestamp, the client's address and the connection ID of the Retry.
+const retryTokenLen = 8 + 16
+
+func (l *Listener) makeToken(b []byte, m *message, cid uint64, now time.Time) []byte {
+	ts := uint64(now.UnixMilli())
+	b = binary.BigEndian.AppendUint64(b, ts)
+	return append(b, l.tokenMAC(ts, m, cid)...)
+}
+
+func (l *Listener) checkToken(tok []byte, m *message, cid uint64, now time.Time) bool {
+	if len(tok) != retryTokenLen {
+		return false
+	}
+	ts := binary.BigEndian.Uint64(tok)
+	issued := time.UnixMilli(int64(ts))
+	if now.Sub(issued) > retryTokenLifetime || issued.Sub(now) > time.Second {
+		return false
+	}
+	return hmac.Equal(tok[8:], l.tokenMAC(ts, m, cid))
+}
+
+func (l *Listener) tokenMAC(ts uint64, m *message, cid uint64) []byte {
+	mac := hmac.New(sha256.New, l.tokenKey[:])
+	var b [8 + 8 + 16 + 2]byte
+	binary.BigEndian.PutUint64(b[0:], ts)
+	binary.BigEndian.PutUint64(b[8:], cid)
+	if l.ep.sock.udp != nil {
+		a := m.ap.Addr().As16()
+		copy(b[16:], a[:])
+		binary.BigEndian.PutUint16(b[32:], m.ap.Port())
+		mac.Write(b[:])
+	} else {
+		mac.Write(b[:16])
+		if m.addr != nil {
+			mac.Write([]byte(m.addr.String()))
+		}
+	}
+	return mac.Sum(nil)[:16]
+}

@@ -1,0 +1,167 @@
+package transport
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+)
+
+// packetBuf is a pooled datagram buffer: b has the pool's fixed size, n bytes of it are in use.
+// Buffers are handed from the socket reader to a connection's driver and back to the pool, so
+// the receive and send paths allocate nothing per datagram in steady state.
+type packetBuf struct {
+	b []byte
+	n int
+}
+
+func (p *packetBuf) bytes() []byte { return p.b[:p.n] }
+
+// bufPool recycles packetBufs of one size. A bounded free list comes first: unlike a sync.Pool,
+// which every garbage collection empties, it keeps the buffers of a busy socket across
+// collections, so a long transfer allocates no buffers once it has as many as it keeps in
+// flight. Beyond the free list's capacity a sync.Pool takes the surplus, which the collector may
+// reclaim when the load goes away.
+type bufPool struct {
+	size int
+	free chan *packetBuf
+	pool sync.Pool
+}
+
+// freeListLen bounds the buffers a bufPool keeps regardless of garbage collection (2 MiB of
+// 2 KiB receive buffers).
+const freeListLen = 1024
+
+func newBufPool(size int) *bufPool {
+	bp := &bufPool{size: size, free: make(chan *packetBuf, freeListLen)}
+	bp.pool.New = func() any { return &packetBuf{b: make([]byte, size)} }
+	return bp
+}
+
+func (bp *bufPool) get() *packetBuf {
+	var p *packetBuf
+	select {
+	case p = <-bp.free:
+	default:
+		p = bp.pool.Get().(*packetBuf)
+	}
+	p.n = 0
+	return p
+}
+
+func (bp *bufPool) put(p *packetBuf) {
+	if p == nil {
+		return
+	}
+	select {
+	case bp.free <- p:
+	default:
+		bp.pool.Put(p)
+	}
+}
+
+// message is one datagram of a batch read or write.
+type message struct {
+	buf   *packetBuf
+	ap    netip.AddrPort // the peer, for *net.UDPConn sockets
+	addr  net.Addr       // the peer, for any other net.PacketConn
+	trunc bool           // read: the datagram did not fit buf and was cut
+}
+
+// batchReader reads up to len(ms) datagrams into ms[i].buf (whose n it sets) and their source
+// addresses. It blocks until at least one datagram is there. It is used by one goroutine.
+type batchReader interface {
+	readBatch(ms []message) (int, error)
+}
+
+// batchWriter sends ms[i].buf.bytes() to its address. Each driver owns its own batchWriter, so
+// implementations may keep scratch space.
+type batchWriter interface {
+	writeBatch(ms []message) error
+}
+
+// socket is the packet I/O of one net.PacketConn, chosen by what the conn supports: batch
+// system calls on Linux UDP sockets, allocation-free single calls on other *net.UDPConns, and
+// plain ReadFrom/WriteTo for any other net.PacketConn (such as an in-memory test network).
+type socket struct {
+	pc        net.PacketConn
+	udp       *net.UDPConn // nil if pc is not a *net.UDPConn
+	reader    batchReader
+	newWriter func() batchWriter
+	batch     bool // reader and writers use recvmmsg/sendmmsg
+}
+
+func newSocket(pc net.PacketConn) *socket {
+	s := &socket{pc: pc}
+	if u, ok := pc.(*net.UDPConn); ok {
+		s.udp = u
+		if r, nw, ok := newMmsgIO(u); ok {
+			s.reader, s.newWriter, s.batch = r, nw, true
+			return s
+		}
+		s.reader = udpIO{u}
+		s.newWriter = func() batchWriter { return udpIO{u} }
+		return s
+	}
+	s.reader = genericIO{pc}
+	s.newWriter = func() batchWriter { return genericIO{pc} }
+	return s
+}
+
+// remoteAddr is the net.Addr of a datagram's source, as RemoteAddr reports it: for UDP sockets
+// an unmapped *net.UDPAddr (the writers keep using the AddrPort), the net.Addr otherwise.
+func (s *socket) remoteAddr(m *message) net.Addr {
+	if s.udp != nil {
+		return net.UDPAddrFromAddrPort(unmapAddrPort(m.ap))
+	}
+	return m.addr
+}
+
+func unmapAddrPort(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// udpIO is the portable *net.UDPConn path: one system call per datagram, no allocation.
+type udpIO struct{ c *net.UDPConn }
+
+func (u udpIO) readBatch(ms []message) (int, error) {
+	m := &ms[0]
+	n, _, flags, ap, err := u.c.ReadMsgUDPAddrPort(m.buf.b, nil)
+	if err != nil {
+		return 0, err
+	}
+	m.buf.n, m.ap, m.trunc = n, ap, flags&msgTrunc != 0
+	return 1, nil
+}
+
+func (u udpIO) writeBatch(ms []message) error {
+	var first error
+	for i := range ms {
+		if _, err := u.c.WriteToUDPAddrPort(ms[i].buf.bytes(), ms[i].ap); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// genericIO drives any net.PacketConn.
+type genericIO struct{ pc net.PacketConn }
+
+func (g genericIO) readBatch(ms []message) (int, error) {
+	m := &ms[0]
+	n, addr, err := g.pc.ReadFrom(m.buf.b)
+	if err != nil {
+		return 0, err
+	}
+	m.buf.n, m.addr, m.trunc = n, addr, false
+	return 1, nil
+}
+
+func (g genericIO) writeBatch(ms []message) error {
+	var first error
+	for i := range ms {
+		if _, err := g.pc.WriteTo(ms[i].buf.bytes(), ms[i].addr); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

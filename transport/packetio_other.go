@@ -1,0 +1,27 @@
+//go:build !linux
+
+package transport
+
+import "net"
+
+// msgTrunc is unknown off Linux: truncated datagrams fail their CRC and are counted there.
+const msgTrunc = 0
+
+const maxBatch = 1
+
+func newMmsgIO(u *net.UDPConn) (batchReader, func() batchWriter, bool) { return nil, nil, false }
+
+// setSocketBuffers asks for size-byte kernel buffers; the granted size is not observable
+// portably, so the request is reported.
+func setSocketBuffers(u *net.UDPConn, size int) (rcv, snd int) {
+	if size <= 0 {
+		return 0, 0
+	}
+	if u.SetReadBuffer(size) == nil {
+		rcv = size
+	}
+	if u.SetWriteBuffer(size) == nil {
+		snd = size
+	}
+	return rcv, snd
+}

@@ -1,0 +1,59 @@
+package transport
+
+import "github.com/tlsgram/tlsgram/session"
+
+// Stats is a snapshot of one connection's counters.
+//
+// The embedded session.Stats carries the protocol view: smoothed/min/latest RTT, congestion
+// window, bytes in flight, pacing rate, datagrams and bytes sent and received, stream bytes
+// retransmitted, packets lost, probe timeouts, congestion events, flow-control windows, and the
+// received datagrams the core dropped, by reason (Drops: corrupted, malformed, duplicate, ...).
+// The fields below add what only the transport sees.
+type Stats struct {
+	session.Stats
+
+	// DroppedQueueFull counts datagrams for this connection that the socket reader dropped
+	// because the connection's inbound queue (Config.InboundQueueLen) was full.
+	DroppedQueueFull uint64
+	// SendErrors counts batch writes to the socket that failed (the core retransmits).
+	SendErrors uint64
+	// SocketReceiveBuffer and SocketSendBuffer are the kernel buffer sizes (SO_RCVBUF,
+	// SO_SNDBUF) of the socket, as the kernel reports them (Linux reports twice the usable size);
+	// 0 if unknown. See Config.SocketBuffer.
+	SocketReceiveBuffer, SocketSendBuffer int
+}
+
+// Stats returns a snapshot of the connection's counters.
+func (c *Conn) Stats() Stats {
+	c.mu.Lock()
+	s := c.core.Stats()
+	c.mu.Unlock()
+	return Stats{
+		Stats:               s,
+		DroppedQueueFull:    c.dropQueueFull.Load(),
+		SendErrors:          c.sendErrors.Load(),
+		SocketReceiveBuffer: c.ep.rcvBuf,
+		SocketSendBuffer:    c.ep.sndBuf,
+	}
+}
+
+// ListenerStats counts what a Listener did with datagrams that belonged to no connection yet.
+type ListenerStats struct {
+	Accepted          uint64 // connections handed to Accept
+	HandshakeFailures uint64 // TLS handshakes that failed or timed out
+	HalfOpen          int    // handshakes in progress now
+
+	DroppedHalfOpen      uint64 // new clients dropped: Config.MaxHalfOpen handshakes in progress
+	DroppedShortInitial  uint64 // Initial datagrams below 1200 bytes (RFC 9000 §14.1)
+	DroppedInvalid       uint64 // failed the CRC, did not parse, or not an Initial
+	DroppedInvalidToken  uint64 // Initials with a Retry token that did not verify or expired
+	DroppedUnknownConnID uint64 // short-header datagrams for no known connection
+	DroppedMalformed     uint64 // too short for a header, or fixed bit clear
+	DroppedTruncated     uint64 // larger than the receive buffers
+	DroppedClosed        uint64 // new clients after Close
+	RetriesSent          uint64 // stateless Retry datagrams sent (address validation)
+	VersionNegotiations  uint64 // Version Negotiation datagrams sent
+	DroppedVersion       uint64 // unknown versions not answered (rate limit, or too short)
+
+	SocketReceiveBuffer, SocketSendBuffer int
+}
