@@ -85,6 +85,10 @@ type Conn struct {
 	ackElicitingFlight int
 	lastAckElicitSent  time.Time
 	tailImmediate      bool // the last ack-eliciting packet asked for an immediate ACK
+	// Loss-detection thresholds (RFC 9002 §6.1), raised when a loss turns out to be spurious:
+	// the path reorders more than the defaults allow for (as Linux's RACK adapts its window).
+	reorderPackets int // packet threshold, initially 3
+	reorderEighths int // time threshold in eighths of an RTT, initially 9
 	lossTime           time.Time
 	ptoCount           int
 	probes             int       // probe packets due after a PTO (they bypass the congestion window)
@@ -155,6 +159,9 @@ func newConn(conf *Config, localCID, remoteCID uint64, now time.Time) *Conn {
 		maxDataSend:  true, // advertise the real window in the first packet
 		cc:           cf.Congestion(cf.MaxDatagramSize),
 		pacer:        congestion.NewPacer(cf.MaxDatagramSize),
+
+		reorderPackets: 3,
+		reorderEighths: 9,
 	}
 	c.recv = reassembly.NewBuffer(cf.InitialWindow, maxGaps)
 	c.skip.init(localCID ^ remoteCID)

@@ -6,6 +6,13 @@ import (
 	"github.com/tlsgram/tlsgram/header"
 )
 
+// Caps on the adaptive loss-detection thresholds: beyond them, waiting longer to detect a real
+// loss costs more than a spurious retransmission.
+const (
+	maxReorderPackets = 64
+	maxReorderEighths = 16 // two RTTs
+)
+
 // streamChunk is one STREAM frame a packet carried.
 type streamChunk struct {
 	off uint64
@@ -191,6 +198,8 @@ func (c *Conn) onAck(now time.Time, a *header.AckFrame) bool {
 				// Declared lost too early (reordering): its data did arrive. Count it, so that
 				// nothing waits for a copy the peer may never acknowledge (it may be closing).
 				c.stats.SpuriousLosses++
+				c.reorderPackets = min(c.reorderPackets+c.reorderPackets/2+1, maxReorderPackets)
+				c.reorderEighths = min(c.reorderEighths+2, maxReorderEighths)
 				c.ackChunks(p)
 				c.sent.remove(p)
 				continue
@@ -275,9 +284,11 @@ func (c *Conn) detectLost(now time.Time) {
 		return
 	}
 	c.lossTime = time.Time{}
-	// §6.1.2: time threshold 9/8 of the larger of smoothed and latest RTT, at least 1 ms.
+	// §6.1.2: time threshold 9/8 of the larger of smoothed and latest RTT, at least 1 ms — 9/8
+	// and the packet threshold of 3 grow after spurious losses (§6.1: "implementations ... MAY
+	// increase the threshold").
 	lossDelay := max(c.rtt.LatestRTT(), c.rtt.SmoothedRTT())
-	lossDelay += lossDelay / 8
+	lossDelay = lossDelay * time.Duration(c.reorderEighths) / 8
 	lossDelay = max(lossDelay, time.Millisecond)
 	lostSendTime := now.Add(-lossDelay)
 
@@ -296,8 +307,7 @@ func (c *Conn) detectLost(now time.Time) {
 			}
 			continue
 		}
-		// §6.1.1: packet threshold 3.
-		if !p.time.After(lostSendTime) || c.largestAcked >= p.pn+3 {
+		if !p.time.After(lostSendTime) || c.largestAcked >= p.pn+uint64(c.reorderPackets) {
 			lostBytes += p.size
 			if firstLost.IsZero() {
 				firstLost = p.time
