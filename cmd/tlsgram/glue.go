@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/tlsgram/tlsgram/transport"
+)
+
+// sessionOptions are the transport settings the flags control.
+type sessionOptions struct {
+	idle, handshake time.Duration
+	cubic           bool
+	log             *slog.Logger
+}
+
+func (o sessionOptions) config() *transport.Config {
+	c := &transport.Config{IdleTimeout: o.idle, HandshakeTimeout: o.handshake}
+	if o.cubic {
+		c.Congestion = transport.Cubic
+	}
+	return c
+}
+
+// sessionListener is a *transport.Listener whose Accept returns the
+// session interface.
+type sessionListener interface {
+	Accept() (session, error)
+	Addr() net.Addr
+	Close() error
+}
+
+type listener struct{ *transport.Listener }
+
+func (l listener) Accept() (session, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return c.(*transport.Conn), nil
+}
+
+func listenSessions(addr string, conf *tls.Config, o sessionOptions) (sessionListener, error) {
+	ln, err := transport.Listen("udp", addr, conf, o.config())
+	if err != nil {
+		return nil, err
+	}
+	return listener{ln}, nil
+}
+
+func dialSession(ctx context.Context, addr string, conf *tls.Config, o sessionOptions) (session, error) {
+	c, err := transport.Dial(ctx, "udp", addr, conf, o.config())
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// statsOf returns the session's statistics if it is a tlsgram session.
+func statsOf(s session) (transport.Stats, bool) {
+	c, ok := s.(*transport.Conn)
+	if !ok {
+		return transport.Stats{}, false
+	}
+	return c.Stats(), true
+}
+
+func cipherName(id uint16) string { return tls.CipherSuiteName(id) }
+
+// statsText is the -stats block of one session.
+func statsText(title string, s session) string {
+	st, ok := statsOf(s)
+	if !ok {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "statistics of %s:\n", title)
+	writeStats(&b, st)
+	return b.String()
+}
+
+func writeStats(b *strings.Builder, st transport.Stats) {
+	row := func(name, format string, args ...any) {
+		fmt.Fprintf(b, "  %-14s %s\n", name, fmt.Sprintf(format, args...))
+	}
+	row("rtt", "smoothed %s, min %s, latest %s, variation %s",
+		formatDuration(st.SmoothedRTT), formatDuration(st.MinRTT), formatDuration(st.LatestRTT), formatDuration(st.RTTVar))
+	row("datagrams", "sent %d (%s), received %d (%s)",
+		st.DatagramsSent, formatBytes(int64(st.BytesSent)), st.DatagramsReceived, formatBytes(int64(st.BytesReceived)))
+	retx := ""
+	if st.StreamBytesSent > 0 {
+		retx = fmt.Sprintf(" (%.2f%% of sent)", 100*float64(st.StreamBytesRetransmitted)/float64(st.StreamBytesSent))
+	}
+	row("stream", "sent %s, received %s, retransmitted %s%s",
+		formatBytes(int64(st.StreamBytesSent)), formatBytes(int64(st.StreamBytesReceived)),
+		formatBytes(int64(st.StreamBytesRetransmitted)), retx)
+	row("loss recovery", "%d packets declared lost (%d spuriously), %d probe timeouts, %d congestion events",
+		st.PacketsLost, st.SpuriousLosses, st.PTOs, st.CongestionEvents)
+	pacing := "off"
+	if st.PacingRate > 0 {
+		pacing = formatBytes(st.PacingRate) + "/s"
+	}
+	row("congestion", "window %s, in flight %s, pacing %s",
+		formatBytes(int64(st.CongestionWindow)), formatBytes(int64(st.BytesInFlight)), pacing)
+	row("flow control", "peer's limit for us at %s, our receive window %s",
+		formatBytes(int64(st.SendWindow)), formatBytes(int64(st.ReceiveWindow)))
+	d := st.Drops
+	drops := []struct {
+		n    uint64
+		name string
+	}{
+		{d.Integrity, "corrupted"}, {d.Malformed, "malformed"}, {d.WrongConnID, "wrong connection ID"},
+		{d.WrongType, "wrong type"}, {d.Duplicate, "duplicate"}, {d.FlowControl, "beyond flow control"},
+		{d.TooManyGaps, "too many gaps"}, {d.AfterClose, "after close"}, {st.DroppedQueueFull, "queue full"},
+	}
+	var parts []string
+	var total uint64
+	for _, x := range drops {
+		if x.n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", x.name, x.n))
+			total += x.n
+		}
+	}
+	if total == 0 {
+		row("dropped", "none")
+	} else {
+		row("dropped", "%d received datagrams (%s)", total, strings.Join(parts, ", "))
+	}
+	if d.Amplification > 0 {
+		row("withheld", "%d datagrams held back by the 3x anti-amplification limit", d.Amplification)
+	}
+	if st.SendErrors > 0 {
+		row("send errors", "%d failed socket writes", st.SendErrors)
+	}
+	if st.SocketReceiveBuffer > 0 || st.SocketSendBuffer > 0 {
+		row("socket", "receive buffer %s, send buffer %s (as the kernel reports them)",
+			formatBytes(int64(st.SocketReceiveBuffer)), formatBytes(int64(st.SocketSendBuffer)))
+	}
+}
+
+// closingPeriod is how long a process should stay alive after closing a
+// session. RFC 9000 §10.2: a closing endpoint answers the peer's stray
+// packets with CLOSE for three PTOs, so that a peer whose last ACK or CLOSE
+// was lost still learns that its data arrived. The transport runs that
+// period in the background, but only while the process lives; a command that
+// exits at once leaves a peer waiting for its CloseTimeout.
+func closingPeriod(s session) time.Duration {
+	st, ok := statsOf(s)
+	if !ok {
+		return 0
+	}
+	// RFC 9002 §6.2.1: PTO = srtt + max(4·rttvar, 1ms) + max_ack_delay
+	// (25ms, the transport's default).
+	pto := st.SmoothedRTT + max(4*st.RTTVar, time.Millisecond) + 25*time.Millisecond
+	return min(3*pto, 2*time.Second)
+}
