@@ -89,13 +89,13 @@ type Conn struct {
 	// the path reorders more than the defaults allow for (as Linux's RACK adapts its window).
 	reorderPackets int // packet threshold, initially 3
 	reorderEighths int // time threshold in eighths of an RTT, initially 9
-	lossTime           time.Time
-	ptoCount           int
-	probes             int       // probe packets due after a PTO (they bypass the congestion window)
-	pacingNext         time.Time // when the pacer next allows a packet, if it was the blocker
-	pingSend           bool      // a PING is due (keep-alive or probe)
-	lastPing           time.Time
-	skip               skipper
+	lossTime       time.Time
+	ptoCount       int
+	probes         int       // probe packets due after a PTO (they bypass the congestion window)
+	pacingNext     time.Time // when the pacer next allows a packet, if it was the blocker
+	pingSend       bool      // a PING is due (keep-alive or probe)
+	lastPing       time.Time
+	skip           skipper
 
 	// Receive side.
 	recv            *reassembly.Buffer
@@ -113,6 +113,7 @@ type Conn struct {
 	window       uint64
 	windowUpdate time.Time // when the limit was last raised
 	maxDataSend  bool      // a MAX_DATA frame is due
+	openWindow   bool      // the handshake completed: raise the limit to the configured window
 
 	frame    header.Frame    // scratch for parsing, kept here to stay off the stack
 	ackFrame header.AckFrame // scratch for building ACKs
@@ -156,14 +157,14 @@ func newConn(conf *Config, localCID, remoteCID uint64, now time.Time) *Conn {
 		peerMaxData:  InitialMaxData,
 		window:       cf.InitialWindow,
 		windowUpdate: now,
-		maxDataSend:  true, // advertise the real window in the first packet
 		cc:           cf.Congestion(cf.MaxDatagramSize),
 		pacer:        congestion.NewPacer(cf.MaxDatagramSize),
 
 		reorderPackets: 3,
 		reorderEighths: 9,
 	}
-	c.recv = reassembly.NewBuffer(cf.InitialWindow, maxGaps)
+	// InitialMaxData until the handshake completes; see updateReceiveWindow.
+	c.recv = reassembly.NewBuffer(InitialMaxData, maxGaps)
 	c.skip.init(localCID ^ remoteCID)
 	return c
 }
@@ -268,6 +269,8 @@ func (c *Conn) SetHandshakeComplete(now time.Time) {
 		return
 	}
 	c.handshakeComplete = true
+	c.openWindow = true
+	c.windowUpdate = now
 	if !c.isClient {
 		c.handshakeConfirmed = true
 		c.handshakeDoneSend = true

@@ -94,6 +94,8 @@ func exchange(a, b *Conn, now time.Time, buf []byte) (sent int) {
 
 func TestClientPadsInitials(t *testing.T) {
 	c := NewClient(nil, 1, 2, t0)
+	_, err := c.Write([]byte("client hello"))
+	require.NoError(t, err)
 	buf := make([]byte, 1500)
 	n, ok := c.PollDatagram(t0, buf)
 	require.True(t, ok)
@@ -110,12 +112,14 @@ func TestClientPadsInitials(t *testing.T) {
 func TestAmplificationLimit(t *testing.T) {
 	c := NewClient(nil, 1, 2, t0)
 	s := NewServer(nil, 3, 1, 2, t0, false)
+	_, err := c.Write([]byte("client hello"))
+	require.NoError(t, err)
 	buf := make([]byte, 1500)
 	n, ok := c.PollDatagram(t0, buf)
 	require.True(t, ok)
 	s.HandleDatagram(t0, buf[:n])
 	s.SetHandshakeComplete(t0)
-	_, err := s.Write(make([]byte, 100_000))
+	_, err = s.Write(make([]byte, 100_000))
 	require.NoError(t, err)
 	total := 0
 	for {
@@ -382,4 +386,56 @@ func BenchmarkSessionSendReceive(b *testing.B) {
 			b.SetBytes(bytes / int64(max(b.N, 1)))
 		})
 	}
+}
+
+// TestReceiveWindowBeforeHandshake: an unauthenticated peer may not make us buffer more than
+// InitialMaxData; the configured window opens when the handshake completes.
+func TestReceiveWindowBeforeHandshake(t *testing.T) {
+	s := NewServer(&Config{InitialWindow: 4 << 20}, 3, 1, 2, t0, true)
+	b := header.AppendHeader(nil, &header.Header{Type: header.TypeInitial, Version: header.Version1, DstConnID: 2, SrcConnID: 1, PacketNumber: 0, PNLen: 4})
+	b = header.AppendStream(b, InitialMaxData+100, []byte("too far before the handshake"), false)
+	b = header.AppendPadding(b, 1200-len(b)-header.TrailerLen)
+	b = header.Seal(b, 0)
+	s.HandleDatagram(t0, b)
+	var ce *CloseError
+	require.ErrorAs(t, s.Err(), &ce)
+	require.Equal(t, CodeFlowControl, ce.Code)
+
+	c, srv, now := handshake(t, &Config{InitialWindow: 4 << 20})
+	_ = c
+	require.Equal(t, uint64(4<<20), srv.Stats().ReceiveWindow)
+	buf := make([]byte, 1500)
+	n, ok := srv.PollDatagram(now, buf) // the handshake's completion announces the real window
+	if ok {
+		c.HandleDatagram(now, buf[:n])
+	}
+	require.GreaterOrEqual(t, c.Stats().SendWindow, uint64(4<<20))
+}
+
+// TestReceiveWindowAutoTuning: a reader that keeps up makes the window grow towards MaxWindow, so
+// a long fat path is not capped at InitialWindow per RTT.
+func TestReceiveWindowAutoTuning(t *testing.T) {
+	conf := &Config{InitialWindow: 64 << 10, MaxWindow: 2 << 20}
+	p := newPair(t, conf, 3)
+	p.delay = 20 * time.Millisecond
+	p.out[0] = randBytes(p.rng, 8<<20)
+	p.run(120 * time.Second)
+	w := p.ends[1].Stats().ReceiveWindow
+	require.Greater(t, w, uint64(64<<10), "the window never grew")
+	require.LessOrEqual(t, w, uint64(2<<20))
+
+	fixed := newPair(t, &Config{InitialWindow: 64 << 10, MaxWindow: 64 << 10}, 3)
+	fixed.delay = 20 * time.Millisecond
+	fixed.out[0] = randBytes(fixed.rng, 1<<20)
+	fixed.run(120 * time.Second)
+	require.Equal(t, uint64(64<<10), fixed.ends[1].Stats().ReceiveWindow)
+}
+
+func TestCloseWithoutPeerIsDoneAtOnce(t *testing.T) {
+	c := NewClient(nil, 1, 2, t0)
+	c.Close(t0, CodeApplication, "never mind")
+	buf := make([]byte, 1500)
+	_, ok := c.PollDatagram(t0, buf)
+	require.True(t, ok, "the CLOSE frame goes out")
+	require.True(t, c.Done())
 }

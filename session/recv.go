@@ -8,7 +8,8 @@ import (
 	"github.com/tlsgram/tlsgram/reassembly"
 )
 
-// HandleDatagram processes one received UDP payload. Anything that fails the integrity check, does
+// HandleDatagram processes one received UDP payload. The core copies what it keeps and holds no
+// reference to dg after it returns, so the caller may reuse the buffer at once. Anything that fails the integrity check, does
 // not parse, is not addressed to this connection or repeats a packet number is dropped and counted
 // in Stats().Drops; it never reaches reassembly or the TLS stream.
 func (c *Conn) HandleDatagram(now time.Time, dg []byte) {

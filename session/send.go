@@ -35,7 +35,13 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 			return 0, false
 		}
 		c.closeSend = false
-		return c.buildClose(dst), true
+		n := c.buildClose(dst)
+		if c.largestRecv == header.NoPacket {
+			// Nothing ever came from the peer: there is nobody to answer stray packets for,
+			// so skip the closing period (RFC 9000 §10.2.1).
+			c.state = stateClosed
+		}
+		return n, true
 	}
 	size := min(len(dst), c.conf.MaxDatagramSize)
 	if !c.isClient && !c.addrValidated {
@@ -283,15 +289,27 @@ func (c *Conn) appendStream(b []byte, limit int, sp *sentPacket) ([]byte, bool) 
 // updateReceiveWindow raises the flow-control limit once the reader consumed half the window, and
 // doubles the window when that happened within two RTTs — the reader is faster than the window lets
 // the sender be (auto-tuning, as in quic-go and Linux TCP).
+//
+// Until the handshake completes the window is InitialMaxData, whatever the configuration: a peer
+// that has not authenticated may not make us allocate megabytes (half-open sessions are many).
 func (c *Conn) updateReceiveWindow(now time.Time) {
 	read := c.recv.ReadOffset()
-	if c.recv.Limit()-read > c.window/2 {
+	window := c.window
+	if !c.handshakeComplete {
+		window = InitialMaxData
+	}
+	if c.recv.Limit()-read > window/2 && !c.openWindow {
 		return
 	}
-	if c.window < c.conf.MaxWindow && c.rtt.HasSample() && now.Sub(c.windowUpdate) < 2*c.rtt.SmoothedRTT() {
+	c.openWindow = false
+	if c.handshakeComplete && c.window < c.conf.MaxWindow && c.rtt.HasSample() && now.Sub(c.windowUpdate) < 2*c.rtt.SmoothedRTT() {
 		c.window = min(2*c.window, c.conf.MaxWindow)
+		window = c.window
 	}
-	c.recv.SetLimit(read + c.window)
+	if read+window <= c.recv.Limit() {
+		return
+	}
+	c.recv.SetLimit(read + window)
 	c.windowUpdate = now
 	c.maxDataSend = true
 }
