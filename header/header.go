@@ -42,8 +42,12 @@ const (
 	// ConnIDLen is the length of a connection ID: 64 random bits, chosen by
 	// each endpoint for the datagrams it receives.
 	ConnIDLen = 8
-	// TrailerLen is the length of the CRC-32C trailer that ends every datagram.
+	// TrailerLen is the length of the CRC-32C trailer that ends every datagram without the
+	// authentication flag.
 	TrailerLen = 4
+	// TagLen is the length of the authentication tag that ends a short header datagram with the
+	// authentication flag (bit 2) set, in place of the CRC (README.md §11).
+	TagLen = 16
 	// MinInitialDatagramSize is the size to which a client pads datagrams
 	// carrying Initial packets, so that a server's 3× anti-amplification
 	// allowance covers its first flight (RFC 9000 §8.1, §14.1). Open does not
@@ -64,7 +68,8 @@ const (
 	longTypeMask     = 0x30
 	longTypeShift    = 4
 	longReservedMask = 0x0c
-	shortReserved    = 0x3c
+	shortReserved    = 0x38
+	shortAuthBit     = 0x04 // the datagram ends in an authentication tag instead of the CRC
 	pnLenMask        = 0x03
 )
 
@@ -124,6 +129,10 @@ type Header struct {
 	// PNLen is the number of packet number bytes on the wire, 1..4, for
 	// Initial, Handshake and Short; 0 for Retry and Version Negotiation.
 	PNLen int
+	// Authenticated (short header only) sets the authentication flag: the datagram ends in a
+	// TagLen-byte tag computed by the session instead of the CRC trailer. Open does not verify
+	// the tag; the caller must before trusting anything in the datagram.
+	Authenticated bool
 }
 
 // HeaderLen returns the number of bytes AppendHeader writes for h.
@@ -156,7 +165,11 @@ func AppendHeader(b []byte, h *Header) []byte {
 	}
 	switch h.Type {
 	case TypeShort:
-		b = append(b, fixedBit|byte(h.PNLen-1))
+		first := fixedBit | byte(h.PNLen-1)
+		if h.Authenticated {
+			first |= shortAuthBit
+		}
+		b = append(b, first)
 		b = binary.BigEndian.AppendUint64(b, h.DstConnID)
 		return appendPacketNumber(b, h.PacketNumber, h.PNLen)
 	case TypeInitial, TypeHandshake:
@@ -223,9 +236,22 @@ func Seal(b []byte, start int) []byte {
 // without versions, and a packet without frames. Version is returned as read:
 // the caller decides what to do with a version it does not speak (see
 // PeekLongHeader). Open never allocates.
+//
+// A short header datagram with the authentication flag ends in a TagLen-byte tag instead: Open
+// skips the CRC, parses the header with the tag removed and sets h.Authenticated. The tag is keyed
+// by the session, so the caller MUST verify it (over dg[:len(dg)-TagLen]) before acting on
+// anything but the connection ID and packet number.
 func Open(dg []byte) (h Header, payload []byte, err error) {
 	if len(dg) < 1+TrailerLen {
 		return h, nil, errShortDatagram
+	}
+	if dg[0]&(formBit|fixedBit|shortAuthBit) == fixedBit|shortAuthBit {
+		if len(dg) < 1+TagLen {
+			return h, nil, errShortDatagram
+		}
+		h, payload, err = parseHeader(dg[:len(dg)-TagLen])
+		h.Authenticated = err == nil
+		return h, payload, err
 	}
 	body := dg[:len(dg)-TrailerLen]
 	if crc32.Update(0, castagnoli, body) != binary.BigEndian.Uint32(dg[len(body):]) {

@@ -115,6 +115,9 @@ type Conn struct {
 	maxDataSend  bool      // a MAX_DATA frame is due
 	openWindow   bool      // the handshake completed: raise the limit to the configured window
 
+	auth     *packetAuth // nil until InstallPacketKey
+	authRecv bool        // an authenticated datagram arrived: drop unauthenticated ones
+
 	frame    header.Frame    // scratch for parsing, kept here to stay off the stack
 	ackFrame header.AckFrame // scratch for building ACKs
 	stats    Stats

@@ -67,8 +67,12 @@ func handshake(t testing.TB, conf *Config) (*Conn, *Conn, time.Time) {
 		exchange(c, s, now, buf)
 		now = now.Add(time.Millisecond)
 	}
+	key := []byte("0123456789abcdef")
+	require.NoError(t, c.InstallPacketKey(key))
+	require.NoError(t, s.InstallPacketKey(key))
 	c.SetHandshakeComplete(now)
 	s.SetHandshakeComplete(now)
+	exchange(c, s, now, buf)
 	exchange(c, s, now, buf)
 	got := make([]byte, 16)
 	n, err := s.Read(got)
@@ -272,9 +276,9 @@ func TestOptimisticAckIsDetected(t *testing.T) {
 	var a header.AckFrame
 	a.Ranges[0] = header.AckRange{Smallest: skipped, Largest: skipped}
 	a.NumRanges = 1
-	b := header.AppendHeader(nil, &header.Header{Type: header.TypeShort, DstConnID: c.LocalConnID(), PacketNumber: 1 << 20, PNLen: 4})
+	b := header.AppendHeader(nil, &header.Header{Type: header.TypeShort, DstConnID: c.LocalConnID(), PacketNumber: 1 << 20, PNLen: 4, Authenticated: true})
 	b = header.AppendAck(b, &a)
-	b = header.Seal(b, 0)
+	b = sealAsPeer(t, b, true, 1<<20) // even an authenticated peer may not acknowledge a skipped number
 	c.HandleDatagram(now, b)
 	var ce *CloseError
 	require.ErrorAs(t, c.Err(), &ce)
@@ -283,9 +287,9 @@ func TestOptimisticAckIsDetected(t *testing.T) {
 
 func TestFlowControlViolationCloses(t *testing.T) {
 	_, s, now := handshake(t, &Config{InitialWindow: 64 << 10, MaxWindow: 64 << 10})
-	b := header.AppendHeader(nil, &header.Header{Type: header.TypeShort, DstConnID: s.LocalConnID(), PacketNumber: 1 << 20, PNLen: 4})
+	b := header.AppendHeader(nil, &header.Header{Type: header.TypeShort, DstConnID: s.LocalConnID(), PacketNumber: 1 << 20, PNLen: 4, Authenticated: true})
 	b = header.AppendStream(b, 10<<20, []byte("beyond the window"), false)
-	b = header.Seal(b, 0)
+	b = sealAsPeer(t, b, false, 1<<20)
 	s.HandleDatagram(now, b)
 	var ce *CloseError
 	require.ErrorAs(t, s.Err(), &ce)
@@ -438,4 +442,61 @@ func TestCloseWithoutPeerIsDoneAtOnce(t *testing.T) {
 	_, ok := c.PollDatagram(t0, buf)
 	require.True(t, ok, "the CLOSE frame goes out")
 	require.True(t, c.Done())
+}
+
+// TestForgedAndFlippedAuthDropped: after the handshake, a datagram with a valid CRC but no tag, a
+// datagram with a wrong tag, and a datagram whose authentication flag was flipped in transit never
+// reach the stream.
+func TestForgedAndFlippedAuthDropped(t *testing.T) {
+	c, s, now := handshake(t, nil)
+	buf := make([]byte, 1500)
+	_, err := c.Write([]byte("genuine"))
+	require.NoError(t, err)
+	n, ok := c.PollDatagram(now, buf)
+	require.True(t, ok)
+	h, _, err := header.Open(buf[:n])
+	require.NoError(t, err)
+	require.True(t, h.Authenticated, "after the handshake the client authenticates its datagrams")
+	genuine := append([]byte(nil), buf[:n]...)
+
+	// A forgery with a valid CRC and the next packet number.
+	f := header.AppendHeader(nil, &header.Header{Type: header.TypeShort, DstConnID: s.LocalConnID(), PacketNumber: h.PacketNumber + 1, PNLen: 4})
+	f = header.AppendStream(f, 0, []byte("forged!"), false)
+	f = header.Seal(f, 0)
+	s.HandleDatagram(now, f)
+	require.Equal(t, uint64(1), s.Stats().Drops.Unauthenticated)
+
+	// The genuine datagram with one bit of its payload flipped fails the tag.
+	bad := append([]byte(nil), genuine...)
+	bad[len(bad)-header.TagLen-2] ^= 1
+	s.HandleDatagram(now, bad)
+	require.Equal(t, uint64(1), s.Stats().Drops.Integrity)
+
+	// The authentication flag cleared in transit: the CRC check fails on the tag bytes.
+	flipped := append([]byte(nil), genuine...)
+	flipped[0] ^= 0x04
+	s.HandleDatagram(now, flipped)
+	require.Equal(t, uint64(2), s.Stats().Drops.Integrity+s.Stats().Drops.Unauthenticated-1)
+
+	s.HandleDatagram(now, genuine)
+	got := make([]byte, 64)
+	// handshake() left "hello" read already; the stream continues with "genuine".
+	m, err := s.Read(got)
+	require.NoError(t, err)
+	require.Equal(t, "genuine", string(got[:m]))
+	require.NoError(t, s.Err())
+}
+
+func TestInstallPacketKeyRejectsBadKeys(t *testing.T) {
+	c := NewClient(nil, 1, 2, t0)
+	require.Error(t, c.InstallPacketKey(make([]byte, 15)))
+	require.NoError(t, c.InstallPacketKey(make([]byte, PacketKeyLen)))
+}
+
+// sealAsPeer ends b in the tag the handshake() peers' key gives it, as sent by the server
+// (fromServer) or the client.
+func sealAsPeer(t testing.TB, b []byte, fromServer bool, pn uint64) []byte {
+	var c Conn
+	require.NoError(t, c.InstallPacketKey([]byte("0123456789abcdef")))
+	return c.auth.seal(b, 0, fromServer, pn)
 }

@@ -41,6 +41,22 @@ func (c *Conn) HandleDatagram(now time.Time, dg []byte) {
 	}
 
 	pn := header.DecodePacketNumber(c.largestRecv, hdr.PacketNumber, hdr.PNLen)
+	if hdr.Authenticated {
+		if c.auth == nil {
+			c.stats.Drops.Unauthenticated++
+			return
+		}
+		if !c.auth.verify(dg, c.isClient, pn) {
+			c.stats.Drops.Integrity++
+			return
+		}
+		c.authRecv = true
+	} else if c.authRecv {
+		// After the peer's first authenticated datagram, an unauthenticated one is either stale
+		// (sent before the peer had the key; its data is retransmitted) or forged.
+		c.stats.Drops.Unauthenticated++
+		return
+	}
 	if c.received.Contains(pn) {
 		c.stats.Drops.Duplicate++
 		return

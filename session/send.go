@@ -100,9 +100,13 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 		}
 	} else {
 		hdr.Type = header.TypeShort
+		hdr.Authenticated = c.authSending()
 	}
 	b = header.AppendHeader(b, &hdr)
 	limit := size - header.TrailerLen
+	if hdr.Authenticated {
+		limit = size - header.TagLen
+	}
 
 	sp := sentPacket{pn: hdr.PacketNumber, time: now, ackLargest: header.NoPacket}
 	ackEliciting, immediate := false, false
@@ -176,7 +180,7 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 			b = header.AppendPadding(b, pad)
 		}
 	}
-	b = header.Seal(b, 0)
+	b = c.seal(b, &hdr)
 
 	c.skip.commit(c.nextPN, hdr.PacketNumber)
 	c.nextPN = hdr.PacketNumber + 1
@@ -339,17 +343,18 @@ func (c *Conn) buildClose(dst []byte) int {
 		}
 	} else {
 		hdr.Type = header.TypeShort
+		hdr.Authenticated = c.authSending()
 	}
 	b := header.AppendHeader(dst[:0:size], &hdr)
 	// Acknowledge everything received along with the CLOSE: a peer that closes right after
 	// reading our FIN then learns that all its data arrived, instead of guessing.
 	c.received.AppendAckFrame(&c.ackFrame)
-	if c.ackFrame.NumRanges > 0 && len(b)+header.AckLen(&c.ackFrame)+header.TrailerLen+64 <= size {
+	if c.ackFrame.NumRanges > 0 && len(b)+header.AckLen(&c.ackFrame)+header.TagLen+64 <= size {
 		c.ackFrame.Delay = 0
 		b = header.AppendAck(b, &c.ackFrame)
 	}
 	reason := c.closeWhy
-	if room := size - len(b) - header.TrailerLen - 16; len(reason) > room {
+	if room := size - len(b) - header.TagLen - 16; len(reason) > room {
 		reason = reason[:max(room, 0)]
 	}
 	b = header.AppendClose(b, c.closeCode, []byte(reason))
@@ -358,9 +363,17 @@ func (c *Conn) buildClose(dst []byte) int {
 			b = header.AppendPadding(b, pad)
 		}
 	}
-	b = header.Seal(b, 0)
+	b = c.seal(b, &hdr)
 	c.nextPN++
 	c.stats.DatagramsSent++
 	c.stats.BytesSent += uint64(len(b))
 	return len(b)
+}
+
+// seal ends the datagram in b with its authentication tag or its CRC.
+func (c *Conn) seal(b []byte, h *header.Header) []byte {
+	if h.Authenticated {
+		return c.auth.seal(b, 0, !c.isClient, h.PacketNumber)
+	}
+	return header.Seal(b, 0)
 }

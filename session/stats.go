@@ -34,7 +34,8 @@ type Stats struct {
 // Drops counts received datagrams the core discarded, by reason. None of them reached
 // reassembly or the TLS stream.
 type Drops struct {
-	Integrity     uint64 // failed the CRC-32C check: corrupted in transit
+	Integrity       uint64 // failed the CRC-32C or authentication tag: corrupted in transit or forged
+	Unauthenticated uint64 // no tag (or no key yet) where the session requires one: forged or stale
 	Malformed     uint64 // header or frames did not parse
 	WrongConnID   uint64 // not addressed to us
 	WrongType     uint64 // a packet type this side never accepts, or an unexpected Retry
@@ -47,5 +48,5 @@ type Drops struct {
 
 // Total is the number of received datagrams dropped for any reason.
 func (d Drops) Total() uint64 {
-	return d.Integrity + d.Malformed + d.WrongConnID + d.WrongType + d.Duplicate + d.FlowControl + d.TooManyGaps + d.AfterClose
+	return d.Integrity + d.Unauthenticated + d.Malformed + d.WrongConnID + d.WrongType + d.Duplicate + d.FlowControl + d.TooManyGaps + d.AfterClose
 }

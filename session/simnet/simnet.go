@@ -41,6 +41,13 @@ type Scenario struct {
 	WriteChunk int
 	// Trace, if set, receives one line per datagram sent (for debugging a replayed seed).
 	Trace io.Writer
+	// NoAuth runs without packet authentication (CRC only), as before the TLS exporter key.
+	NoAuth bool
+	// Forge puts an on-path attacker on the client→server path: for every authenticated
+	// datagram it sees, it injects two forgeries with the next packet number and garbled stream
+	// data — one resealed with a valid CRC and no tag, one keeping the (now wrong) tag. The
+	// stream must still arrive intact.
+	Forge bool
 }
 
 // Result describes a finished run.
@@ -137,6 +144,9 @@ func Run(s Scenario, seed int64) (Result, error) {
 	}
 
 	deadline := start.Add(s.Limit)
+	var packetKey [session.PacketKeyLen]byte
+	rng.Read(packetKey[:])
+	forged := 0
 	var runStart [2]time.Time // send time of the first drop in the current run of drops
 	hsTimeout, idleTimeout := cc.HandshakeTimeout, cc.IdleTimeout
 	if hsTimeout == 0 {
@@ -327,8 +337,20 @@ func Run(s Scenario, seed int64) (Result, error) {
 				}
 				dst.c.HandleDatagram(now, buf[:n])
 				if !dst.c.HandshakeComplete() && dst.c.Err() == nil {
-					// No TLS here: the stream is usable as soon as the peer has been heard from.
+					// No TLS here: the stream is usable as soon as the peer has been heard from,
+					// and both ends share a packet key as if from the TLS exporter.
+					if !s.NoAuth {
+						if err := dst.c.InstallPacketKey(packetKey[:]); err != nil {
+							return fail("InstallPacketKey: %v", err)
+						}
+					}
 					dst.c.SetHandshakeComplete(now)
+				}
+				if i == 0 && s.Forge && n > 0 {
+					if f, ok := forge(buf[:n], serverCID, !s.NoAuth); ok {
+						forged++
+						dst.c.HandleDatagram(now, f)
+					}
 				}
 			}
 		}
@@ -341,6 +363,9 @@ func Run(s Scenario, seed int64) (Result, error) {
 	res.Elapsed = now.Sub(start)
 	res.Client, res.Server = ends[0].c.Stats(), ends[1].c.Stats()
 	res.Up, res.Down = links[0].Stats(), links[1].Stats()
+	if s.Forge && forged == 0 {
+		return fail("the attacker never saw a short header datagram")
+	}
 	if !bytes.Equal(ends[0].sent, ends[1].in) {
 		return fail("client→server stream differs: sent %d bytes, server read %d", len(ends[0].sent), len(ends[1].in))
 	}
@@ -348,4 +373,45 @@ func Run(s Scenario, seed int64) (Result, error) {
 		return fail("server→client stream differs: sent %d bytes, client read %d", len(ends[1].sent), len(ends[0].in))
 	}
 	return res, nil
+}
+
+// forge returns an attacker's variant of a short header datagram addressed to
+// cid: the next packet number (so duplicate detection does not hide it) and flipped bytes after
+// the header. The first call for a datagram returns a CRC-sealed copy without the authentication
+// flag, alternating with a copy that keeps the flag and the stale tag.
+//
+// With authOnly, the attacker starts at the first authenticated datagram: before it, the server
+// cannot tell forgeries from the real thing (see the session package's security notes).
+func forge(dg []byte, cid uint64, authOnly bool) ([]byte, bool) {
+	h, _, err := header.Open(dg)
+	if err != nil || h.Type != header.TypeShort || h.DstConnID != cid || len(dg) < 1+header.ConnIDLen+4+header.TagLen+8 {
+		return nil, false
+	}
+	if authOnly && !h.Authenticated {
+		return nil, false
+	}
+	f := append([]byte(nil), dg...)
+	if !h.Authenticated {
+		// CRC only: garble and reseal — nothing can tell this from the real thing.
+		pnOff := 1 + header.ConnIDLen
+		f[pnOff+3]++
+		body := f[pnOff+4 : len(f)-header.TrailerLen]
+		for i := len(body) / 2; i < len(body); i += 97 {
+			body[i] ^= 0x5a
+		}
+		return header.Seal(f[:len(f)-header.TrailerLen], 0), true
+	}
+	pnOff := 1 + header.ConnIDLen
+	pn := uint32(f[pnOff])<<24 | uint32(f[pnOff+1])<<16 | uint32(f[pnOff+2])<<8 | uint32(f[pnOff+3])
+	pn++
+	f[pnOff], f[pnOff+1], f[pnOff+2], f[pnOff+3] = byte(pn>>24), byte(pn>>16), byte(pn>>8), byte(pn)
+	body := f[pnOff+4 : len(f)-header.TagLen]
+	for i := len(body) / 2; i < len(body); i += 97 {
+		body[i] ^= 0x5a
+	}
+	if pn%2 == 0 {
+		return f, true // keeps the flag and a tag that no longer matches
+	}
+	f[0] &^= 0x04 // drop the flag, end in a valid CRC instead of the tag
+	return header.Seal(f[:len(f)-header.TagLen], 0), true
 }
