@@ -36,14 +36,14 @@ type Stats struct {
 type Drops struct {
 	Integrity       uint64 // failed the CRC-32C or authentication tag: corrupted in transit or forged
 	Unauthenticated uint64 // no tag (or no key yet) where the session requires one: forged or stale
-	Malformed     uint64 // header or frames did not parse
-	WrongConnID   uint64 // not addressed to us
-	WrongType     uint64 // a packet type this side never accepts, or an unexpected Retry
-	Duplicate     uint64 // packet number seen before
-	FlowControl   uint64 // stream data beyond the advertised window
-	TooManyGaps   uint64 // reassembly gap cap reached; the sender retransmits
-	AfterClose    uint64 // arrived after the connection closed
-	Amplification uint64 // datagrams the server withheld because of the 3× limit (sent side)
+	Malformed       uint64 // header or frames did not parse
+	WrongConnID     uint64 // not addressed to us
+	WrongType       uint64 // a packet type this side never accepts, or an unexpected Retry
+	Duplicate       uint64 // packet number seen before
+	FlowControl     uint64 // stream data beyond the advertised window
+	TooManyGaps     uint64 // reassembly gap cap reached; the sender retransmits
+	AfterClose      uint64 // arrived after the connection closed
+	Amplification   uint64 // datagrams the server withheld because of the 3× limit (sent side)
 }
 
 // Total is the number of received datagrams dropped for any reason.
