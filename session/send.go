@@ -87,21 +87,8 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 	}
 
 	b := dst[:0:size]
-	long := c.longHeader()
-	hdr := header.Header{DstConnID: c.remoteCID, PacketNumber: c.skip.number(c.nextPN), PNLen: pnLen}
-	if long {
-		hdr.Version = header.Version1
-		hdr.SrcConnID = c.localCID
-		if c.isClient {
-			hdr.Type = header.TypeInitial
-			hdr.Token = c.token
-		} else {
-			hdr.Type = header.TypeHandshake
-		}
-	} else {
-		hdr.Type = header.TypeShort
-		hdr.Authenticated = c.authSending()
-	}
+	hdr := c.packetHeader(c.skip.number(c.nextPN))
+	long := hdr.Type != header.TypeShort
 	b = header.AppendHeader(b, &hdr)
 	limit := size - header.TrailerLen
 	if hdr.Authenticated {
@@ -205,6 +192,23 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 		}
 	}
 	return len(b), true
+}
+
+// packetHeader is the header of our next packet, numbered pn: long (with our CID, and the Retry
+// token from a client) until the peer knows our CID, then short and, once both ends hold the
+// packet key, authenticated.
+func (c *Conn) packetHeader(pn uint64) header.Header {
+	h := header.Header{DstConnID: c.remoteCID, PacketNumber: pn, PNLen: pnLen}
+	switch {
+	case !c.longHeader():
+		h.Type = header.TypeShort
+		h.Authenticated = c.authSending()
+	case c.isClient:
+		h.Type, h.Version, h.SrcConnID, h.Token = header.TypeInitial, header.Version1, c.localCID, c.token
+	default:
+		h.Type, h.Version, h.SrcConnID = header.TypeHandshake, header.Version1, c.localCID
+	}
+	return h
 }
 
 // longHeader reports whether packets still need the long header: until the client has heard from
@@ -332,19 +336,7 @@ func (c *Conn) pacingWait() time.Time {
 // buildClose writes a datagram with just a CLOSE frame.
 func (c *Conn) buildClose(dst []byte) int {
 	size := min(len(dst), c.conf.MaxDatagramSize)
-	hdr := header.Header{DstConnID: c.remoteCID, PacketNumber: c.nextPN, PNLen: pnLen}
-	if c.longHeader() {
-		hdr.Version = header.Version1
-		hdr.SrcConnID = c.localCID
-		hdr.Type = header.TypeHandshake
-		if c.isClient {
-			hdr.Type = header.TypeInitial
-			hdr.Token = c.token
-		}
-	} else {
-		hdr.Type = header.TypeShort
-		hdr.Authenticated = c.authSending()
-	}
+	hdr := c.packetHeader(c.nextPN)
 	b := header.AppendHeader(dst[:0:size], &hdr)
 	// Acknowledge everything received along with the CLOSE: a peer that closes right after
 	// reading our FIN then learns that all its data arrived, instead of guessing.
