@@ -52,10 +52,12 @@ type Config struct {
 	InitialWindow uint64
 	// MaxWindow caps receive-window auto-tuning. Default 16 MiB.
 	MaxWindow uint64
-	// SendBuffer is how many written-but-unacknowledged stream bytes the core holds before
-	// SendSpace reports 0. Default 4 MiB.
+	// SendBuffer is the most written-but-unacknowledged stream bytes the core holds before
+	// SendSpace reports 0. Default 4 MiB. Below that, the buffer follows the path: four congestion
+	// windows, at least 256 KiB.
 	SendBuffer int
-	// Congestion builds the congestion controller. Nil means NewReno (RFC 9002 §7).
+	// Congestion builds the congestion controller. Nil means CUBIC with HyStart++ (RFC 9438,
+	// RFC 9406); congestion.NewNewReno gives RFC 9002 §7's NewReno.
 	Congestion func(maxDatagramSize int) congestion.Controller
 	// DisablePacing sends whole congestion windows at once. Pacing (RFC 9002 §7.7) is on by default.
 	DisablePacing bool
@@ -95,7 +97,7 @@ func (c *Config) withDefaults() Config {
 		d.SendBuffer = DefaultSendBuffer
 	}
 	if d.Congestion == nil {
-		d.Congestion = congestion.NewNewReno
+		d.Congestion = congestion.NewCubic
 	}
 	return d
 }

@@ -197,12 +197,21 @@ func (c *Conn) Write(p []byte) (int, error) {
 
 // SendSpace is how many more bytes may be written before the send buffer exceeds
 // Config.SendBuffer. Writers above the core wait for it to become positive.
+//
+// The buffer is sized to the path, not only to the configuration: at most four congestion windows
+// (at least minSendBuffer), since more only queues data here, where the application can no longer
+// take it back, and makes Close wait behind seconds of it on a slow or lossy path. On a fast path
+// the window grows and the full SendBuffer is used.
 func (c *Conn) SendSpace() int {
-	if n := c.conf.SendBuffer - c.sendBuf.len(); n > 0 {
+	limit := min(c.conf.SendBuffer, max(4*c.cc.CongestionWindow(), minSendBuffer))
+	if n := limit - c.sendBuf.len(); n > 0 {
 		return n
 	}
 	return 0
 }
+
+// minSendBuffer is the send buffer's floor while the congestion window is small.
+const minSendBuffer = 256 << 10
 
 // Read copies in-order stream bytes into p. It never blocks: (0, nil) means nothing is ready yet.
 // After the peer's FIN has been read it returns io.EOF; after a terminal error it returns the error

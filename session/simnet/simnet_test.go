@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/tlsgram/tlsgram/session"
+	"github.com/tlsgram/tlsgram/session/congestion"
 	"github.com/tlsgram/tlsgram/transport/impair"
 )
 
@@ -64,6 +65,12 @@ func scenarios() []Scenario {
 	// Deep reordering: datagrams overtaken by hundreds of later ones. A truncated packet number
 	// must still decode to the number that was sent.
 	list = append(list, mk("deepreorder", impair.Config{Delay: 2 * time.Millisecond, Reorder: 0.03, ReorderDelay: 400 * time.Millisecond, Rate: 200_000_000}, 4<<20, 256<<10, 120*time.Second))
+	// NewReno (the default is CUBIC) on a lossy, reordering path and behind a bottleneck.
+	reno := mk("newreno", impair.Config{Delay: d, Jitter: 3 * time.Millisecond, Loss: 0.03, Reorder: 0.03}, 512<<10, 256<<10, 120*time.Second)
+	reno.Config = &session.Config{Congestion: congestion.NewNewReno}
+	renoQ := mk("newreno-bottleneck", impair.Config{Delay: 20 * time.Millisecond, Rate: 10_000_000, QueueBytes: 64 << 10}, 1<<20, 64<<10, 120*time.Second)
+	renoQ.Config = reno.Config
+	list = append(list, reno, renoQ)
 	// An on-path attacker injecting forged datagrams with valid CRCs after the handshake.
 	attack := mk("attack", impair.Config{Delay: d, Loss: 0.02}, 512<<10, 128<<10, 60*time.Second)
 	attack.Forge = true
