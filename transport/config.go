@@ -89,8 +89,10 @@ type Config struct {
 	SocketBuffer int
 	// InboundQueueLen bounds the datagrams queued between the socket reader and one
 	// connection's driver goroutine. When it is full, datagrams are dropped and counted
-	// (Stats.Drops.QueueFull) rather than stalling every other connection of the socket.
-	// Default 1024.
+	// (Stats.DroppedQueueFull) rather than stalling every other connection of the socket.
+	// Default 1024, a millisecond's worth at a million datagrams a second. While a driver falls
+	// behind, the socket reader yields to it, and further datagrams wait in the socket's buffer
+	// (SocketBuffer).
 	InboundQueueLen int
 }
 

@@ -12,14 +12,6 @@ import (
 	"github.com/tlsgram/tlsgram/session"
 )
 
-// sendBatch is how many datagrams a driver polls from the core before it hands them to the
-// socket in one batch write.
-const sendBatch = 32
-
-// inboundBurst is how many queued datagrams a driver feeds the core before it polls for output,
-// so that a burst of arrivals is answered by one ACK rather than one per datagram.
-const inboundBurst = 64
-
 // Conn is one TLS 1.3 session over UDP. It is a net.Conn: Read and Write carry the application
 // bytes of the TLS connection; deadlines apply to them and a Read or Write that timed out leaves
 // the Conn usable. Conns are created by Dial, DialPacketConn and Listener.Accept and are safe
@@ -40,8 +32,14 @@ type Conn struct {
 	mu            sync.Mutex    // guards core and the fields up to the blank line
 	core          *session.Conn // not safe for concurrent use: every call holds mu
 	handshakeDone bool          // SetHandshakeComplete was called
+	corked        bool          // bio.Write collects TLS output in cork: see closeStream
+	cork          []byte        // what TLS wrote while corked
+	err           error         // the core's terminal error, once done is closed
+	refusedICMP   bool          // refused closed the core: ICMP port unreachable during Dial
+	readSincePoll int           // stream bytes bio.Read took since the driver last polled
 
-	// 1-slot signals the driver sends after every step (the core's state may have changed).
+	// 1-slot signals the driver sends after every step that handled datagrams or timers (the
+	// core's state may have changed for the waiters).
 	// Each has at most one waiter at a time, so a buffered signal is never lost and never needs
 	// a broadcast: crypto/tls reads the adapter under its input lock (readable), Writes hold
 	// writeSem (writable), and only the first Close waits for acknowledgements (acked). A waiter
@@ -50,10 +48,12 @@ type Conn struct {
 
 	ids []uint64 // connection IDs this Conn is registered under; guarded by ep.mu
 
-	inbound    chan *packetBuf // datagrams from the socket reader, bounded
-	wake       chan struct{}   // 1 slot: the application did something the core should act on
-	closing    chan struct{}   // closed by Close: pending and later Reads and Writes fail
+	in         inbox         // datagrams from the socket reader, bounded
+	wake       chan struct{} // 1 slot: the application did something the core should act on
+	closing    chan struct{} // closed by Close: pending and later Reads and Writes fail
 	closeOnce  sync.Once
+	done       chan struct{} // closed when the core reports a terminal error (Done)
+	finalSent  chan struct{} // closed by the driver once the core is closed and all it sent is out
 	stop       chan struct{} // closed by terminate: the driver sends what is due and returns
 	stopOnce   sync.Once
 	driverDone chan struct{} // closed when the driver goroutine has returned
@@ -64,6 +64,7 @@ type Conn struct {
 
 	dropQueueFull atomic.Uint64
 	sendErrors    atomic.Uint64
+	steps         atomic.Uint64 // driver steps, for tests of how bursts are handled
 }
 
 func newConn(ep *endpoint, core *session.Conn, network string, peer message, remote net.Addr, conf *Config) *Conn {
@@ -74,12 +75,14 @@ func newConn(ep *endpoint, core *session.Conn, network string, peer message, rem
 		remote:        remote,
 		peer:          message{ap: peer.ap, addr: peer.addr},
 		core:          core,
-		inbound:       make(chan *packetBuf, conf.InboundQueueLen),
+		in:            inbox{limit: conf.InboundQueueLen, ready: make(chan struct{}, 1)},
 		readable:      make(chan struct{}, 1),
 		writable:      make(chan struct{}, 1),
 		acked:         make(chan struct{}, 1),
 		wake:          make(chan struct{}, 1),
 		closing:       make(chan struct{}),
+		done:          make(chan struct{}),
+		finalSent:     make(chan struct{}),
 		stop:          make(chan struct{}),
 		driverDone:    make(chan struct{}),
 		writeSem:      make(chan struct{}, 1),
@@ -170,8 +173,9 @@ func (c *Conn) closedErr(err error) error {
 }
 
 // CloseWrite ends the sending direction: it sends the TLS close_notify alert (a TLS 1.3
-// half-close, RFC 8446 §6.1) and then the end of the stream. The peer's Read returns io.EOF once
-// it has read everything before it; this side can still Read. Writes fail afterwards.
+// half-close, RFC 8446 §6.1) and the end of the stream, in the same packet. The peer's Read
+// returns io.EOF once it has read everything before it; this side can still Read. Writes fail
+// afterwards.
 func (c *Conn) CloseWrite() error {
 	if isClosedChan(c.closing) {
 		return c.opError("close", net.ErrClosed)
@@ -182,19 +186,51 @@ func (c *Conn) CloseWrite() error {
 		return c.opError("close", net.ErrClosed)
 	}
 	defer func() { <-c.writeSem }()
-	err := c.tls.CloseWrite()
+	return c.opError("close", c.closeStream())
+}
+
+// closeStream has TLS send close_notify and ends the core's stream right behind it. The caller
+// holds writeSem, so no Write is in progress.
+//
+// The two must reach the core together: if the driver polled in between, close_notify would
+// leave without the FIN, and a peer that closes as soon as its Read returns io.EOF (on
+// close_notify) might never acknowledge a FIN that follows in a packet of its own, failing our
+// Close with ErrNotAcknowledged. So the adapter is corked while TLS writes: what TLS writes
+// then (close_notify, or in theory a KeyUpdate racing with it from a Read) is collected, and
+// handed to the core with the FIN under one acquisition of mu.
+func (c *Conn) closeStream() error {
 	c.mu.Lock()
+	c.corked = true
+	c.mu.Unlock()
+	err := c.tls.CloseWrite() // an error means close_notify was sent before, or failed then
+	if testHookCloseNotifySent != nil {
+		testHookCloseNotifySent(c)
+	}
+	c.mu.Lock()
+	c.corked = false
+	if len(c.cork) > 0 {
+		// Fails only if the core has closed meanwhile; then there is nobody to tell.
+		_, _ = c.core.Write(c.cork)
+		c.cork = c.cork[:0]
+	}
 	c.core.CloseWrite()
 	c.mu.Unlock()
 	c.poke()
-	return c.opError("close", err)
+	return err
 }
+
+// testHookCloseNotifySent, if set, runs right after TLS wrote close_notify, before the end of
+// the stream is queued behind it. Tests use it to let the driver run at that moment.
+var testHookCloseNotifySent func(*Conn)
 
 // Close closes the connection gracefully: pending Reads and Writes return at once (with errors
 // matching net.ErrClosed), then Close sends the TLS close_notify and the end of the stream and
-// waits, at most Config.CloseTimeout, until the peer has acknowledged everything. It returns nil
-// if every byte written reached the peer, an error matching ErrNotAcknowledged otherwise. The
-// connection's CLOSE frame and its closing period (RFC 9000 §10.2) run on in the background.
+// waits, at most Config.CloseTimeout, until the peer has acknowledged everything. Then it sends
+// the CLOSE frame, which also acknowledges everything received, and returns once that datagram
+// has been handed to the socket (waiting at most a second for that), so the process may exit
+// right after Close. It returns nil if every byte written reached the peer, an error matching
+// ErrNotAcknowledged otherwise. The connection's closing period (RFC 9000 §10.2), in which it
+// answers the peer's stray packets, runs on in the background while the process lives.
 func (c *Conn) Close() error {
 	first := false
 	c.closeOnce.Do(func() {
@@ -216,12 +252,8 @@ func (c *Conn) Close() error {
 	if alive && hs {
 		// Wait for a Write still inside tls.Write, so its bytes precede close_notify.
 		c.writeSem <- struct{}{}
-		_ = c.tls.CloseWrite() // an error here means close_notify was sent before (CloseWrite)
+		_ = c.closeStream()
 		<-c.writeSem
-		c.mu.Lock()
-		c.core.CloseWrite()
-		c.mu.Unlock()
-		c.poke()
 		c.waitAcked()
 	}
 
@@ -229,9 +261,11 @@ func (c *Conn) Close() error {
 	acked := c.core.AllAcked()
 	cause := c.core.Err()
 	c.core.Close(time.Now(), session.CodeNoError, "")
+	c.noteTerminatedLocked()
 	c.mu.Unlock()
 	c.poke()
 	c.bio.close()
+	c.waitFinalSent()
 
 	if acked || appAcked {
 		return nil
@@ -240,6 +274,21 @@ func (c *Conn) Close() error {
 		return c.opError("close", errors.Join(ErrNotAcknowledged, cause))
 	}
 	return c.opError("close", ErrNotAcknowledged)
+}
+
+// finalSendTimeout bounds how long Close waits for the driver to hand the CLOSE datagram to the
+// socket: a socket write does not block for long, but a full send buffer must not hang Close.
+const finalSendTimeout = time.Second
+
+// waitFinalSent blocks until the driver has sent everything the closed core had to send (its
+// CLOSE frame), or has stopped, or finalSendTimeout has passed.
+func (c *Conn) waitFinalSent() {
+	t := time.NewTimer(finalSendTimeout)
+	defer t.Stop()
+	select {
+	case <-c.finalSent:
+	case <-t.C:
+	}
 }
 
 // waitAcked blocks until the peer acknowledged everything sent, the core failed, or
@@ -262,12 +311,42 @@ func (c *Conn) waitAcked() {
 	}
 }
 
+// Done returns a channel that is closed when the connection has ended, for whatever reason:
+// Close, the peer's CLOSE, the idle timeout, a protocol violation, a failed socket. It lets an
+// application that is not blocked in Read or Write learn that an idle connection ended (select
+// on it next to its own channels). Data that arrived before the end can still be read.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns nil while the connection is open, and why it ended once Done is closed: a
+// *session.CloseError for a CLOSE frame sent (by Close, or after a protocol violation or a
+// socket failure; Remote == false) or received (the peer closed; Remote == true, Code is the
+// peer's), or a *session.TimeoutError (a net.Error with Timeout() == true) for the idle
+// timeout. Every such error matches net.ErrClosed.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// noteTerminatedLocked closes done once the core has a terminal error. Everything that can
+// end the core calls it: the driver after every step, Close, abort and fail.
+func (c *Conn) noteTerminatedLocked() {
+	if c.err != nil {
+		return
+	}
+	if err := c.core.Err(); err != nil {
+		c.err = err
+		close(c.done)
+	}
+}
+
 // abort tears the connection down without the graceful part of Close: a failed handshake, a
 // listener that closes, a dial that is cancelled.
 func (c *Conn) abort(code uint64, reason string) {
 	c.closeOnce.Do(func() { close(c.closing) })
 	c.mu.Lock()
 	c.core.Close(time.Now(), code, reason)
+	c.noteTerminatedLocked()
 	c.mu.Unlock()
 	c.poke()
 	c.bio.close()
@@ -292,6 +371,7 @@ func (c *Conn) terminate(code uint64, reason string) {
 func (c *Conn) fail(err error) {
 	c.mu.Lock()
 	c.core.Close(time.Now(), session.CodeInternal, "socket: "+err.Error())
+	c.noteTerminatedLocked()
 	c.mu.Unlock()
 	c.poke()
 }
@@ -334,36 +414,6 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 // ALPN protocol, exporter).
 func (c *Conn) ConnectionState() tls.ConnectionState { return c.tls.ConnectionState() }
 
-// signal wakes the reader, writer and closer waiting for the core, if any.
-func (c *Conn) signal() {
-	for _, ch := range [...]chan struct{}{c.readable, c.writable, c.acked} {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// poke tells the driver that the application changed something (wrote, read, closed).
-func (c *Conn) poke() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
-
-// deliver queues a datagram for the driver; it reports false (and counts a drop) when the queue
-// is full. Called by the socket reader.
-func (c *Conn) deliver(pb *packetBuf) bool {
-	select {
-	case c.inbound <- pb:
-		return true
-	default:
-		c.dropQueueFull.Add(1)
-		return false
-	}
-}
-
 // setHandshakeComplete tells the core that TLS finished, which stops its handshake timer.
 func (c *Conn) setHandshakeComplete() {
 	c.mu.Lock()
@@ -371,123 +421,6 @@ func (c *Conn) setHandshakeComplete() {
 	c.handshakeDone = true
 	c.mu.Unlock()
 	c.poke()
-}
-
-// run is the driver goroutine: it feeds received datagrams and timer expiries to the core, sends
-// what the core produces, and wakes Reads and Writes waiting for the core. It returns when the
-// core is done (closed and its closing period over).
-func (c *Conn) run() {
-	defer c.finish()
-	w := c.ep.sock.newWriter()
-	batch := make([]message, sendBatch)
-	for i := range batch {
-		batch[i] = c.peer
-	}
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	for {
-		select {
-		case pb := <-c.inbound:
-			now := time.Now()
-			c.mu.Lock()
-			c.core.HandleDatagram(now, pb.bytes())
-			c.ep.recvPool.put(pb)
-			c.drainInboundLocked(now)
-		case <-c.wake:
-			c.mu.Lock()
-		case <-timer.C:
-			c.mu.Lock()
-		case <-c.stop:
-			c.mu.Lock()
-			c.flushLocked(time.Now(), w, batch)
-			c.mu.Unlock()
-			return
-		}
-		now := time.Now()
-		if next := c.core.NextTimeout(); !next.IsZero() && !now.Before(next) {
-			c.core.HandleTimeout(now)
-		}
-		c.signal()
-		c.flushLocked(now, w, batch)
-		c.signal()
-		if c.core.Done() {
-			c.mu.Unlock()
-			return
-		}
-		next := c.core.NextTimeout()
-		c.mu.Unlock()
-		if next.IsZero() {
-			timer.Stop()
-		} else {
-			timer.Reset(time.Until(next))
-		}
-	}
-}
-
-func (c *Conn) drainInboundLocked(now time.Time) {
-	for range inboundBurst {
-		select {
-		case pb := <-c.inbound:
-			c.core.HandleDatagram(now, pb.bytes())
-			c.ep.recvPool.put(pb)
-		default:
-			return
-		}
-	}
-}
-
-// flushLocked sends every datagram the core has for now, in batches, with mu released during
-// each socket write so the application can keep going.
-func (c *Conn) flushLocked(now time.Time, w batchWriter, batch []message) {
-	for {
-		n := 0
-		for n < len(batch) {
-			pb := c.ep.sendPool.get()
-			k, ok := c.core.PollDatagram(now, pb.b)
-			if !ok {
-				c.ep.sendPool.put(pb)
-				break
-			}
-			pb.n = k
-			batch[n].buf = pb
-			n++
-		}
-		if n == 0 {
-			return
-		}
-		c.mu.Unlock()
-		if err := w.writeBatch(batch[:n]); err != nil {
-			c.sendErrors.Add(1)
-		}
-		for i := range n {
-			c.ep.sendPool.put(batch[i].buf)
-			batch[i].buf = nil
-		}
-		c.mu.Lock()
-		if n < len(batch) {
-			return
-		}
-		now = time.Now()
-	}
-}
-
-// finish runs when the driver returns.
-func (c *Conn) finish() {
-	c.ep.release(c)
-	for {
-		select {
-		case pb := <-c.inbound:
-			c.ep.recvPool.put(pb)
-			continue
-		default:
-		}
-		break
-	}
-	c.signal()
-	c.readDeadline.stop()
-	c.writeDeadline.stop()
-	close(c.driverDone)
 }
 
 // bio is the net.Conn that crypto/tls reads and writes: an adapter around the core's in-memory
@@ -507,9 +440,10 @@ func (a *bio) Read(p []byte) (int, error) {
 		c.mu.Lock()
 		n, err := c.core.Read(p)
 		if n > 0 || err != nil {
+			poke := c.readPokeLocked(n)
 			c.mu.Unlock()
-			if n > 0 {
-				c.poke() // reading frees receive window: the core may owe the peer a MAX_DATA
+			if poke {
+				c.poke()
 			}
 			return n, err
 		}
@@ -530,9 +464,40 @@ func (a *bio) Read(p []byte) (int, error) {
 	}
 }
 
+// readPokeLocked counts n bytes read from the core and reports whether the driver should poll
+// it: reading frees receive window, and the core may then owe the peer a MAX_DATA. While
+// datagrams arrive the driver polls after each batch anyway; what matters is a sender blocked by
+// flow control, which sends nothing until the MAX_DATA comes. The core sends MAX_DATA once half
+// the window has been read since the last one; its window starts at InitialMaxData (until the
+// handshake completes) or Config.InitialWindow and only grows. So when the core buffers a full
+// window, at least half a window is read after that point, and a poke every eighth of the
+// smallest window is sure to come after it. Poking on every read instead would cost a driver
+// step for each, many of them empty, since the application usually reads as fast as data comes.
+func (c *Conn) readPokeLocked(n int) bool {
+	c.readSincePoll += n
+	window := uint64(session.InitialMaxData)
+	if c.handshakeDone {
+		window = c.conf.InitialWindow
+		if window == 0 {
+			window = session.DefaultInitialWindow
+		}
+	}
+	if uint64(c.readSincePoll) < window/8 {
+		return false
+	}
+	c.readSincePoll = 0
+	return true
+}
+
 func (a *bio) Write(p []byte) (int, error) {
 	c := a.c
 	c.mu.Lock()
+	if c.corked {
+		// closeStream hands this to the core together with the FIN. TLS reuses p: copy it.
+		c.cork = append(c.cork, p...)
+		c.mu.Unlock()
+		return len(p), nil
+	}
 	n, err := c.core.Write(p)
 	c.mu.Unlock()
 	c.poke()

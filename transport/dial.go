@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
 	"time"
 
 	"github.com/tlsgram/tlsgram/session"
@@ -35,7 +36,10 @@ func checkNetwork(network string) error {
 // conf means the defaults documented on Config.
 //
 // The handshake is bounded by ctx and by Config.HandshakeTimeout, whichever ends first; a
-// timeout is a net.Error with Timeout() == true. On failure every resource is released.
+// timeout is a net.Error with Timeout() == true. On Linux, if the server's host answers with
+// ICMP port unreachable before any datagram from the server arrived (nothing listens on that
+// port), Dial fails at once with an error matching syscall.ECONNREFUSED. On failure every
+// resource is released.
 func Dial(ctx context.Context, network, address string, tlsConf *tls.Config, conf *Config) (*Conn, error) {
 	if err := checkNetwork(network); err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
@@ -52,7 +56,14 @@ func Dial(ctx context.Context, network, address string, tlsConf *tls.Config, con
 	if ap.Addr().Is4() {
 		lnet = "udp4"
 	}
-	pc, err := net.ListenUDP(lnet, nil)
+	var pc *net.UDPConn
+	if connectDialSocket {
+		// A connected socket hears only from the server, and the kernel reports an ICMP port
+		// unreachable on it as ECONNREFUSED: see Conn.refused.
+		pc, err = net.DialUDP(lnet, nil, net.UDPAddrFromAddrPort(ap))
+	} else {
+		pc, err = net.ListenUDP(lnet, nil)
+	}
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: net.UDPAddrFromAddrPort(ap), Err: err}
 	}
@@ -85,9 +96,12 @@ func DialPacketConn(ctx context.Context, pc net.PacketConn, raddr net.Addr, tlsC
 	return dial(ctx, pc, network, peer, raddr, tls13(tlsConf), cfg, false)
 }
 
-func dial(ctx context.Context, pc net.PacketConn, network string, peer message, raddr net.Addr, tc *tls.Config, cfg *Config, setBuffers bool) (*Conn, error) {
-	ep := newEndpoint(pc, cfg, setBuffers)
+// dial runs the client side of a connection on pc. own says that Dial opened pc: its buffers
+// are sized, and ICMP errors on it may end the handshake early.
+func dial(ctx context.Context, pc net.PacketConn, network string, peer message, raddr net.Addr, tc *tls.Config, cfg *Config, own bool) (*Conn, error) {
+	ep := newEndpoint(pc, cfg, own)
 	ep.closing = true // the socket is this connection's: close it when the connection ends
+	ep.refuseFast = own && ep.sock.connected
 
 	ep.mu.Lock()
 	local := ep.newConnIDLocked()
@@ -107,6 +121,9 @@ func dial(ctx context.Context, pc net.PacketConn, network string, peer message, 
 		case ctx.Err() != nil:
 			err = ctx.Err() // context.DeadlineExceeded is a net.Error with Timeout() == true
 			c.terminate(session.CodeNoError, "dial cancelled")
+		case c.wasRefused():
+			err = errConnRefused
+			c.terminate(session.CodeNoError, "connection refused")
 		case errors.Is(hctx.Err(), context.DeadlineExceeded) || errors.As(err, &te):
 			err = errHandshakeTimeout
 			c.terminate(session.CodeHandshakeTimeout, "handshake timeout")
@@ -117,6 +134,30 @@ func dial(ctx context.Context, pc net.PacketConn, network string, peer message, 
 	}
 	c.setHandshakeComplete()
 	return c, nil
+}
+
+// errConnRefused is Dial's error when an ICMP port unreachable answered the first datagrams.
+var errConnRefused = fmt.Errorf("tlsgram: nothing listens on the server's port (ICMP port unreachable): %w", syscall.ECONNREFUSED)
+
+// refused ends a handshake to which the server's host answered with ICMP port unreachable before
+// any datagram came from the server: nothing listens on that port, and Dial fails at once with
+// errConnRefused instead of retransmitting until HandshakeTimeout. Once a datagram from the
+// server arrived, such errors are ignored (see endpoint.socketError).
+func (c *Conn) refused() {
+	c.mu.Lock()
+	if !c.handshakeDone && c.core.Err() == nil {
+		c.refusedICMP = true
+		c.core.Close(time.Now(), session.CodeNoError, "connection refused")
+		c.noteTerminatedLocked()
+	}
+	c.mu.Unlock()
+	c.poke()
+}
+
+func (c *Conn) wasRefused() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refusedICMP
 }
 
 // resolve turns address into one IP and port of network's family. It returns the host part for

@@ -8,10 +8,12 @@
 // A *Conn is a full net.Conn over standard crypto/tls: any certificate setup, ALPN, client
 // authentication and ConnectionState work as with tls.Conn over TCP. Read and Write honour
 // deadlines; a timed-out Read or Write returns a net.Error with Timeout() == true and leaves the
-// connection usable. CloseWrite half-closes (TLS 1.3 close_notify, then the end of the stream).
-// Close delivers every written byte to the peer or returns an error (ErrNotAcknowledged). After
-// Close every method returns an error matching net.ErrClosed. Stats reports RTT, congestion
-// window, datagram and byte counters, retransmissions and drops by reason.
+// connection usable. CloseWrite half-closes (TLS 1.3 close_notify and the end of the stream, in
+// one packet). Close delivers every written byte to the peer or returns an error
+// (ErrNotAcknowledged). After Close every method returns an error matching net.ErrClosed. Done
+// and Err tell an application that is not reading when the connection ended, and why. Stats
+// reports RTT, congestion window, datagram and byte counters, retransmissions and drops by
+// reason.
 //
 // # Place in the layering
 //
@@ -34,10 +36,14 @@
 // Each connection has one driver goroutine. It owns the core's timer and waits on three things:
 // datagrams from the socket reader (a bounded queue; when it is full, datagrams are dropped and
 // counted rather than stalling the socket), a 1-slot wake-up from the application (data written,
-// read, closed), and the core's next deadline. After each step it sends what the core produced,
-// in batches, and signals blocked Reads and Writes. One lock per connection guards the core.
+// closed, or enough read that the receive window may need an update), and the core's next
+// deadline. Each step takes everything queued, feeds it to the core and polls the core's output
+// under one acquisition of the connection's lock (which guards the core), then sends the
+// output in batches without the lock and wakes blocked Reads and Writes.
 //
-// Each socket has one reader goroutine. It routes datagrams by destination connection ID; on a
+// Each socket has one reader goroutine. It reads batches and routes datagrams by destination
+// connection ID, handing each connection its share of a batch at once; when a driver falls
+// behind, the reader yields its processor so the driver can catch up. On a
 // Listener, an unknown ID carrying a padded Initial of our version starts a new session (its TLS
 // handshake runs in a goroutine of its own, bounded by HandshakeTimeout, so Accept never waits
 // behind a slow client), up to MaxHalfOpen at once. An unknown version is answered with Version
@@ -50,10 +56,17 @@
 // # Closing
 //
 // Conn.Close sends close_notify and the end of the stream, waits up to CloseTimeout for the peer
-// to acknowledge everything, then sends a CLOSE frame; the core's closing period runs on in the
-// background. Listener.Close stops accepting, aborts handshakes in progress and connections not
-// yet accepted, and leaves accepted connections working: the shared socket is closed after the
-// last of them. A failed Dial releases everything before it returns.
+// to acknowledge everything, then sends a CLOSE frame (which acknowledges everything received)
+// and returns once it is in the socket, so a process may exit right after Close. The core's
+// closing period (RFC 9000 §10.2) runs on in the background. Listener.Close stops accepting,
+// aborts handshakes in progress and connections not yet accepted, and leaves accepted
+// connections working: the shared socket is closed after the last of them. A failed Dial
+// releases everything before it returns.
+//
+// On Linux, Dial connects its socket to the server, so the kernel reports an ICMP port
+// unreachable on it as ECONNREFUSED: a Dial to a port where nothing listens fails at once with
+// an error matching syscall.ECONNREFUSED, unless a datagram from the server arrived first.
+// After that such errors are ignored (anyone on the path can forge them).
 //
 // # Defaults
 //

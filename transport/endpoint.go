@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -34,6 +35,12 @@ type endpoint struct {
 
 	readerDone chan struct{}
 	readErr    error // why the reader stopped, set before readerDone is closed
+
+	// refuseFast: the socket is a connected UDP socket Dial opened for one connection, on which
+	// the kernel reports ICMP port unreachable as ECONNREFUSED. Set before start.
+	refuseFast bool
+	heard      atomic.Bool   // a datagram was received on the socket
+	icmpErrors atomic.Uint64 // ICMP errors the kernel reported on reads and writes
 
 	rcvBuf, sndBuf int // kernel socket buffers granted, 0 if unknown
 
@@ -127,9 +134,10 @@ func (ep *endpoint) closeIfIdleLocked() {
 	}
 }
 
-// readLoop reads datagrams in batches and hands each to its connection. It never blocks on a
-// connection: a full inbound queue drops the datagram (counted on that connection), so one slow
-// connection cannot stall the others sharing the socket.
+// readLoop reads datagrams in batches and hands them to their connections, a run of
+// datagrams for the same connection at a time. It never blocks on a connection: what does not
+// fit a full inbound queue is dropped (counted on that connection), so one slow connection
+// cannot stall the others sharing the socket.
 func (ep *endpoint) readLoop() {
 	defer close(ep.readerDone)
 	n := maxBatch
@@ -140,6 +148,7 @@ func (ep *endpoint) readLoop() {
 	for i := range ms {
 		ms[i].buf = ep.recvPool.get()
 	}
+	run := make([]*packetBuf, 0, n)
 	defer func() {
 		for i := range ms {
 			ep.recvPool.put(ms[i].buf)
@@ -153,13 +162,55 @@ func (ep *endpoint) readLoop() {
 			}
 			continue
 		}
+		if k > 0 && !ep.heard.Load() {
+			ep.heard.Store(true)
+		}
+		// Consecutive datagrams of a batch usually belong to one connection: look it up once.
+		var runConn *Conn
+		var runCID uint64
+		behind := false
 		for i := 0; i < k; i++ {
-			ep.dispatch(&ms[i])
+			c, cid := ep.route(&ms[i], runConn, runCID)
+			if c != runConn && len(run) > 0 {
+				behind = ep.handOver(runConn, run) || behind
+				run = run[:0]
+			}
+			runConn, runCID = c, cid
+			if c != nil {
+				run = append(run, ms[i].buf)
+				ms[i].buf = nil
+			}
+		}
+		if len(run) > 0 {
+			behind = ep.handOver(runConn, run) || behind
+			run = run[:0]
+		}
+		for i := 0; i < k; i++ {
 			if ms[i].buf == nil {
 				ms[i].buf = ep.recvPool.get()
 			}
 		}
+		if behind {
+			// A driver woken by a hand-over is queued to run next on this goroutine's P, and
+			// runs when the reader blocks: when the socket is empty. With a peer sending as
+			// fast as we read, that is not before the scheduler preempts the reader, up to
+			// 10 ms later, and a fast sender overflows the driver's queue in less. Give the P
+			// away: datagrams we do not read meanwhile wait in the socket's buffer (several
+			// MiB, Config.SocketBuffer) rather than being dropped from the driver's queue.
+			runtime.Gosched()
+		}
 	}
+}
+
+// handOver queues run for c, recycles what its queue did not take, and reports whether c's
+// driver is falling behind.
+func (ep *endpoint) handOver(c *Conn, run []*packetBuf) bool {
+	n, behind := c.deliver(run...)
+	for _, pb := range run[n:] {
+		ep.recvPool.put(pb)
+	}
+	clear(run)
+	return behind
 }
 
 // readFailed decides whether a read error ends the reader. Closing the socket (our own
@@ -176,6 +227,7 @@ func (ep *endpoint) readFailed(err error) bool {
 		return false // someone set a deadline on a socket handed to NewListener; keep going
 	}
 	if isTransientReadError(err) {
+		ep.socketError(err)
 		return false
 	}
 	ep.readErr = err
@@ -201,33 +253,61 @@ func isTransientReadError(err error) bool {
 	return !errors.Is(err, net.ErrClosed) && isICMPError(err)
 }
 
-// dispatch routes one received datagram. If it hands m.buf to a connection it sets m.buf to nil.
-func (ep *endpoint) dispatch(m *message) {
+// route finds the connection a received datagram is for and returns it with its connection
+// ID; prev and prevCID are the previous datagram's, which saves a lookup. Datagrams for no
+// connection it handles itself (drops them, or gives them to the listener, which may take
+// m.buf) and returns nil.
+func (ep *endpoint) route(m *message, prev *Conn, prevCID uint64) (*Conn, uint64) {
 	if m.trunc {
 		ep.dropTruncated.Add(1)
-		return
+		return nil, 0
 	}
 	dg := m.buf.bytes()
 	cid, long, ok := header.PeekDstConnID(dg)
 	if !ok {
 		ep.dropMalformed.Add(1)
-		return
+		return nil, 0
+	}
+	if prev != nil && cid == prevCID {
+		return prev, cid
 	}
 	ep.mu.Lock()
 	c := ep.conns[cid]
 	ln := ep.ln
 	ep.mu.Unlock()
 	if c != nil {
-		if c.deliver(m.buf) {
-			m.buf = nil
-		}
-		return
+		return c, cid
 	}
 	if ln != nil && long {
 		ln.handleUnknown(m, time.Now())
-		return
+		return nil, 0
 	}
 	ep.dropUnknownCID.Add(1)
+	return nil, 0
+}
+
+// socketError looks at an error from a read or write on the socket. ICMP errors the kernel
+// queued on it are counted; on a socket Dial opened, a port unreachable ends a handshake that
+// has not heard from the server at all (see Conn.refused). Any later one is ignored: ICMP
+// errors are easily forged (RFC 5927 describes such attacks on TCP), and a server that has
+// answered once is there.
+func (ep *endpoint) socketError(err error) {
+	if !isICMPError(err) {
+		return
+	}
+	ep.icmpErrors.Add(1)
+	if !ep.refuseFast || ep.heard.Load() || !errors.Is(err, syscall.ECONNREFUSED) {
+		return
+	}
+	ep.mu.Lock()
+	conns := make([]*Conn, 0, 1)
+	for _, c := range ep.conns {
+		conns = append(conns, c)
+	}
+	ep.mu.Unlock()
+	for _, c := range conns {
+		c.refused()
+	}
 }
 
 // writeOne sends one datagram from the reader goroutine (Retry, Version Negotiation).

@@ -333,7 +333,7 @@ func (l *Listener) newSession(m *message, h *header.Header, validated bool, now 
 		l.dropInvalid.Add(1)
 		return
 	}
-	c.deliver(m.buf) // the queue is empty: this cannot fail
+	_, _ = c.deliver(m.buf) // the queue is empty: this cannot fail
 	m.buf = nil
 	l.halfOpen.Add(1)
 	go c.run()
@@ -405,9 +405,9 @@ func (l *Listener) versionNegotiate(m *message, dcid, scid uint64, now time.Time
 	pb := l.ep.sendPool.get()
 	versions := [1]uint32{header.Version1}
 	pb.n = len(header.AppendVersionNegotiation(pb.b[:0], scid, dcid, versions[:]))
+	l.versionNegotiations.Add(1) // before sending: whoever receives the answer sees it counted
 	l.ep.writeOne(l.w, pb, m)
 	l.ep.sendPool.put(pb)
-	l.versionNegotiations.Add(1)
 }
 
 // allowVN is a token bucket of vnPerSecond with a burst of vnBurst.
@@ -442,9 +442,9 @@ func (l *Listener) sendRetry(m *message, clientCID uint64, now time.Time) {
 	pb := l.ep.sendPool.get()
 	b := header.AppendHeader(pb.b[:0], &h)
 	pb.n = len(header.Seal(b, 0))
+	l.retriesSent.Add(1) // before sending, like versionNegotiations
 	l.ep.writeOne(l.w, pb, m)
 	l.ep.sendPool.put(pb)
-	l.retriesSent.Add(1)
 }
 
 // A Retry token is an 8-byte timestamp (Unix milliseconds) and a 16-byte truncated

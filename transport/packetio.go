@@ -8,7 +8,9 @@ import (
 
 // packetBuf is a pooled datagram buffer: b has the pool's fixed size, n bytes of it are in use.
 // Buffers are handed from the socket reader to a connection's driver and back to the pool, so
-// the receive and send paths allocate nothing per datagram in steady state.
+// the receive and send paths allocate nothing per datagram in steady state. A received buffer
+// is recycled as soon as the core has handled it: session.Conn.HandleDatagram copies what it
+// keeps and holds no reference to the datagram once it returns.
 type packetBuf struct {
 	b []byte
 	n int
@@ -88,18 +90,20 @@ type socket struct {
 	reader    batchReader
 	newWriter func() batchWriter
 	batch     bool // reader and writers use recvmmsg/sendmmsg
+	connected bool // a connected *net.UDPConn: it hears only from, and sends only to, its peer
 }
 
 func newSocket(pc net.PacketConn) *socket {
 	s := &socket{pc: pc}
 	if u, ok := pc.(*net.UDPConn); ok {
 		s.udp = u
-		if r, nw, ok := newMmsgIO(u); ok {
+		s.connected = u.RemoteAddr() != nil
+		if r, nw, ok := newMmsgIO(u, s.connected); ok {
 			s.reader, s.newWriter, s.batch = r, nw, true
 			return s
 		}
-		s.reader = udpIO{u}
-		s.newWriter = func() batchWriter { return udpIO{u} }
+		s.reader = udpIO{u, s.connected}
+		s.newWriter = func() batchWriter { return udpIO{u, s.connected} }
 		return s
 	}
 	s.reader = genericIO{pc}
@@ -121,7 +125,10 @@ func unmapAddrPort(ap netip.AddrPort) netip.AddrPort {
 }
 
 // udpIO is the portable *net.UDPConn path: one system call per datagram, no allocation.
-type udpIO struct{ c *net.UDPConn }
+type udpIO struct {
+	c         *net.UDPConn
+	connected bool // package net refuses WriteTo on a connected socket: use Write
+}
 
 func (u udpIO) readBatch(ms []message) (int, error) {
 	m := &ms[0]
@@ -136,7 +143,13 @@ func (u udpIO) readBatch(ms []message) (int, error) {
 func (u udpIO) writeBatch(ms []message) error {
 	var first error
 	for i := range ms {
-		if _, err := u.c.WriteToUDPAddrPort(ms[i].buf.bytes(), ms[i].ap); err != nil && first == nil {
+		var err error
+		if u.connected {
+			_, err = u.c.Write(ms[i].buf.bytes())
+		} else {
+			_, err = u.c.WriteToUDPAddrPort(ms[i].buf.bytes(), ms[i].ap)
+		}
+		if err != nil && first == nil {
 			first = err
 		}
 	}

@@ -19,11 +19,17 @@ const msgTrunc = unix.MSG_TRUNC
 // maxBatch is the number of datagrams one recvmmsg/sendmmsg call moves at most.
 const maxBatch = 64
 
+// connectDialSocket: Dial connects its socket to the server, so that the kernel reports an ICMP
+// port unreachable as ECONNREFUSED on it (an unconnected UDP socket never sees it without
+// IP_RECVERR) and routes each send without a lookup.
+const connectDialSocket = true
+
 // newMmsgIO returns recvmmsg/sendmmsg based I/O for u. We issue the system calls ourselves
 // instead of using golang.org/x/net/ipv4.PacketConn.ReadBatch, which allocates a *net.UDPAddr
 // per datagram: the sockaddrs are parsed into netip.AddrPort values in place, so a batch costs
-// no allocation.
-func newMmsgIO(u *net.UDPConn) (batchReader, func() batchWriter, bool) {
+// no allocation. On a connected socket sends carry no address: the kernel then uses the route
+// cached on the socket instead of looking one up per datagram.
+func newMmsgIO(u *net.UDPConn, connected bool) (batchReader, func() batchWriter, bool) {
 	rc, err := u.SyscallConn()
 	if err != nil {
 		return nil, nil, false
@@ -37,7 +43,7 @@ func newMmsgIO(u *net.UDPConn) (batchReader, func() batchWriter, bool) {
 	r := &mmsgReader{rc: rc}
 	r.fn = r.recv
 	newWriter := func() batchWriter {
-		w := &mmsgWriter{rc: rc, family: family}
+		w := &mmsgWriter{rc: rc, family: family, connected: connected}
 		w.fn = w.send
 		return w
 	}
@@ -109,8 +115,9 @@ func (r *mmsgReader) recv(fd uintptr) bool {
 }
 
 type mmsgWriter struct {
-	rc     syscall.RawConn
-	family int
+	rc        syscall.RawConn
+	family    int
+	connected bool // send without addresses
 	mmsgHeaders
 	cnt, sent int
 	first     syscall.Errno
@@ -127,10 +134,10 @@ func (w *mmsgWriter) writeBatch(ms []message) error {
 			w.iovs[i].SetLen(len(b))
 			h := &w.hdrs[i]
 			h.Len = 0
-			h.Hdr = unix.Msghdr{
-				Name:    (*byte)(unsafe.Pointer(&w.names[i])),
-				Namelen: w.putSockaddr(&w.names[i], ms[i].ap),
-				Iov:     &w.iovs[i],
+			h.Hdr = unix.Msghdr{Iov: &w.iovs[i]}
+			if !w.connected {
+				h.Hdr.Name = (*byte)(unsafe.Pointer(&w.names[i]))
+				h.Hdr.Namelen = w.putSockaddr(&w.names[i], ms[i].ap)
 			}
 			h.Hdr.SetIovlen(1)
 		}

@@ -9,7 +9,13 @@ const msgTrunc = 0
 
 const maxBatch = 1
 
-func newMmsgIO(u *net.UDPConn) (batchReader, func() batchWriter, bool) { return nil, nil, false }
+func newMmsgIO(u *net.UDPConn, connected bool) (batchReader, func() batchWriter, bool) {
+	return nil, nil, false
+}
+
+// connectDialSocket: Dial keeps an unconnected socket off Linux, where how ICMP errors on a
+// connected one surface is untested (Windows reports WSAECONNRESET on reads, for one).
+const connectDialSocket = false
 
 // setSocketBuffers asks for size-byte kernel buffers; the granted size is not observable
 // portably, so the request is reported.

@@ -102,7 +102,6 @@ func runConnect(ctx context.Context, e *env, name string, args []string) error {
 	if f.stats {
 		fmt.Fprint(e.stderr, statsText("session "+addr, s))
 	}
-	time.Sleep(closingPeriod(s))
 	return err
 }
 

@@ -142,20 +142,3 @@ func writeStats(b *strings.Builder, st transport.Stats) {
 			formatBytes(int64(st.SocketReceiveBuffer)), formatBytes(int64(st.SocketSendBuffer)))
 	}
 }
-
-// closingPeriod is how long a process should stay alive after closing a
-// session. RFC 9000 §10.2: a closing endpoint answers the peer's stray
-// packets with CLOSE for three PTOs, so that a peer whose last ACK or CLOSE
-// was lost still learns that its data arrived. The transport runs that
-// period in the background, but only while the process lives; a command that
-// exits at once leaves a peer waiting for its CloseTimeout.
-func closingPeriod(s session) time.Duration {
-	st, ok := statsOf(s)
-	if !ok {
-		return 0
-	}
-	// RFC 9002 §6.2.1: PTO = srtt + max(4·rttvar, 1ms) + max_ack_delay
-	// (25ms, the transport's default).
-	pto := st.SmoothedRTT + max(4*st.RTTVar, time.Millisecond) + 25*time.Millisecond
-	return min(3*pto, 2*time.Second)
-}

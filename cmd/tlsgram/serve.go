@@ -106,8 +106,7 @@ type server struct {
 	stopping bool                 // no new sessions: shutting down
 	// listenerClosed: stdio mode closed the listener after its session.
 	listenerClosed bool
-	firstErr       error         // result of the first session, for -once
-	linger         time.Duration // the longest closing period of a session that ended
+	firstErr       error // result of the first session, for -once
 	served         int
 
 	wg sync.WaitGroup
@@ -198,7 +197,6 @@ func (s *server) run(ctx context.Context) error {
 			defer s.wg.Done()
 			err := s.serve(ctx, c)
 			s.mu.Lock()
-			s.linger = max(s.linger, closingPeriod(c))
 			delete(s.active, c)
 			s.served++
 			first := s.served == 1
@@ -215,12 +213,6 @@ func (s *server) run(ctx context.Context) error {
 		shutdown()
 	}
 	s.wg.Wait()
-
-	// Let the closing periods of the last sessions run (see closingPeriod).
-	s.mu.Lock()
-	linger := s.linger
-	s.mu.Unlock()
-	time.Sleep(linger)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

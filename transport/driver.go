@@ -1,0 +1,264 @@
+package transport
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// sendBatch is how many datagrams a driver polls from the core before it hands them to the
+// socket in one batch write.
+const sendBatch = 32
+
+// inbox is the bounded queue of received datagrams between the socket reader and one
+// connection's driver. The reader appends a run of datagrams at a time (those of one batch read
+// that belong to the connection), and the driver takes everything queued at once by swapping
+// slices. So the hand-over costs a few lock operations per batch rather than channel operations
+// per datagram, and a burst that queued while the driver was busy is handled in one step.
+type inbox struct {
+	mu     sync.Mutex // guards bufs and closed
+	bufs   []*packetBuf
+	closed bool // the driver has stopped: put takes nothing
+
+	limit int           // Config.InboundQueueLen
+	ready chan struct{} // 1 slot: holds a token while bufs is non-empty
+}
+
+// put queues as many of pbs as fit. It reports how many it took (the caller keeps the rest),
+// how many are queued now, and whether the driver has stopped.
+func (q *inbox) put(pbs []*packetBuf) (n, queued int, closed bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return 0, 0, true
+	}
+	n = min(len(pbs), q.limit-len(q.bufs))
+	if n > 0 && len(q.bufs) == 0 {
+		// Under mu, so that ready holds a token exactly while bufs is non-empty: the driver
+		// never wakes to an empty queue.
+		select {
+		case q.ready <- struct{}{}:
+		default:
+		}
+	}
+	q.bufs = append(q.bufs, pbs[:n]...)
+	return n, len(q.bufs), false
+}
+
+// take returns everything queued and keeps spare, emptied, as the new queue.
+func (q *inbox) take(spare []*packetBuf) []*packetBuf {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	select {
+	case <-q.ready: // the token for what we take now
+	default:
+	}
+	got := q.bufs
+	q.bufs = spare[:0]
+	return got
+}
+
+// close makes put refuse everything from now on and returns what is still queued.
+func (q *inbox) close() []*packetBuf {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	got := q.bufs
+	q.bufs = nil
+	return got
+}
+
+// deliver queues datagrams for the driver. It reports how many it took (the rest were dropped
+// and counted, because the queue is full or the connection has stopped; the caller keeps
+// their buffers) and whether the driver is falling behind: a quarter of its queue is waiting.
+// Called by the socket reader.
+func (c *Conn) deliver(pbs ...*packetBuf) (n int, behind bool) {
+	n, queued, closed := c.in.put(pbs)
+	if !closed && n < len(pbs) {
+		c.dropQueueFull.Add(uint64(len(pbs) - n))
+	}
+	return n, queued >= max(c.in.limit/4, 1)
+}
+
+// driverState is what the driver goroutine keeps between steps.
+type driverState struct {
+	w         batchWriter
+	out       []message    // datagrams polled from the core, sent in one batch write
+	in        []*packetBuf // datagrams taken from the inbox, recycled after each step
+	finalSent bool         // c.finalSent is closed
+}
+
+// run is the driver goroutine: it feeds received datagrams and timer expiries to the core, sends
+// what the core produces, and wakes Reads and Writes waiting for the core. It returns when the
+// core is done (closed and its closing period over).
+func (c *Conn) run() {
+	d := &driverState{w: c.ep.sock.newWriter(), out: make([]message, sendBatch)}
+	for i := range d.out {
+		d.out[i] = c.peer
+	}
+	defer c.finish(d)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var armed time.Time // when timer fires; zero if it is stopped
+	for {
+		select {
+		case <-c.in.ready:
+		case <-c.wake:
+		case <-timer.C:
+			armed = time.Time{}
+		case <-c.stop:
+			c.step(d)
+			return
+		}
+		c.steps.Add(1)
+		next, done := c.step(d)
+		if done {
+			return
+		}
+		// Most steps leave the deadline where it was (an ACK deadline, the idle timeout); the
+		// timer is left alone then.
+		if !next.Equal(armed) {
+			armed = next
+			if next.IsZero() {
+				timer.Stop()
+			} else {
+				timer.Reset(time.Until(next))
+			}
+		}
+	}
+}
+
+// step runs the core once: it feeds it every datagram queued and the timers that are due, then
+// sends all the core has to send, and wakes the application. All of that happens under one
+// acquisition of mu (more only if more than sendBatch datagrams are due), which the application's
+// Reads and Writes contend for: the fewer times the driver takes it, the less either side
+// waits, and on a fast path whether the driver keeps up with the socket reader, or its inbox
+// overflows, depends on this per-step cost. It returns the core's next deadline and whether the
+// core is done.
+func (c *Conn) step(d *driverState) (next time.Time, done bool) {
+	c.mu.Lock()
+	now := time.Now()
+	// Taken only now, the queue includes what arrived while we waited for mu.
+	d.in = c.in.take(d.in)
+	for _, pb := range d.in {
+		// The core copies what it keeps and holds no reference to the datagram after it returns
+		// (session.Conn.HandleDatagram), so the buffer goes back to the pool after this step.
+		c.core.HandleDatagram(now, pb.bytes())
+	}
+	// Readers and writers wait for what only datagrams and timers change: stream data, ACKs
+	// (send space), the end of the connection. A step the application asked for (it wrote or
+	// read) leaves them alone, so they are not woken for nothing.
+	wakeApp := len(d.in) > 0
+	if t := c.core.NextTimeout(); !t.IsZero() && !now.Before(t) {
+		c.core.HandleTimeout(now)
+		wakeApp = true
+	}
+	c.readSincePoll = 0
+	for {
+		n := c.pollLocked(now, d.out)
+		last := n < len(d.out) // the core has nothing more to send now
+		closed := false
+		if last {
+			c.noteTerminatedLocked()
+			closed = c.err != nil
+			next, done = c.core.NextTimeout(), c.core.Done()
+		}
+		wakeApp = wakeApp || c.err != nil
+		c.mu.Unlock()
+		// Wake readers and writers only now: woken while we held mu, they would block on it.
+		if wakeApp {
+			c.signal()
+		}
+		if len(d.in) > 0 {
+			for _, pb := range d.in {
+				c.ep.recvPool.put(pb)
+			}
+			clear(d.in)
+			d.in = d.in[:0]
+		}
+		if n > 0 {
+			c.send(d, n)
+		}
+		if last {
+			// A closed core had its CLOSE frame (if any) polled by now, and it is in the
+			// socket: Close may return.
+			if closed && !d.finalSent {
+				d.finalSent = true
+				close(c.finalSent)
+			}
+			return next, done
+		}
+		c.mu.Lock()
+		now = time.Now()
+	}
+}
+
+// pollLocked fills out with datagrams from the core and returns how many.
+func (c *Conn) pollLocked(now time.Time, out []message) int {
+	n := 0
+	for n < len(out) {
+		pb := c.ep.sendPool.get()
+		k, ok := c.core.PollDatagram(now, pb.b)
+		if !ok {
+			c.ep.sendPool.put(pb)
+			break
+		}
+		pb.n = k
+		out[n].buf = pb
+		n++
+	}
+	return n
+}
+
+// send writes d.out[:n] to the socket, without mu, and recycles the buffers.
+func (c *Conn) send(d *driverState, n int) {
+	if err := d.w.writeBatch(d.out[:n]); err != nil {
+		c.sendErrors.Add(1)
+		c.ep.socketError(err) // an ICMP error reported on a send
+	}
+	for i := range n {
+		c.ep.sendPool.put(d.out[i].buf)
+		d.out[i].buf = nil
+	}
+}
+
+// finish runs when the driver returns.
+func (c *Conn) finish(d *driverState) {
+	c.ep.release(c)
+	for _, pb := range c.in.close() {
+		c.ep.recvPool.put(pb)
+	}
+	c.mu.Lock()
+	c.noteTerminatedLocked()
+	if c.err == nil { // the core is done only after a terminal error; this is belt and braces
+		c.err = net.ErrClosed
+		close(c.done)
+	}
+	c.mu.Unlock()
+	if !d.finalSent {
+		close(c.finalSent)
+	}
+	c.signal()
+	c.readDeadline.stop()
+	c.writeDeadline.stop()
+	close(c.driverDone)
+}
+
+// signal wakes the reader, writer and closer waiting for the core, if any.
+func (c *Conn) signal() {
+	for _, ch := range [...]chan struct{}{c.readable, c.writable, c.acked} {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// poke tells the driver that the application changed something (wrote, read, closed).
+func (c *Conn) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
