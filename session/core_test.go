@@ -500,3 +500,35 @@ func sealAsPeer(t testing.TB, b []byte, fromServer bool, pn uint64) []byte {
 	require.NoError(t, c.InstallPacketKey([]byte("0123456789abcdef")))
 	return c.auth.seal(b, 0, fromServer, pn)
 }
+
+// TestClosingAcknowledgesLateFIN: the server closes right after reading the client's data; the
+// client's FIN reaches it only then. The CLOSE it sends in answer must acknowledge the FIN, or the
+// client's graceful close fails although everything arrived.
+func TestClosingAcknowledgesLateFIN(t *testing.T) {
+	cl, sv, now := handshake(t, nil)
+	buf := make([]byte, 1500)
+	_, err := cl.Write([]byte("close_notify"))
+	require.NoError(t, err)
+	for i := 0; i < 4; i++ {
+		now = now.Add(30 * time.Millisecond)
+		cl.HandleTimeout(now)
+		sv.HandleTimeout(now)
+		exchange(cl, sv, now, buf)
+	}
+	got := make([]byte, 64)
+	n, _ := sv.Read(got)
+	require.Equal(t, "close_notify", string(got[:n]))
+	require.True(t, cl.AllAcked())
+
+	sv.Close(now, CodeNoError, "")
+	_, ok := sv.PollDatagram(now, buf) // the first CLOSE, lost
+	require.True(t, ok)
+	cl.CloseWrite()
+	n, ok = cl.PollDatagram(now, buf)
+	require.True(t, ok)
+	sv.HandleDatagram(now, buf[:n]) // the FIN reaches the closing server
+	n, ok = sv.PollDatagram(now, buf)
+	require.True(t, ok, "a closing endpoint answers with CLOSE")
+	cl.HandleDatagram(now, buf[:n])
+	require.True(t, cl.AllAcked(), "the FIN arrived but was never acknowledged")
+}

@@ -97,7 +97,10 @@ func (c *Conn) HandleDatagram(now time.Time, dg []byte) {
 	}
 
 	if c.state == stateClosing {
-		// RFC 9000 §10.2.1: answer with CLOSE again, but less and less often.
+		// RFC 9000 §10.2.1: answer with CLOSE again, but less and less often. Record the packet
+		// first: the CLOSE carries an ACK, and a peer whose FIN arrives only now must learn that
+		// it did, or its graceful close fails for want of an acknowledgement.
+		c.received.Add(pn)
 		c.closeSent++
 		if c.closeSent&(c.closeSent-1) == 0 {
 			c.closeSend = true

@@ -333,7 +333,7 @@ func (c *Conn) pacingWait() time.Time {
 	return c.pacingNext
 }
 
-// buildClose writes a datagram with just a CLOSE frame.
+// buildClose writes a datagram with a CLOSE frame, after an ACK of everything received.
 func (c *Conn) buildClose(dst []byte) int {
 	size := min(len(dst), c.conf.MaxDatagramSize)
 	hdr := c.packetHeader(c.nextPN)

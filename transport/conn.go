@@ -414,9 +414,21 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 // ALPN protocol, exporter).
 func (c *Conn) ConnectionState() tls.ConnectionState { return c.tls.ConnectionState() }
 
-// setHandshakeComplete tells the core that TLS finished, which stops its handshake timer.
+// setHandshakeComplete tells the core that TLS finished, which stops its handshake timer, and
+// gives it the packet authentication key both ends derive from the TLS session
+// (header/README.md §11): from then on forged datagrams cannot reach TLS.
 func (c *Conn) setHandshakeComplete() {
+	state := c.tls.ConnectionState()
+	key, err := state.ExportKeyingMaterial(session.PacketKeyLabel, nil, session.PacketKeyLen)
 	c.mu.Lock()
+	if err == nil {
+		err = c.core.InstallPacketKey(key)
+	}
+	if err != nil {
+		// Cannot happen with TLS 1.3; without a key the session would still work, CRC only, but
+		// both ends must agree, so give up rather than guess.
+		c.core.Close(time.Now(), session.CodeInternal, "packet key: "+err.Error())
+	}
 	c.core.SetHandshakeComplete(time.Now())
 	c.handshakeDone = true
 	c.mu.Unlock()
