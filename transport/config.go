@@ -12,7 +12,7 @@ import (
 // session package (session.Default*), repeated in Config's field comments.
 const (
 	DefaultHandshakeTimeout = session.DefaultHandshakeTimeout
-	DefaultMaxHalfOpen      = 256
+	DefaultMaxHalfOpen      = 1024
 	DefaultAcceptQueueLen   = 128
 	DefaultCloseTimeout     = 5 * time.Second
 	DefaultSocketBuffer     = 4 << 20
@@ -67,7 +67,9 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// MaxHalfOpen caps the sessions a Listener has in the handshake at once. New clients beyond
 	// it are dropped (and counted in ListenerStats) until handshakes complete or time out; the
-	// client retransmits. Default 256.
+	// client retransmits. Default 1024: a half-open session holds at most a 64 KiB receive window
+	// until its handshake completes, so the cap bounds what handshaking peers can make a listener
+	// buffer at 64 MiB.
 	MaxHalfOpen int
 	// AcceptQueueLen is how many established connections wait for Accept. A handshake that
 	// completes while the queue is full waits for room until its HandshakeTimeout, then the
