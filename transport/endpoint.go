@@ -44,6 +44,11 @@ type endpoint struct {
 
 	rcvBuf, sndBuf int // kernel socket buffers granted, 0 if unknown
 
+	// batch is how many datagrams one read takes at most: maxBatch for a listener's socket, which
+	// serves many connections, dialBatch for a dialed connection's own, whose reader holds that
+	// many receive buffers for as long as the connection lives.
+	batch int
+
 	// Datagrams the reader dropped before any connection saw them.
 	dropMalformed  atomic.Uint64 // too short or fixed bit clear
 	dropTruncated  atomic.Uint64 // larger than the receive buffer
@@ -54,10 +59,11 @@ func newEndpoint(pc net.PacketConn, conf *Config, setBuffers bool) *endpoint {
 	ep := &endpoint{
 		sock:       newSocket(pc),
 		conf:       conf,
-		recvPool:   newBufPool(conf.recvBufSize()),
-		sendPool:   newBufPool(conf.MaxDatagramSize),
+		recvPool:   sharedBufPool(conf.recvBufSize()),
+		sendPool:   sharedBufPool(conf.MaxDatagramSize),
 		conns:      make(map[uint64]*Conn),
 		readerDone: make(chan struct{}),
+		batch:      maxBatch,
 	}
 	if ep.sock.udp != nil {
 		size := 0 // a caller's socket is left alone; only its sizes are read
@@ -140,7 +146,7 @@ func (ep *endpoint) closeIfIdleLocked() {
 // cannot stall the others sharing the socket.
 func (ep *endpoint) readLoop() {
 	defer close(ep.readerDone)
-	n := maxBatch
+	n := ep.batch
 	if !ep.sock.batch {
 		n = 1
 	}

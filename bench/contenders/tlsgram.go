@@ -23,7 +23,7 @@ type tlsgram struct {
 func init() {
 	bench.Register(10, tlsgram{
 		name:     "tlsgram",
-		settings: "defaults: 1200-B datagrams, NewReno, pacing, 1 MiB→16 MiB receive window, 4 MiB send buffer",
+		settings: "defaults: 1200-B datagrams, CUBIC + HyStart++, pacing, packet authentication, 1 MiB→16 MiB receive window, send buffer 4 cwnd (256 KiB–4 MiB)",
 		rtts:     1,
 	})
 	bench.Register(11, tlsgram{
@@ -33,9 +33,9 @@ func init() {
 		rtts:     1,
 	})
 	bench.Register(12, tlsgram{
-		name:     "tlsgram-cubic",
-		conf:     transport.Config{MaxDatagramSize: 1452, Congestion: transport.Cubic},
-		settings: "MaxDatagramSize 1452, CUBIC (RFC 9438)",
+		name:     "tlsgram-newreno",
+		conf:     transport.Config{MaxDatagramSize: 1452, Congestion: transport.NewReno},
+		settings: "MaxDatagramSize 1452, NewReno (RFC 9002 §7)",
 		rtts:     1,
 		optional: true,
 	})
