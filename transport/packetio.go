@@ -23,9 +23,13 @@ func (p *packetBuf) bytes() []byte { return p.b[:p.n] }
 // collections, so a long transfer allocates no buffers once it has as many as it keeps in
 // flight. Beyond the free list's capacity a sync.Pool takes the surplus, which the collector may
 // reclaim when the load goes away.
+//
+// The free list is a mutex-guarded stack rather than a channel: the pools are shared by the whole
+// process, and a channel made inside a testing/synctest bubble may not be used outside it.
 type bufPool struct {
 	size int
-	free chan *packetBuf
+	mu   sync.Mutex   // guards free
+	free []*packetBuf // at most freeListLen
 	pool sync.Pool
 }
 
@@ -52,16 +56,21 @@ func sharedBufPool(size int) *bufPool {
 }
 
 func newBufPool(size int) *bufPool {
-	bp := &bufPool{size: size, free: make(chan *packetBuf, freeListLen)}
+	bp := &bufPool{size: size}
 	bp.pool.New = func() any { return &packetBuf{b: make([]byte, size)} }
 	return bp
 }
 
 func (bp *bufPool) get() *packetBuf {
 	var p *packetBuf
-	select {
-	case p = <-bp.free:
-	default:
+	bp.mu.Lock()
+	if n := len(bp.free); n > 0 {
+		p = bp.free[n-1]
+		bp.free[n-1] = nil
+		bp.free = bp.free[:n-1]
+	}
+	bp.mu.Unlock()
+	if p == nil {
 		p = bp.pool.Get().(*packetBuf)
 	}
 	p.n = 0
@@ -72,9 +81,13 @@ func (bp *bufPool) put(p *packetBuf) {
 	if p == nil {
 		return
 	}
-	select {
-	case bp.free <- p:
-	default:
+	bp.mu.Lock()
+	if len(bp.free) < freeListLen {
+		bp.free = append(bp.free, p)
+		p = nil
+	}
+	bp.mu.Unlock()
+	if p != nil {
 		bp.pool.Put(p)
 	}
 }
