@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tlsgram/tlsgram/session"
+	"github.com/tlsgram/tlsgram/transport/internal/deadline"
 )
 
 // Conn is one TLS 1.3 session over UDP. It is a net.Conn: Read and Write carry the application
@@ -59,8 +60,8 @@ type Conn struct {
 	driverDone chan struct{} // closed when the driver goroutine has returned
 	writeSem   chan struct{} // 1 slot: one Write at a time, so a Write's bytes stay contiguous
 
-	readDeadline  deadline
-	writeDeadline deadline
+	readDeadline  deadline.Deadline
+	writeDeadline deadline.Deadline
 
 	dropQueueFull atomic.Uint64
 	sendErrors    atomic.Uint64
@@ -86,8 +87,8 @@ func newConn(ep *endpoint, core *session.Conn, network string, peer message, rem
 		stop:          make(chan struct{}),
 		driverDone:    make(chan struct{}),
 		writeSem:      make(chan struct{}, 1),
-		readDeadline:  makeDeadline(),
-		writeDeadline: makeDeadline(),
+		readDeadline:  deadline.Make(),
+		writeDeadline: deadline.Make(),
 	}
 	c.bio = &bio{c: c, closed: make(chan struct{})}
 	return c
@@ -114,13 +115,13 @@ func (c *Conn) Read(b []byte) (int, error) {
 func (c *Conn) Write(b []byte) (int, error) {
 	select {
 	case c.writeSem <- struct{}{}:
-	case <-c.writeDeadline.wait():
+	case <-c.writeDeadline.Wait():
 		return 0, c.opError("write", errTimeout)
 	case <-c.closing:
 		return 0, c.opError("write", net.ErrClosed)
 	}
 	defer func() { <-c.writeSem }()
-	if c.writeDeadline.expired() {
+	if c.writeDeadline.Expired() {
 		return 0, c.opError("write", errTimeout)
 	}
 	if isClosedChan(c.closing) {
@@ -155,7 +156,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		c.mu.Unlock()
 		select {
 		case <-c.writable:
-		case <-c.writeDeadline.wait():
+		case <-c.writeDeadline.Wait():
 			return n, c.opError("write", errTimeout)
 		case <-c.closing:
 			return n, c.opError("write", net.ErrClosed)
@@ -240,8 +241,8 @@ func (c *Conn) Close() error {
 	if !first {
 		return c.opError("close", net.ErrClosed)
 	}
-	c.readDeadline.stop()
-	c.writeDeadline.stop()
+	c.readDeadline.Stop()
+	c.writeDeadline.Stop()
 
 	c.mu.Lock()
 	appAcked := c.core.AllAcked() // everything Write accepted so far has arrived
@@ -350,8 +351,8 @@ func (c *Conn) abort(code uint64, reason string) {
 	c.mu.Unlock()
 	c.poke()
 	c.bio.close()
-	c.readDeadline.stop()
-	c.writeDeadline.stop()
+	c.readDeadline.Stop()
+	c.writeDeadline.Stop()
 }
 
 // terminate aborts the connection and stops its driver at once, skipping the closing period
@@ -387,8 +388,8 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	if isClosedChan(c.closing) {
 		return c.opError("set deadline", net.ErrClosed)
 	}
-	c.readDeadline.set(t)
-	c.writeDeadline.set(t)
+	c.readDeadline.Set(t)
+	c.writeDeadline.Set(t)
 	return nil
 }
 
@@ -397,7 +398,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 	if isClosedChan(c.closing) {
 		return c.opError("set deadline", net.ErrClosed)
 	}
-	c.readDeadline.set(t)
+	c.readDeadline.Set(t)
 	return nil
 }
 
@@ -406,7 +407,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	if isClosedChan(c.closing) {
 		return c.opError("set deadline", net.ErrClosed)
 	}
-	c.writeDeadline.set(t)
+	c.writeDeadline.Set(t)
 	return nil
 }
 
@@ -466,7 +467,7 @@ func (a *bio) Read(p []byte) (int, error) {
 		c.mu.Unlock()
 		select {
 		case <-c.readable:
-		case <-c.readDeadline.wait():
+		case <-c.readDeadline.Wait():
 			return 0, errTimeout
 		case <-c.closing:
 			return 0, net.ErrClosed

@@ -240,8 +240,8 @@ func (c *Conn) finish(d *driverState) {
 		close(c.finalSent)
 	}
 	c.signal()
-	c.readDeadline.stop()
-	c.writeDeadline.stop()
+	c.readDeadline.Stop()
+	c.writeDeadline.Stop()
 	close(c.driverDone)
 }
 

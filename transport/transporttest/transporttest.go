@@ -16,6 +16,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/tlsgram/tlsgram/transport/internal/deadline"
 )
 
 // DefaultQueueLen is the receive queue of a PacketConn, in datagrams, when Network.QueueLen is 0.
@@ -76,7 +78,7 @@ func (n *Network) Listen(host string) *PacketConn {
 		in:     make(chan datagram, ql),
 		closed: make(chan struct{}),
 	}
-	pc.deadline.cancel = make(chan struct{})
+	pc.deadline = deadline.Make()
 	n.conns[pc.addr] = pc
 	return pc
 }
@@ -95,7 +97,7 @@ type PacketConn struct {
 	in        chan datagram
 	closed    chan struct{}
 	closeOnce sync.Once
-	deadline  readDeadline
+	deadline  deadline.Deadline
 
 	delayOnce sync.Once
 	delayed   chan datagram // in flight to c when the network has latency
@@ -117,7 +119,7 @@ func (c *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		return copy(b, d.b), d.from, nil
 	case <-c.closed:
 		return 0, nil, c.opErr("read", net.ErrClosed)
-	case <-c.deadline.wait():
+	case <-c.deadline.Wait():
 		return 0, nil, c.opErr("read", os.ErrDeadlineExceeded)
 	}
 }
@@ -229,7 +231,7 @@ func (c *PacketConn) Close() error {
 		c.net.mu.Lock()
 		delete(c.net.conns, c.addr)
 		c.net.mu.Unlock()
-		c.deadline.set(time.Time{})
+		c.deadline.Set(time.Time{})
 	})
 	if !first {
 		return c.opErr("close", net.ErrClosed)
@@ -245,7 +247,7 @@ func (c *PacketConn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t
 
 // SetReadDeadline sets the deadline for pending and future ReadFrom calls.
 func (c *PacketConn) SetReadDeadline(t time.Time) error {
-	c.deadline.set(t)
+	c.deadline.Set(t)
 	return nil
 }
 
@@ -254,49 +256,4 @@ func (c *PacketConn) SetWriteDeadline(t time.Time) error { return nil }
 
 func (c *PacketConn) opErr(op string, err error) error {
 	return &net.OpError{Op: op, Net: "mem", Addr: c.addr, Err: err}
-}
-
-// readDeadline is a channel closed when the deadline passes (see net.Pipe's pipeDeadline).
-type readDeadline struct {
-	mu     sync.Mutex
-	timer  *time.Timer
-	cancel chan struct{}
-}
-
-func (d *readDeadline) set(t time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.timer != nil && !d.timer.Stop() {
-		<-d.cancel
-	}
-	d.timer = nil
-	closed := false
-	select {
-	case <-d.cancel:
-		closed = true
-	default:
-	}
-	if t.IsZero() {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
-		return
-	}
-	if dur := time.Until(t); dur > 0 {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
-		cancel := d.cancel
-		d.timer = time.AfterFunc(dur, func() { close(cancel) })
-		return
-	}
-	if !closed {
-		close(d.cancel)
-	}
-}
-
-func (d *readDeadline) wait() chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.cancel
 }
