@@ -88,7 +88,6 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 
 	b := dst[:0:size]
 	hdr := c.packetHeader(c.skip.number(c.nextPN))
-	long := hdr.Type != header.TypeShort
 	b = header.AppendHeader(b, &hdr)
 	limit := size - header.TrailerLen
 	if hdr.Authenticated {
@@ -97,7 +96,7 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 
 	sp := sentPacket{pn: hdr.PacketNumber, time: now, ackLargest: header.NoPacket}
 	ackEliciting, immediate := false, false
-	if c.ackPending || (ackDue) || c.hasAckToRepeat() {
+	if c.hasAckToRepeat() { // covers ackPending and ackDue: a pending ACK has ranges
 		c.received.AppendAckFrame(&c.ackFrame)
 		if c.ackFrame.NumRanges > 0 {
 			c.ackFrame.Delay = uint64(now.Sub(c.largestRecvTime) / time.Microsecond)
@@ -160,14 +159,7 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 		// Nothing fit after all (or the ACK had no ranges): send nothing. The PN is not consumed.
 		return 0, false
 	}
-	if long && c.isClient {
-		// RFC 9000 §14.1: a client pads every Initial datagram to 1200 bytes, so the server's
-		// 3× allowance is enough for its first flight.
-		if pad := header.MinInitialDatagramSize - header.TrailerLen - len(b); pad > 0 {
-			b = header.AppendPadding(b, pad)
-		}
-	}
-	b = c.seal(b, &hdr)
+	b = c.seal(b, &hdr, size)
 
 	c.skip.commit(c.nextPN, hdr.PacketNumber)
 	c.nextPN = hdr.PacketNumber + 1
@@ -350,20 +342,22 @@ func (c *Conn) buildClose(dst []byte) int {
 		reason = reason[:max(room, 0)]
 	}
 	b = header.AppendClose(b, c.closeCode, []byte(reason))
-	if hdr.Type == header.TypeInitial {
-		if pad := header.MinInitialDatagramSize - header.TrailerLen - len(b); pad > 0 && len(b)+pad+header.TrailerLen <= size {
-			b = header.AppendPadding(b, pad)
-		}
-	}
-	b = c.seal(b, &hdr)
+	b = c.seal(b, &hdr, size)
 	c.nextPN++
 	c.stats.DatagramsSent++
 	c.stats.BytesSent += uint64(len(b))
 	return len(b)
 }
 
-// seal ends the datagram in b with its authentication tag or its CRC.
-func (c *Conn) seal(b []byte, h *header.Header) []byte {
+// seal ends the datagram in b (at most size bytes) with its authentication tag or its CRC. A
+// client's Initial is padded to 1200 bytes first (RFC 9000 §14.1), so that the server's 3×
+// allowance covers its first flight.
+func (c *Conn) seal(b []byte, h *header.Header, size int) []byte {
+	if h.Type == header.TypeInitial {
+		if pad := header.MinInitialDatagramSize - header.TrailerLen - len(b); pad > 0 && len(b)+pad+header.TrailerLen <= size {
+			b = header.AppendPadding(b, pad)
+		}
+	}
 	if h.Authenticated {
 		return c.auth.seal(b, 0, !c.isClient, h.PacketNumber)
 	}
