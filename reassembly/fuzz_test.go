@@ -92,7 +92,7 @@ const (
 	pnOpNext = 0 // kinds 0-2: add next, next++
 	pnOpSkip = 3 // next += v+1 (lost or skipped packets), then add next, next++
 	pnOpLate = 4 // add next-1-v%next: a late or duplicated packet
-	pnOpDrop = 5 // DropBelow(next-v)
+	pnOpDrop = 5 // the peer acknowledged the v%16-th latest ACK frame: DropAcked
 	pnOpJump = 6 // next += v<<32 (large packet numbers), add next, next++
 	pnOpOld  = 7 // add v: an old packet number, usually below the floor by now
 )
@@ -132,7 +132,7 @@ func FuzzReceivedPackets(f *testing.F) {
 					c.add(next - 1 - v%next)
 				}
 			case pnOpDrop:
-				c.dropBelow(next - min(v, next))
+				c.dropAcked(v)
 			case pnOpJump:
 				next += v << 32
 				c.add(next)

@@ -10,14 +10,23 @@ import "github.com/tlsgram/tlsgram/header"
 // Memory is fixed. When a new range does not fit, the lowest range is forgotten (RFC 9000 §13.2.3
 // lets a receiver limit the ranges it keeps) and a floor is raised past it: packet numbers below
 // the floor are reported as not new from then on, because the set can no longer tell a late
-// original from a replayed duplicate. DropBelow raises the floor in the same way. Refusing a late
+// original from a replayed duplicate. DropAcked raises the floor in the same way. Refusing a late
 // original costs at most a retransmission of its data.
+//
+// Every change to a range stamps it with a new generation, and AppendAckFrame returns the
+// generation its frame reports: DropAcked then forgets only ranges that frame reported, never a
+// packet that arrived (late, into a hole) after the frame was built. Forgetting such a packet
+// would leave it unacknowledged for good while its data was used — a sender that declared it
+// lost could then never learn that its data arrived, for instance when the receiver closes the
+// connection as soon as it has read everything.
 //
 // The zero value is an empty set ready to use. A ReceivedPackets is not safe for concurrent use.
 type ReceivedPackets struct {
 	// ranges[:n] are sorted ascending, disjoint and not adjacent (Largest+1 < next Smallest), so
 	// the highest range, where in-order packets land, is the last one.
 	ranges     [header.MaxAckRanges]header.AckRange
+	gens       [header.MaxAckRanges]uint64 // gens[k]: the generation of ranges[k]'s last change
+	gen        uint64                      // the latest generation handed out
 	n          int
 	floor      uint64 // packet numbers below floor are not new
 	largest    uint64 // largest packet number ever added; valid if hasLargest
@@ -30,8 +39,10 @@ func (r *ReceivedPackets) Add(pn uint64) (isNew bool) {
 	if pn < r.floor {
 		return false
 	}
+	r.gen++
 	if r.n == 0 {
 		r.ranges[0] = header.AckRange{Smallest: pn, Largest: pn}
+		r.gens[0] = r.gen
 		r.n = 1
 		r.noteLargest(pn)
 		return true
@@ -40,6 +51,7 @@ func (r *ReceivedPackets) Add(pn uint64) (isNew bool) {
 	if pn > top.Largest {
 		if pn == top.Largest+1 {
 			top.Largest = pn // the common case: the next packet in order
+			r.gens[r.n-1] = r.gen
 		} else {
 			r.insert(r.n, pn)
 		}
@@ -57,12 +69,16 @@ func (r *ReceivedPackets) Add(pn uint64) (isNew bool) {
 			switch {
 			case joinsLo && joinsHi:
 				lo.Largest = hi.Largest
+				r.gens[k] = r.gen
 				copy(r.ranges[k+1:r.n-1], r.ranges[k+2:r.n])
+				copy(r.gens[k+1:r.n-1], r.gens[k+2:r.n])
 				r.n--
 			case joinsLo:
 				lo.Largest = pn
+				r.gens[k] = r.gen
 			case joinsHi:
 				hi.Smallest = pn
+				r.gens[k+1] = r.gen
 			default:
 				r.insert(k+1, pn)
 			}
@@ -75,14 +91,15 @@ func (r *ReceivedPackets) Add(pn uint64) (isNew bool) {
 	// pn is below every range (and at or above the floor).
 	if pn+1 == r.ranges[0].Smallest {
 		r.ranges[0].Smallest = pn
+		r.gens[0] = r.gen
 	} else {
 		r.insert(0, pn)
 	}
 	return true
 }
 
-// insert adds the range [pn, pn] at index pos, making room by forgetting the lowest range if the
-// set is full.
+// insert adds the range [pn, pn] at index pos, stamped with the current generation, making room
+// by forgetting the lowest range if the set is full.
 func (r *ReceivedPackets) insert(pos int, pn uint64) {
 	if r.n == len(r.ranges) {
 		if pos == 0 {
@@ -93,11 +110,14 @@ func (r *ReceivedPackets) insert(pos int, pn uint64) {
 		}
 		r.floor = r.ranges[0].Largest + 1
 		copy(r.ranges[:], r.ranges[1:r.n])
+		copy(r.gens[:], r.gens[1:r.n])
 		r.n--
 		pos--
 	}
 	copy(r.ranges[pos+1:r.n+1], r.ranges[pos:r.n])
+	copy(r.gens[pos+1:r.n+1], r.gens[pos:r.n])
 	r.ranges[pos] = header.AckRange{Smallest: pn, Largest: pn}
+	r.gens[pos] = r.gen
 	r.n++
 }
 
@@ -108,34 +128,49 @@ func (r *ReceivedPackets) noteLargest(pn uint64) {
 	}
 }
 
-// Largest returns the largest packet number ever added (DropBelow does not forget it); ok is false
+// Largest returns the largest packet number ever added (DropAcked does not forget it); ok is false
 // before the first Add returned true.
 func (r *ReceivedPackets) Largest() (pn uint64, ok bool) { return r.largest, r.hasLargest }
 
 // AppendAckFrame sets f's ranges to the ranges held, highest first, as an ACK frame lists them
 // (RFC 9000 §19.3). f.Delay is left to the caller. With no ranges, f.NumRanges is 0 and there is
-// nothing to acknowledge.
-func (r *ReceivedPackets) AppendAckFrame(f *header.AckFrame) {
+// nothing to acknowledge. The generation it returns identifies what the frame reports: pass it to
+// DropAcked once the peer has acknowledged the packet that carried the frame.
+func (r *ReceivedPackets) AppendAckFrame(f *header.AckFrame) (gen uint64) {
 	for i := 0; i < r.n; i++ {
 		f.Ranges[i] = r.ranges[r.n-1-i]
 	}
 	f.NumRanges = r.n
+	return r.gen
 }
 
-// DropBelow forgets the ranges that lie wholly below pn and raises the floor to pn, so that packet
-// numbers below pn are no longer new. The session calls it with one past the largest packet number
-// of an ACK frame the peer has acknowledged: those packets need not be acknowledged again (RFC 9000
-// §13.2.4). A packet numbered below pn that arrives later is a duplicate, or a late original the
-// sender has declared lost by now and whose data it sends again in a new packet; dropping it is
-// safe either way (quic-go's receivedPacketHistory.IsPotentiallyDuplicate does the same).
-func (r *ReceivedPackets) DropBelow(pn uint64) {
+// DropAcked forgets what an ACK frame the peer has acknowledged reported: largest is the frame's
+// largest packet number and gen what AppendAckFrame returned for it. Those packets need not be
+// acknowledged again (RFC 9000 §13.2.4). It forgets ranges from the bottom up while they lie
+// wholly at or below largest and have not changed since the frame was built, and raises the floor past
+// them, so that their packet numbers are no longer new. A packet numbered below the floor that
+// arrives later is a duplicate, or a late original the sender has declared lost by now and whose
+// data it sends again in a new packet; dropping it is safe either way (quic-go's
+// receivedPacketHistory.IsPotentiallyDuplicate does the same).
+//
+// A range that changed after the frame was built holds a packet the peer has not seen
+// acknowledged: it stays, with everything above it, until a later frame reporting it is
+// acknowledged in turn.
+func (r *ReceivedPackets) DropAcked(largest, gen uint64) {
+	pn := largest + 1
 	k := 0
-	for k < r.n && r.ranges[k].Largest < pn {
+	for k < r.n && r.ranges[k].Largest < pn && r.gens[k] <= gen {
 		k++
 	}
 	if k > 0 {
 		copy(r.ranges[:], r.ranges[k:r.n])
+		copy(r.gens[:], r.gens[k:r.n])
 		r.n -= k
+	}
+	// The floor may not pass a range still held: the packets of the lowest one are all known, so
+	// its bottom is as good a floor as pn (it reaches past it or changed after the frame).
+	if r.n > 0 && r.ranges[0].Smallest < pn {
+		pn = r.ranges[0].Smallest
 	}
 	r.floor = max(r.floor, pn)
 }

@@ -129,48 +129,105 @@ func TestReceivedPacketsContains(t *testing.T) {
 		want := (pn >= 3 && pn <= 5) || pn == 9 || pn == 12 || pn == 13
 		require.Equal(t, want, r.Contains(pn), "Contains(%d)", pn)
 	}
-	r.DropBelow(9)
+	dropAll(&r)
 	require.True(t, r.Contains(8), "below the floor: Add would say not new")
 	require.True(t, r.Contains(0))
-	require.False(t, r.Contains(10))
+	require.False(t, r.Contains(14))
 }
 
-func TestReceivedPacketsDropBelow(t *testing.T) {
+// dropAll acknowledges a frame reporting everything r holds.
+func dropAll(r *ReceivedPackets) {
+	var f header.AckFrame
+	gen := r.AppendAckFrame(&f)
+	if f.NumRanges > 0 {
+		r.DropAcked(f.Ranges[0].Largest, gen)
+	}
+}
+
+func TestReceivedPacketsDropAcked(t *testing.T) {
 	var r ReceivedPackets
 	for _, pn := range []uint64{1, 2, 3, 6, 7, 10, 11, 12} {
 		require.True(t, r.Add(pn))
 	}
-	r.DropBelow(7)
-	require.Equal(t, []header.AckRange{ar(10, 12), ar(6, 7)}, ackRanges(&r), "ranges reaching 7 are kept")
+	var f header.AckFrame
+	gen := r.AppendAckFrame(&f)
+	r.DropAcked(6, gen)
+	require.Equal(t, []header.AckRange{ar(10, 12), ar(6, 7)}, ackRanges(&r), "ranges reaching past 6 are kept")
 	require.False(t, r.Add(4), "below the floor")
 	require.False(t, r.Add(7))
 	require.True(t, r.Add(8))
-	r.DropBelow(3) // never lowers the floor
+	r.DropAcked(2, gen) // never lowers the floor
 	require.False(t, r.Add(5))
 
-	r.DropBelow(100)
+	gen = r.AppendAckFrame(&f)
+	r.DropAcked(99, gen)
 	require.Zero(t, r.NumRanges())
 	largest, ok := r.Largest()
 	require.True(t, ok)
-	require.Equal(t, uint64(12), largest, "Largest survives DropBelow")
+	require.Equal(t, uint64(12), largest, "Largest survives DropAcked")
 	require.False(t, r.Add(99))
 	require.True(t, r.Add(100))
 	require.Equal(t, []header.AckRange{ar(100, 100)}, ackRanges(&r))
 }
 
-// pnChecker runs ReceivedPackets against a set of the packet numbers it accepted.
+// TestReceivedPacketsLateArrivalSurvivesDrop is the case that made a graceful close fail: packet
+// 13 arrives late, into a hole, after an ACK frame reporting up to 15 was sent. When that frame is
+// acknowledged, 13 must still be reported, or the sender — which declared 13 lost — never learns
+// that its data arrived.
+func TestReceivedPacketsLateArrivalSurvivesDrop(t *testing.T) {
+	var r ReceivedPackets
+	for _, pn := range []uint64{10, 11, 12, 14, 15} {
+		r.Add(pn)
+	}
+	var f header.AckFrame
+	gen := r.AppendAckFrame(&f) // sent: 14-15, 10-12
+	require.True(t, r.Add(13))  // late, into the hole
+	require.True(t, r.Add(16))
+	r.DropAcked(15, gen)
+	require.Equal(t, []header.AckRange{ar(10, 16)}, ackRanges(&r), "13 is reported again")
+	require.False(t, r.Add(13))
+	require.False(t, r.Add(9), "below what was reported: not new")
+
+	// Late into a lower hole, with a reported range above it.
+	r = ReceivedPackets{}
+	for _, pn := range []uint64{1, 3, 5, 6} {
+		r.Add(pn)
+	}
+	gen = r.AppendAckFrame(&f)
+	r.Add(2)
+	r.DropAcked(6, gen)
+	require.Equal(t, []header.AckRange{ar(5, 6), ar(1, 3)}, ackRanges(&r))
+	gen = r.AppendAckFrame(&f)
+	r.DropAcked(6, gen)
+	require.Zero(t, r.NumRanges(), "gone once reported and acknowledged")
+	for pn := range uint64(7) {
+		require.True(t, r.Contains(pn), "Contains(%d) after everything up to 6 was acknowledged", pn)
+	}
+}
+
+// pnChecker runs ReceivedPackets against a set of the packet numbers it accepted. It also plays
+// the peer acknowledging ACK frames: every frame built is remembered (the last few), and
+// dropAcked acknowledges one of them. A packet accepted and not yet reported by an acknowledged
+// frame must stay in the ranges, except when the range cap forgets it.
 type pnChecker struct {
 	t         testing.TB
 	r         ReceivedPackets
 	seen      map[uint64]bool
-	above     int // accepted numbers at or above prevFloor
+	pending   map[uint64]bool // accepted, not reported by an acknowledged frame, not capped away
+	above     int             // accepted numbers at or above prevFloor
 	largest   uint64
 	prevFloor uint64
 	f         header.AckFrame
+	frames    []sentFrame // the latest frames built, oldest first
+}
+
+type sentFrame struct {
+	gen    uint64
+	ranges []header.AckRange
 }
 
 func newPNChecker(t testing.TB) *pnChecker {
-	return &pnChecker{t: t, seen: make(map[uint64]bool)}
+	return &pnChecker{t: t, seen: make(map[uint64]bool), pending: make(map[uint64]bool)}
 }
 
 func (c *pnChecker) add(pn uint64) {
@@ -185,15 +242,48 @@ func (c *pnChecker) add(pn uint64) {
 	}
 	if isNew {
 		c.seen[pn] = true
+		c.pending[pn] = true
 		c.above++
 		c.largest = max(c.largest, pn)
+	}
+	// Only the range cap may forget a pending packet here.
+	for p := range c.pending {
+		if !c.inRanges(p) {
+			must(c.t, c.r.n == header.MaxAckRanges, "Add(%d) forgot unreported packet %d with %d ranges", pn, p, c.r.n)
+			delete(c.pending, p)
+		}
 	}
 	c.check()
 }
 
-func (c *pnChecker) dropBelow(pn uint64) {
-	c.r.DropBelow(pn)
-	must(c.t, c.r.floor >= pn, "floor %d below %d after DropBelow", c.r.floor, pn)
+func (c *pnChecker) inRanges(pn uint64) bool {
+	for _, a := range c.r.ranges[:c.r.n] {
+		if pn >= a.Smallest && pn <= a.Largest {
+			return true
+		}
+	}
+	return false
+}
+
+// dropAcked acknowledges the v-th latest frame built.
+func (c *pnChecker) dropAcked(v uint64) {
+	if len(c.frames) == 0 {
+		return
+	}
+	fr := c.frames[len(c.frames)-1-int(v%uint64(len(c.frames)))]
+	c.r.DropAcked(fr.ranges[0].Largest, fr.gen)
+	for _, a := range fr.ranges {
+		for pn := a.Smallest; ; pn++ {
+			delete(c.pending, pn)
+			must(c.t, c.r.Contains(pn), "reported packet %d is new again after DropAcked", pn)
+			if pn == a.Largest {
+				break
+			}
+		}
+	}
+	for p := range c.pending {
+		must(c.t, c.inRanges(p), "DropAcked(%d) forgot packet %d, which no acknowledged frame reported", fr.ranges[0].Largest, p)
+	}
 	c.check()
 }
 
@@ -212,7 +302,13 @@ func (c *pnChecker) check() {
 	largest, ok := r.Largest()
 	must(t, ok == (len(c.seen) > 0) && largest == c.largest, "Largest() = %d, %v; want %d", largest, ok, c.largest)
 
-	r.AppendAckFrame(&c.f)
+	gen := r.AppendAckFrame(&c.f)
+	if c.f.NumRanges > 0 {
+		if len(c.frames) == 16 {
+			c.frames = append(c.frames[:0], c.frames[1:]...)
+		}
+		c.frames = append(c.frames, sentFrame{gen, append([]header.AckRange(nil), c.f.Ranges[:c.f.NumRanges]...)})
+	}
 	must(t, c.f.NumRanges == r.NumRanges() && c.f.NumRanges <= header.MaxAckRanges,
 		"ACK frame has %d ranges, NumRanges() = %d", c.f.NumRanges, r.NumRanges())
 	inRanges := 0 // numbers at or above the floor that the ranges hold
@@ -263,10 +359,8 @@ func TestReceivedPacketsRandom(t *testing.T) {
 					}
 				case r < 90: // a burst lost
 					next += rng.Uint64N(20)
-				case r < 92: // our ACK was acknowledged
-					if next > 0 {
-						c.dropBelow(next - rng.Uint64N(min(next, 300)))
-					}
+				case r < 92: // one of our ACK frames was acknowledged
+					c.dropAcked(rng.Uint64N(4))
 				default: // a skipped packet number (RFC 9000 §21.4)
 					next++
 				}
@@ -278,7 +372,7 @@ func TestReceivedPacketsRandom(t *testing.T) {
 func TestReceivedPacketsAllocs(t *testing.T) {
 	var r ReceivedPackets
 	var f header.AckFrame
-	var pn uint64
+	var pn, gen uint64
 	require.Zero(t, testing.AllocsPerRun(1000, func() {
 		r.Add(pn + 1)
 		if !r.Contains(pn) {
@@ -288,9 +382,9 @@ func TestReceivedPacketsAllocs(t *testing.T) {
 			pn++ // a hole
 		}
 		pn += 2
-		r.AppendAckFrame(&f)
+		gen = r.AppendAckFrame(&f)
 		if pn%64 == 0 {
-			r.DropBelow(pn - 100)
+			r.DropAcked(pn-100, gen)
 		}
 	}))
 }

@@ -27,6 +27,7 @@ type sentPacket struct {
 	time          time.Time
 	size          int
 	ackLargest    uint64 // largest PN in the ACK frame it carried, header.NoPacket if none
+	ackGen        uint64 // what the ACK frame reported: see reassembly.ReceivedPackets.DropAcked
 	nChunks       uint8
 	chunks        [maxChunksPerPacket]streamChunk
 	maxData       bool // carried MAX_DATA
@@ -225,8 +226,9 @@ func (c *Conn) onPacketAcked(now time.Time, p *sentPacket) {
 	c.cc.OnPacketAcked(now, p.size, p.time, &c.rtt)
 	c.ackChunks(p)
 	if p.ackLargest != header.NoPacket {
-		// The peer has our ACK up to ackLargest: stop repeating those ranges (RFC 9000 §13.2.4).
-		c.received.DropBelow(p.ackLargest + 1)
+		// The peer has our ACK up to ackLargest: stop repeating what it reported (RFC 9000
+		// §13.2.4).
+		c.received.DropAcked(p.ackLargest, p.ackGen)
 	}
 }
 

@@ -97,12 +97,12 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 	sp := sentPacket{pn: hdr.PacketNumber, time: now, ackLargest: header.NoPacket}
 	ackEliciting, immediate := false, false
 	if c.hasAckToRepeat() { // covers ackPending and ackDue: a pending ACK has ranges
-		c.received.AppendAckFrame(&c.ackFrame)
+		gen := c.received.AppendAckFrame(&c.ackFrame)
 		if c.ackFrame.NumRanges > 0 {
 			c.ackFrame.Delay = uint64(now.Sub(c.largestRecvTime) / time.Microsecond)
 			if len(b)+header.AckLen(&c.ackFrame) <= limit {
 				b = header.AppendAck(b, &c.ackFrame)
-				sp.ackLargest = c.ackFrame.Ranges[0].Largest
+				sp.ackLargest, sp.ackGen = c.ackFrame.Ranges[0].Largest, gen
 				c.ackPending, c.ackNow, c.ackEliciting = false, false, 0
 			}
 		}

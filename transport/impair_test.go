@@ -60,8 +60,12 @@ func TestImpairedTransfer(t *testing.T) {
 					return
 				}
 				h := sha256.New()
-				_, _ = io.Copy(h, c)
-				_ = c.Close()
+				if _, err := io.Copy(h, c); err != nil {
+					t.Errorf("server: read: %v; stats %+v", err, c.Stats())
+				}
+				if err := c.Close(); err != nil {
+					t.Errorf("server: close: %v; stats %+v", err, c.Stats())
+				}
 				sums <- [32]byte(h.Sum(nil))
 			}()
 
@@ -72,7 +76,7 @@ func TestImpairedTransfer(t *testing.T) {
 			h := sha256.New()
 			_, err = io.Copy(c, io.TeeReader(src, h))
 			require.NoError(t, err)
-			require.NoError(t, c.Close())
+			require.NoError(t, c.Close(), "client stats %+v", c.Stats())
 			require.Equal(t, [32]byte(h.Sum(nil)), <-sums)
 			elapsed := time.Since(start)
 
