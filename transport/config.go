@@ -90,6 +90,15 @@ type Config struct {
 	// net.core.rmem_max). The granted sizes appear in Stats. Default 4 MiB; negative leaves the
 	// system default. NewListener leaves a caller's socket alone.
 	SocketBuffer int
+	// DisableGSO keeps sends from using UDP generic segmentation offload. By default, on Linux
+	// 4.18 and later, a batch of full-size datagrams for one peer is handed to the kernel as one
+	// large send that it (or the network card) cuts into datagrams, which makes bulk sending
+	// much cheaper; the peer receives ordinary datagrams. Should the kernel refuse that on a
+	// socket (some devices and tunnels cannot checksum segments), the transport resends those
+	// datagrams one by one and stops using GSO on that socket; Stats.SegmentationOffload shows
+	// whether it is in use. Setting the environment variable TLSGRAM_DISABLE_GSO=1 has the same
+	// effect for every socket of the process. Ignored where GSO does not exist.
+	DisableGSO bool
 	// InboundQueueLen bounds the datagrams queued between the socket reader and one
 	// connection's driver goroutine. When it is full, datagrams are dropped and counted
 	// (Stats.DroppedQueueFull) rather than stalling every other connection of the socket.

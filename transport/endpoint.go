@@ -57,7 +57,7 @@ type endpoint struct {
 
 func newEndpoint(pc net.PacketConn, conf *Config, setBuffers bool) *endpoint {
 	ep := &endpoint{
-		sock:       newSocket(pc),
+		sock:       newSocket(pc, conf.DisableGSO),
 		conf:       conf,
 		recvPool:   sharedBufPool(conf.recvBufSize()),
 		sendPool:   sharedBufPool(conf.MaxDatagramSize),

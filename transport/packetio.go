@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 )
 
 // packetBuf is a pooled datagram buffer: b has the pool's fixed size, n bytes of it are in use.
@@ -122,15 +123,24 @@ type socket struct {
 	newWriter func() batchWriter
 	batch     bool // reader and writers use recvmmsg/sendmmsg
 	connected bool // a connected *net.UDPConn: it hears only from, and sends only to, its peer
+	// gso reports whether the writers coalesce datagrams with UDP generic segmentation
+	// offload; it turns false if the kernel refuses that on this socket. Nil without GSO.
+	gso *atomic.Bool
 }
 
-func newSocket(pc net.PacketConn) *socket {
+// newSocket sets up the packet I/O of pc; disableGSO keeps the writers from using UDP GSO
+// (Config.DisableGSO).
+func newSocket(pc net.PacketConn, disableGSO bool) *socket {
 	s := &socket{pc: pc}
 	if u, ok := pc.(*net.UDPConn); ok {
 		s.udp = u
 		s.connected = u.RemoteAddr() != nil
-		if r, nw, ok := newMmsgIO(u, s.connected); ok {
+		gso := !disableGSO && !gsoDisabledByEnv()
+		if r, nw, on, ok := newMmsgIO(u, s.connected, gso); ok {
 			s.reader, s.newWriter, s.batch = r, nw, true
+			if gso {
+				s.gso = on
+			}
 			return s
 		}
 		s.reader = udpIO{u, s.connected}
@@ -141,6 +151,9 @@ func newSocket(pc net.PacketConn) *socket {
 	s.newWriter = func() batchWriter { return genericIO{pc} }
 	return s
 }
+
+// usesGSO reports whether sends coalesce datagrams with UDP GSO now.
+func (s *socket) usesGSO() bool { return s.gso != nil && s.gso.Load() }
 
 // remoteAddr is the net.Addr of a datagram's source, as RemoteAddr reports it: for UDP sockets
 // an unmapped *net.UDPAddr (the writers keep using the AddrPort), the net.Addr otherwise.

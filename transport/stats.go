@@ -21,6 +21,9 @@ type Stats struct {
 	// SO_SNDBUF) of the socket, as the kernel reports them (Linux reports twice the usable size);
 	// 0 if unknown. See Config.SocketBuffer.
 	SocketReceiveBuffer, SocketSendBuffer int
+	// SegmentationOffload reports whether the connection's socket sends with UDP generic
+	// segmentation offload (see Config.DisableGSO).
+	SegmentationOffload bool
 }
 
 // Stats returns a snapshot of the connection's counters.
@@ -34,6 +37,7 @@ func (c *Conn) Stats() Stats {
 		SendErrors:          c.sendErrors.Load(),
 		SocketReceiveBuffer: c.ep.rcvBuf,
 		SocketSendBuffer:    c.ep.sndBuf,
+		SegmentationOffload: c.ep.sock.usesGSO(),
 	}
 }
 
