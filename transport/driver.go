@@ -7,8 +7,11 @@ import (
 )
 
 // sendBatch is how many datagrams a driver polls from the core before it hands them to the
-// socket in one batch write.
-const sendBatch = 32
+// socket in one batch write. 64 is what one sendmmsg takes (maxBatch), and with UDP GSO it lets
+// a run of full-size datagrams fill one coalesced message (54 of 1200 bytes fit the 64 KiB
+// limit): with 32, runs were cut at 32 datagrams and bulk goodput on loopback was 4-14% lower
+// (two interleaved benchmark runs on a noisy machine).
+const sendBatch = 64
 
 // inbox is the bounded queue of received datagrams between the socket reader and one
 // connection's driver. The reader appends a run of datagrams at a time (those of one batch read
