@@ -532,3 +532,47 @@ func TestClosingAcknowledgesLateFIN(t *testing.T) {
 	cl.HandleDatagram(now, buf[:n])
 	require.True(t, cl.AllAcked(), "the FIN arrived but was never acknowledged")
 }
+
+// TestClientProbesUntilHandshakeComplete: the server's flight is lost beyond its first datagram,
+// and so are the client's ACKs, which would have given the server the credit to send more
+// (RFC 9000 §8.1). The client has nothing in flight, yet must keep probing — with padded
+// datagrams — or the handshake deadlocks.
+func TestClientProbesUntilHandshakeComplete(t *testing.T) {
+	now := t0
+	c := NewClient(nil, 0xc1, 0x5e, now)
+	s := NewServer(nil, 0x5f, 0xc1, 0x5e, now, false)
+	buf := make([]byte, 1500)
+	_, err := c.Write([]byte("client-hello"))
+	require.NoError(t, err)
+	n, ok := c.PollDatagram(now, buf)
+	require.True(t, ok)
+	s.HandleDatagram(now, buf[:n])
+	_, err = s.Write(make([]byte, 6000)) // more than 3 × 1200
+	require.NoError(t, err)
+	first := true
+	for n, ok := s.PollDatagram(now, buf); ok; n, ok = s.PollDatagram(now, buf) {
+		if first {
+			c.HandleDatagram(now, buf[:n]) // only the first arrives
+			first = false
+		}
+	}
+	for _, ok := c.PollDatagram(now, buf); ok; _, ok = c.PollDatagram(now, buf) {
+		// the client's ACKs are lost
+	}
+	require.Positive(t, s.Stats().Drops.Amplification, "the server is amplification-limited")
+
+	for range 3 {
+		next := c.NextTimeout()
+		require.False(t, next.IsZero(), "the client stopped probing during the handshake")
+		now = next
+		c.HandleTimeout(now)
+		n, ok = c.PollDatagram(now, buf)
+		require.True(t, ok)
+		require.GreaterOrEqual(t, n, header.MinInitialDatagramSize, "the probe is padded")
+	}
+	before := s.Stats().BytesSent
+	s.HandleDatagram(now, buf[:n])
+	for _, ok := s.PollDatagram(now, buf); ok; _, ok = s.PollDatagram(now, buf) {
+	}
+	require.Greater(t, s.Stats().BytesSent, before, "the probe gave the server credit to resend")
+}

@@ -365,9 +365,12 @@ func (c *Conn) lossDetectionTimer() time.Time {
 		return c.lossTime
 	}
 	if c.ackElicitingFlight == 0 {
-		// §6.2.2.1: a client keeps probing until the server has answered, or the handshake could
-		// deadlock on a lost server flight while the server is amplification-limited.
-		if !c.isClient || c.peerCIDKnown {
+		// §6.2.2.1: a client keeps probing until its handshake is complete, or the handshake
+		// could deadlock on a lost server flight while the server is amplification-limited and
+		// our ACKs, which would give it credit, are lost too. Having heard from the server is
+		// not enough: it validates our address only once a packet of ours with its CID arrives.
+		// (The probes are padded; see seal.)
+		if !c.isClient || c.handshakeComplete {
 			return time.Time{}
 		}
 	}

@@ -351,9 +351,10 @@ func (c *Conn) buildClose(dst []byte) int {
 
 // seal ends the datagram in b (at most size bytes) with its authentication tag or its CRC. A
 // client's Initial is padded to 1200 bytes first (RFC 9000 §14.1), so that the server's 3×
-// allowance covers its first flight.
+// allowance covers its first flight; so are its probes until the handshake completes, which
+// give an amplification-limited server the credit to resend that flight (RFC 9002 §6.2.2.1).
 func (c *Conn) seal(b []byte, h *header.Header, size int) []byte {
-	if h.Type == header.TypeInitial {
+	if h.Type == header.TypeInitial || (c.isClient && !c.handshakeComplete && c.probes > 0) {
 		if pad := header.MinInitialDatagramSize - header.TrailerLen - len(b); pad > 0 && len(b)+pad+header.TrailerLen <= size {
 			b = header.AppendPadding(b, pad)
 		}

@@ -44,9 +44,10 @@ type Scenario struct {
 	// NoAuth runs without packet authentication (CRC only), as before the TLS exporter key.
 	NoAuth bool
 	// Forge puts an on-path attacker on the client→server path: for every authenticated
-	// datagram it sees, it injects two forgeries with the next packet number and garbled stream
-	// data — one resealed with a valid CRC and no tag, one keeping the (now wrong) tag. The
-	// stream must still arrive intact.
+	// datagram it sees once the server's handshake is complete, it injects two forgeries with
+	// the next packet number and garbled stream data — one resealed with a valid CRC and no tag,
+	// one keeping the (now wrong) tag. The stream must still arrive intact. (Before the server
+	// has the key, a CRC-only datagram is all there is: header/README.md §11.)
 	Forge bool
 }
 
@@ -75,10 +76,23 @@ func Replay(name string, seed int64) string {
 	return fmt.Sprintf("go test ./session/simnet -run 'TestSimulated/%s$' -simnet.seed=%d -v", name, seed)
 }
 
+// The simulated TLS handshake: stream bytes each side writes before its application data, in
+// TLS 1.3's order. The client writes its ClientHello; the server answers with its flight once it
+// has read that; the client writes its Finished once it has read the server's flight, and is
+// complete; the server is complete once it has read the Finished. Only then does either side
+// write application data — and the client's first, tagged datagrams can overtake its untagged
+// Finished, as with real TLS.
+const (
+	simClientHello  = 300
+	simServerFlight = 3000
+	simFinished     = 60
+)
+
 type end struct {
 	c       *session.Conn
-	out     []byte // still to write
-	sent    []byte // everything it writes, for the final comparison
+	out     []byte // still to write, as far as the handshake allows so far
+	avail   int    // how much of sent may be written so far
+	sent    []byte // everything it writes (handshake bytes, then application data)
 	in      []byte // everything it read
 	eof     bool
 	finSent bool
@@ -114,11 +128,17 @@ func Run(s Scenario, seed int64) (Result, error) {
 		{c: session.NewClient(conf, clientCID, initialDCID, now)},
 		{c: session.NewServer(conf, serverCID, clientCID, initialDCID, now, false)},
 	}
-	for i, n := range [2]int{s.ClientBytes, s.ServerBytes} {
+	for i, n := range [2]int{simClientHello + simFinished + s.ClientBytes, simServerFlight + s.ServerBytes} {
 		ends[i].sent = make([]byte, n)
 		rng.Read(ends[i].sent)
-		ends[i].out = ends[i].sent
 	}
+	// allow makes sent[:n] writable.
+	allow := func(e *end, n int) {
+		written := e.avail - len(e.out)
+		e.avail = n
+		e.out = e.sent[written:n]
+	}
+	allow(ends[0], simClientHello)
 	buf := make([]byte, session.MaxDatagramSizeLimit)
 	readBuf := make([]byte, 64<<10)
 	// Anti-amplification bookkeeping, observed from outside the core (RFC 9000 §8.1).
@@ -173,6 +193,25 @@ func Run(s Scenario, seed int64) (Result, error) {
 		// close once the peer's data is all read and ours all acknowledged.
 		for i, e := range ends {
 			c := e.c
+			// The simulated handshake (see simClientHello).
+			switch {
+			case i == 1 && e.avail == 0 && len(e.in) >= simClientHello:
+				allow(e, simServerFlight)
+			case i == 0 && e.avail == simClientHello && len(e.in) >= simServerFlight:
+				allow(e, simClientHello+simFinished)
+			}
+			hsDone := (i == 0 && e.avail == simClientHello+simFinished && len(e.out) == 0) ||
+				(i == 1 && e.avail == simServerFlight && len(e.in) >= simClientHello+simFinished)
+			if hsDone && !c.HandshakeComplete() && c.Err() == nil {
+				// Both ends share a packet key as if from the TLS exporter.
+				if !s.NoAuth {
+					if err := c.InstallPacketKey(packetKey[:]); err != nil {
+						return fail("InstallPacketKey: %v", err)
+					}
+				}
+				c.SetHandshakeComplete(now)
+				allow(e, len(e.sent))
+			}
 			for len(e.out) > 0 && c.SendSpace() > 0 && c.Err() == nil {
 				n := min(len(e.out), chunk, c.SendSpace())
 				w, err := c.Write(e.out[:n])
@@ -181,7 +220,7 @@ func Run(s Scenario, seed int64) (Result, error) {
 				}
 				e.out = e.out[w:]
 			}
-			if len(e.out) == 0 && !e.finSent && c.Err() == nil {
+			if len(e.out) == 0 && e.avail == len(e.sent) && c.HandshakeComplete() && !e.finSent && c.Err() == nil {
 				c.CloseWrite()
 				e.finSent = true
 			}
@@ -198,7 +237,7 @@ func Run(s Scenario, seed int64) (Result, error) {
 						res.Elapsed = now.Sub(start)
 						return res, nil
 					}
-					return fail("end %d: Read: %v (read %d bytes)", i, err, len(e.in))
+					return fail("end %d: Read: %v (read %d bytes) c=%+v s=%+v", i, err, len(e.in), ends[0].c.Stats(), ends[1].c.Stats())
 				}
 				if n == 0 {
 					break
@@ -242,7 +281,7 @@ func Run(s Scenario, seed int64) (Result, error) {
 				}
 				if s.Trace != nil {
 					h, _, _ := header.Open(buf[:n])
-					fmt.Fprintf(s.Trace, "%12v %s send type=%d pn=%d len=%d drop=%v copies=%d\n", now.Sub(start), [2]string{"C→S", "S→C"}[i], h.Type, h.PacketNumber, n, r.Drop, r.Copies)
+					fmt.Fprintf(s.Trace, "%12v %s send type=%d auth=%v pn=%d len=%d drop=%v copies=%d\n", now.Sub(start), [2]string{"C→S", "S→C"}[i], h.Type, h.Authenticated, h.PacketNumber, n, r.Drop, r.Copies)
 				}
 			}
 			// RFC 9002 §7: nothing but (at most two) probes may be sent beyond the window. In
@@ -336,17 +375,7 @@ func Run(s Scenario, seed int64) (Result, error) {
 					}
 				}
 				dst.c.HandleDatagram(now, buf[:n])
-				if !dst.c.HandshakeComplete() && dst.c.Err() == nil {
-					// No TLS here: the stream is usable as soon as the peer has been heard from,
-					// and both ends share a packet key as if from the TLS exporter.
-					if !s.NoAuth {
-						if err := dst.c.InstallPacketKey(packetKey[:]); err != nil {
-							return fail("InstallPacketKey: %v", err)
-						}
-					}
-					dst.c.SetHandshakeComplete(now)
-				}
-				if i == 0 && s.Forge && n > 0 {
+				if i == 0 && s.Forge && n > 0 && dst.c.HandshakeComplete() {
 					if f, ok := forge(buf[:n], serverCID, !s.NoAuth); ok {
 						forged++
 						dst.c.HandleDatagram(now, f)
