@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/tlsgram/tlsgram/header"
 )
@@ -48,14 +49,97 @@ func (c *Conn) InstallPacketKey(key []byte) error {
 	return nil
 }
 
-// authSending reports whether the next short header datagram carries a tag: we have the key and
-// the peer has it too. The server's handshake completes only after the client's, so the server may
-// start at once; the client waits for HANDSHAKE_DONE or an authenticated datagram.
+// authSending reports whether the next short header datagram carries a tag: from the moment we
+// have the key. The server's handshake completes after the client's, so a server can always be
+// sure the client verifies its tags. A client's tags reach a server that may not have completed
+// yet: the server holds them back until it has the key (see deferredDatagrams). What the server
+// needs to complete — the client's handshake bytes, below hsEnd — always goes untagged
+// (handshakePacket), or the two would wait for each other.
 func (c *Conn) authSending() bool {
-	if c.auth == nil || !c.handshakeComplete {
+	return c.auth != nil && c.handshakeComplete
+}
+
+// handshakePacket reports whether the next packet must go untagged because it carries the
+// client's handshake bytes (a retransmission of its Finished, typically) after the client has
+// completed. Such a packet carries nothing else that the server could not do without: stream
+// bytes below hsEnd, ACK, PING and PADDING.
+func (c *Conn) handshakePacket() bool {
+	if !c.handshakePending() {
 		return false
 	}
-	return !c.isClient || c.handshakeConfirmed || c.authRecv
+	c.retransmit.removeBelow(c.sendBuf.base) // acknowledged meanwhile
+	if r, ok := c.retransmit.first(); ok && r.start < c.hsEnd {
+		return true
+	}
+	return c.sendNext < c.hsEnd
+}
+
+// handshakePending reports whether a client has completed but the server has not acknowledged all
+// its handshake bytes yet.
+func (c *Conn) handshakePending() bool {
+	return c.isClient && c.authSending() && c.sendBuf.base < c.hsEnd
+}
+
+// acceptUnauthenticated decides about a datagram without a tag. Before the handshake completes
+// (or without a key: CRC-only mode) there is nothing else. After it:
+//   - a server drops every one: the client tags everything but its handshake bytes, which the
+//     server has all by the time its own handshake completes (TLS 1.3 has the client's Finished
+//     last);
+//   - a client drops them once the server has shown it tags (authRecv). Until then an untagged
+//     datagram may still be the tail of the server's first flight (its session tickets), sent
+//     before the server completed and overtaken by our completion; its stream bytes are taken,
+//     but frames that could hurt if forged are not (trustedOnly).
+func (c *Conn) acceptUnauthenticated() (ok, trustedOnly bool) {
+	switch {
+	case c.auth == nil || !c.handshakeComplete:
+		return true, false
+	case !c.isClient || c.authRecv:
+		return false, false
+	default:
+		return true, true
+	}
+}
+
+// maxDeferred bounds the authenticated datagrams held back until the key is installed: the
+// client's first application data usually arrives in the same burst as its Finished, before the
+// server's TLS has processed that.
+const maxDeferred = 8
+
+// deferredDatagrams holds authenticated datagrams that arrived before we had the key, to verify
+// once we have it. The storage exists only while something is held: a connection pays for it
+// during its handshake at most.
+type deferredDatagrams struct {
+	buf  []byte
+	lens [maxDeferred]int
+	n    int
+}
+
+// deferDatagram keeps dg for handleDeferred, or drops it (counted) if the room is taken: it is
+// retransmitted then, as if lost.
+func (c *Conn) deferDatagram(dg []byte) {
+	d := &c.deferred
+	if d.n == maxDeferred || len(dg) > c.conf.MaxDatagramSize || c.handshakeComplete {
+		c.stats.Drops.Unauthenticated++
+		return
+	}
+	if d.buf == nil {
+		d.buf = make([]byte, maxDeferred*c.conf.MaxDatagramSize)
+	}
+	copy(d.buf[d.n*c.conf.MaxDatagramSize:], dg)
+	d.lens[d.n] = len(dg)
+	d.n++
+}
+
+// handleDeferred processes the datagrams deferDatagram kept, now that the handshake is complete,
+// and releases their storage.
+func (c *Conn) handleDeferred(now time.Time) {
+	d := &c.deferred
+	buf, lens, n := d.buf, d.lens, d.n
+	*d = deferredDatagrams{}
+	for i := 0; i < n; i++ {
+		off := i * c.conf.MaxDatagramSize
+		c.handleDatagram(now, buf[off:off+lens[i]])
+	}
 }
 
 func (a *packetAuth) setNonce(fromServer bool, pn uint64) {

@@ -116,7 +116,9 @@ type Conn struct {
 	openWindow   bool      // the handshake completed: raise the limit to the configured window
 
 	auth     *packetAuth // nil until InstallPacketKey
-	authRecv bool        // an authenticated datagram arrived: drop unauthenticated ones
+	authRecv bool        // an authenticated datagram arrived
+	hsEnd    uint64      // client: the stream offset where its handshake bytes end
+	deferred deferredDatagrams
 
 	frame    header.Frame    // scratch for parsing, kept here to stay off the stack
 	ackFrame header.AckFrame // scratch for building ACKs
@@ -275,7 +277,8 @@ func (c *Conn) setErr(err error) {
 }
 
 // SetHandshakeComplete tells the core the TLS handshake finished: the handshake timer stops, and a
-// server confirms the handshake to the client with HANDSHAKE_DONE.
+// server confirms the handshake to the client with HANDSHAKE_DONE. Call InstallPacketKey first:
+// authenticated datagrams that arrived before the key are verified and processed now.
 func (c *Conn) SetHandshakeComplete(now time.Time) {
 	if c.handshakeComplete {
 		return
@@ -283,10 +286,12 @@ func (c *Conn) SetHandshakeComplete(now time.Time) {
 	c.handshakeComplete = true
 	c.openWindow = true
 	c.windowUpdate = now
+	c.hsEnd = c.sendBuf.end
 	if !c.isClient {
 		c.handshakeConfirmed = true
 		c.handshakeDoneSend = true
 	}
+	c.handleDeferred(now)
 }
 
 // HandshakeComplete reports whether SetHandshakeComplete was called.

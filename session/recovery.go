@@ -32,6 +32,7 @@ type sentPacket struct {
 	chunks        [maxChunksPerPacket]streamChunk
 	maxData       bool // carried MAX_DATA
 	handshakeDone bool // carried HANDSHAKE_DONE
+	tagged        bool // carried an authentication tag
 	lost          bool // declared lost; kept a while so a late ACK still counts (spurious loss)
 	gone          bool // acknowledged, or lost and forgotten; removed lazily
 }
@@ -155,7 +156,11 @@ func (s *skipper) isSkipped(smallest, largest uint64) bool {
 
 // onAck processes an ACK frame (RFC 9002 §A.7). It returns false if the frame is a protocol
 // violation (it acknowledges a packet never sent), in which case the caller closes the connection.
-func (c *Conn) onAck(now time.Time, a *header.AckFrame) bool {
+// An ACK from an untagged datagram after our handshake (untagged) counts only for our untagged
+// packets: a server acknowledges our tagged packets only once it has the key, and then its
+// datagrams are tagged too. So a forged ACK cannot make us forget data we sent after the
+// handshake.
+func (c *Conn) onAck(now time.Time, a *header.AckFrame, untagged bool) bool {
 	if a.NumRanges == 0 {
 		return true
 	}
@@ -173,6 +178,17 @@ func (c *Conn) onAck(now time.Time, a *header.AckFrame) bool {
 	}
 	// RFC 9002 §5.1: an RTT sample when the largest acknowledged packet is newly acknowledged
 	// (every tracked packet is ack-eliciting).
+	if untagged {
+		for r := 0; r < a.NumRanges; r++ {
+			rg := a.Ranges[r]
+			for i := c.sent.index(rg.Smallest); i < len(c.sent.pkts) && c.sent.pkts[i].pn <= rg.Largest; i++ {
+				if p := &c.sent.pkts[i]; !p.gone && p.tagged {
+					c.stats.Drops.Unauthenticated++ // not a drop of the datagram, but of its claim
+					return true
+				}
+			}
+		}
+	}
 	if i := c.sent.index(largest); i < len(c.sent.pkts) && c.sent.pkts[i].pn == largest && !c.sent.pkts[i].gone && !c.sent.pkts[i].lost {
 		delay := time.Duration(a.Delay) * time.Microsecond
 		sample := now.Sub(c.sent.pkts[i].time)
@@ -407,6 +423,13 @@ func (c *Conn) onLossDetectionTimeout(now time.Time) {
 	c.ptoCount++
 	c.stats.PTOs++
 	c.probes = 2
+	if c.handshakePending() {
+		// A client whose Finished has not been acknowledged: the server may be waiting for it,
+		// and until it has it, it cannot acknowledge anything we tagged since — so no ACK
+		// would ever declare the Finished lost. Probe with it (RFC 9002 §6.2.4 likewise has a
+		// PTO in the handshake space resend handshake data).
+		c.queueRetransmit(c.sendBuf.base, c.hsEnd)
+	}
 	if c.retransmit.empty() && !c.hasNewData() {
 		if p := c.sent.oldest(); p != nil && p.nChunks > 0 {
 			for i := 0; i < int(p.nChunks); i++ {

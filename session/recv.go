@@ -15,6 +15,10 @@ import (
 func (c *Conn) HandleDatagram(now time.Time, dg []byte) {
 	c.stats.DatagramsReceived++
 	c.stats.BytesReceived += uint64(len(dg))
+	c.handleDatagram(now, dg)
+}
+
+func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 	if c.state == stateClosed || c.state == stateDraining {
 		c.stats.Drops.AfterClose++
 		return
@@ -41,9 +45,10 @@ func (c *Conn) HandleDatagram(now time.Time, dg []byte) {
 	}
 
 	pn := header.DecodePacketNumber(c.largestRecv, hdr.PacketNumber, hdr.PNLen)
+	trustedOnly := false
 	if hdr.Authenticated {
 		if c.auth == nil {
-			c.stats.Drops.Unauthenticated++
+			c.deferDatagram(dg) // the peer has the key before we do
 			return
 		}
 		if !c.auth.verify(dg, c.isClient, pn) {
@@ -51,11 +56,13 @@ func (c *Conn) HandleDatagram(now time.Time, dg []byte) {
 			return
 		}
 		c.authRecv = true
-	} else if c.authRecv {
-		// After the peer's first authenticated datagram, an unauthenticated one is either stale
-		// (sent before the peer had the key; its data is retransmitted) or forged.
-		c.stats.Drops.Unauthenticated++
-		return
+	} else {
+		var ok bool
+		if ok, trustedOnly = c.acceptUnauthenticated(); !ok {
+			// Stale (sent before the peer had the key; what it carried is sent again) or forged.
+			c.stats.Drops.Unauthenticated++
+			return
+		}
 	}
 	if c.received.Contains(pn) {
 		c.stats.Drops.Duplicate++
@@ -112,7 +119,10 @@ func (c *Conn) HandleDatagram(now time.Time, dg []byte) {
 	for p := payload; len(p) > 0; {
 		n, _ := header.ParseFrame(p, &c.frame)
 		p = p[n:]
-		if !c.handleFrame(now, &c.frame) {
+		if trustedOnly && !harmlessIfForged(c.frame.Type) {
+			continue
+		}
+		if !c.handleFrame(now, &c.frame, trustedOnly) {
 			rejected = true
 			break
 		}
@@ -218,12 +228,26 @@ func (c *Conn) handleRetry(h *header.Header) {
 	c.ptoCount = 0
 }
 
+// harmlessIfForged reports whether a frame of type t may be acted on when it comes in an
+// unauthenticated datagram after the handshake (acceptUnauthenticated). Stream bytes are needed
+// and a forgery of them fails TLS at worst; ACKs are needed too, and count only for our untagged
+// packets (onAck). A CLOSE could end the connection, MAX_DATA overrun the peer, and
+// HANDSHAKE_DONE is always tagged: those wait for a tagged copy (MAX_DATA is repeated when
+// DATA_BLOCKED asks for it).
+func harmlessIfForged(t header.FrameType) bool {
+	switch t {
+	case header.FrameClose, header.FrameMaxData, header.FrameHandshakeDone:
+		return false
+	}
+	return true
+}
+
 // handleFrame applies one frame. It returns false if the frame's stream data could not be stored
 // (the packet must then not be acknowledged). Protocol violations close the connection.
-func (c *Conn) handleFrame(now time.Time, f *header.Frame) bool {
+func (c *Conn) handleFrame(now time.Time, f *header.Frame, untagged bool) bool {
 	switch f.Type {
 	case header.FrameAck:
-		if !c.onAck(now, &f.Ack) {
+		if !c.onAck(now, &f.Ack, untagged) {
 			c.protocolViolation(now, CodeProtocolViolation, "ACK for a packet never sent")
 		}
 	case header.FrameStream:

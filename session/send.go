@@ -88,13 +88,17 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 
 	b := dst[:0:size]
 	hdr := c.packetHeader(c.skip.number(c.nextPN))
+	hsOnly := hdr.Type == header.TypeShort && c.handshakePacket()
+	if hsOnly {
+		hdr.Authenticated = false
+	}
 	b = header.AppendHeader(b, &hdr)
 	limit := size - header.TrailerLen
 	if hdr.Authenticated {
 		limit = size - header.TagLen
 	}
 
-	sp := sentPacket{pn: hdr.PacketNumber, time: now, ackLargest: header.NoPacket}
+	sp := sentPacket{pn: hdr.PacketNumber, time: now, ackLargest: header.NoPacket, tagged: hdr.Authenticated}
 	ackEliciting, immediate := false, false
 	if c.hasAckToRepeat() { // covers ackPending and ackDue: a pending ACK has ranges
 		gen := c.received.AppendAckFrame(&c.ackFrame)
@@ -114,7 +118,7 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 			sp.handshakeDone = true
 			ackEliciting = true
 		}
-		if c.maxDataSend && len(b)+1+header.VarintLen(c.recv.Limit()) <= limit {
+		if c.maxDataSend && !hsOnly && len(b)+1+header.VarintLen(c.recv.Limit()) <= limit {
 			b = header.AppendMaxData(b, c.recv.Limit())
 			c.maxDataSend = false
 			sp.maxData = true
@@ -122,9 +126,9 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 		}
 		var added bool
 		// Leave a byte for IMMEDIATE_ACK (and PING); see below.
-		b, added = c.appendStream(b, limit-2, &sp)
+		b, added = c.appendStream(b, limit-2, &sp, hsOnly)
 		ackEliciting = ackEliciting || added
-		if c.sendNext == c.peerMaxData && c.sendNext < c.sendBuf.end && c.blockedSent != c.peerMaxData+1 &&
+		if !hsOnly && c.sendNext == c.peerMaxData && c.sendNext < c.sendBuf.end && c.blockedSent != c.peerMaxData+1 &&
 			len(b)+1+header.VarintLen(c.peerMaxData) <= limit {
 			b = header.AppendDataBlocked(b, c.peerMaxData)
 			c.blockedSent = c.peerMaxData + 1
@@ -224,8 +228,10 @@ func (c *Conn) hasAckToRepeat() bool {
 }
 
 // appendStream fills the packet with STREAM frames: retransmissions first (they block the
-// receiver's in-order delivery), then new data within the peer's flow-control limit.
-func (c *Conn) appendStream(b []byte, limit int, sp *sentPacket) ([]byte, bool) {
+// receiver's in-order delivery), then new data within the peer's flow-control limit. With hsOnly
+// (an untagged packet after the handshake, see handshakePacket) only bytes below hsEnd go in,
+// and no FIN.
+func (c *Conn) appendStream(b []byte, limit int, sp *sentPacket, hsOnly bool) ([]byte, bool) {
 	added := false
 	for sp.nChunks < maxChunksPerPacket {
 		room := limit - len(b)
@@ -233,6 +239,12 @@ func (c *Conn) appendStream(b []byte, limit int, sp *sentPacket) ([]byte, bool) 
 			if r.start < c.sendBuf.base { // acknowledged meanwhile
 				c.retransmit.removeBelow(c.sendBuf.base)
 				continue
+			}
+			if hsOnly {
+				if r.start >= c.hsEnd {
+					break
+				}
+				r.end = min(r.end, c.hsEnd)
 			}
 			over := header.StreamOverhead(r.start, int(r.end-r.start))
 			if room-over < minStreamPayload && room-over < int(r.end-r.start) {
@@ -244,7 +256,7 @@ func (c *Conn) appendStream(b []byte, limit int, sp *sentPacket) ([]byte, bool) 
 				continue
 			}
 			end := r.start + uint64(len(data))
-			fin := c.finWanted && !c.finAcked && end == c.sendBuf.end && c.sendNext == c.sendBuf.end
+			fin := c.finWanted && !c.finAcked && !hsOnly && end == c.sendBuf.end && c.sendNext == c.sendBuf.end
 			b = header.AppendStream(b, r.start, data, fin)
 			c.retransmit.remove(r.start, end)
 			sp.chunks[sp.nChunks] = streamChunk{off: r.start, n: uint32(len(data)), fin: fin}
@@ -259,7 +271,14 @@ func (c *Conn) appendStream(b []byte, limit int, sp *sentPacket) ([]byte, bool) 
 		if !c.hasNewData() {
 			break
 		}
-		avail := min(c.sendBuf.end, c.peerMaxData) - c.sendNext
+		stop := min(c.sendBuf.end, c.peerMaxData)
+		if hsOnly {
+			if c.sendNext >= c.hsEnd {
+				break
+			}
+			stop = min(stop, c.hsEnd)
+		}
+		avail := stop - c.sendNext
 		over := header.StreamOverhead(c.sendNext, int(min(avail, uint64(room))))
 		if room-over < minStreamPayload && uint64(room-over) < avail {
 			break
@@ -269,7 +288,7 @@ func (c *Conn) appendStream(b []byte, limit int, sp *sentPacket) ([]byte, bool) 
 		}
 		data := c.sendBuf.slice(c.sendNext, int(min(avail, uint64(room-over))))
 		end := c.sendNext + uint64(len(data))
-		fin := c.finWanted && end == c.sendBuf.end
+		fin := c.finWanted && !hsOnly && end == c.sendBuf.end
 		if len(data) == 0 && !fin {
 			break
 		}
