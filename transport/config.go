@@ -99,6 +99,16 @@ type Config struct {
 	// whether it is in use. Setting the environment variable TLSGRAM_DISABLE_GSO=1 has the same
 	// effect for every socket of the process. Ignored where GSO does not exist.
 	DisableGSO bool
+	// DisableGRO keeps reads from using UDP generic receive offload. By default, on Linux 5.0
+	// and later, the kernel hands a run of a peer's datagrams to the socket as one large read
+	// (a GSO send on loopback arrives uncut), which the transport cuts back into datagrams:
+	// much cheaper than a system call and a trip through the stack per datagram. It needs
+	// 64 KiB read buffers, so a Listener's socket reads this way from the start with 512 KiB of
+	// them, and a dialled Conn's socket only once it receives in bulk, with 128 KiB; a Conn
+	// that never does keeps its small buffers. Stats.ReceiveOffload shows whether it is in use.
+	// Setting the environment variable TLSGRAM_DISABLE_GRO=1 has the same effect for every
+	// socket of the process. Ignored where GRO does not exist.
+	DisableGRO bool
 	// InboundQueueLen bounds the datagrams queued between the socket reader and one
 	// connection's driver goroutine. When it is full, datagrams are dropped and counted
 	// (Stats.DroppedQueueFull) rather than stalling every other connection of the socket.

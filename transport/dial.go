@@ -99,8 +99,7 @@ func DialPacketConn(ctx context.Context, pc net.PacketConn, raddr net.Addr, tlsC
 // dial runs the client side of a connection on pc. own says that Dial opened pc: its buffers
 // are sized, and ICMP errors on it may end the handshake early.
 func dial(ctx context.Context, pc net.PacketConn, network string, peer message, raddr net.Addr, tc *tls.Config, cfg *Config, own bool) (*Conn, error) {
-	ep := newEndpoint(pc, cfg, own)
-	ep.batch = min(dialBatch, maxBatch)
+	ep := newEndpoint(pc, cfg, own, true)
 	ep.closing = true // the socket is this connection's: close it when the connection ends
 	ep.refuseFast = own && ep.sock.connected
 

@@ -55,15 +55,26 @@ type endpoint struct {
 	dropUnknownCID atomic.Uint64 // no connection has this ID and it cannot start one
 }
 
-func newEndpoint(pc net.PacketConn, conf *Config, setBuffers bool) *endpoint {
+// newEndpoint sets up the endpoint of socket pc: a dialled connection's own (dialled), or a
+// listener's. setBuffers sizes the kernel's socket buffers (Config.SocketBuffer).
+func newEndpoint(pc net.PacketConn, conf *Config, setBuffers, dialled bool) *endpoint {
+	// UDP GRO reads need 64 KiB buffers: a listener's socket has them from the start, a
+	// dialled one, most of which never receive in bulk, only once it does (see mmsgReader).
+	gro, batch := groNow, maxBatch
+	if dialled {
+		gro, batch = groLazy, min(dialBatch, maxBatch)
+	}
+	if conf.DisableGRO {
+		gro = groOff
+	}
 	ep := &endpoint{
-		sock:       newSocket(pc, conf.DisableGSO),
+		sock:       newSocket(pc, conf.DisableGSO, gro),
 		conf:       conf,
 		recvPool:   sharedBufPool(conf.recvBufSize()),
 		sendPool:   sharedBufPool(conf.MaxDatagramSize),
 		conns:      make(map[uint64]*Conn),
 		readerDone: make(chan struct{}),
-		batch:      maxBatch,
+		batch:      batch,
 	}
 	if ep.sock.udp != nil {
 		size := 0 // a caller's socket is left alone; only its sizes are read
@@ -159,6 +170,7 @@ func (ep *endpoint) readLoop() {
 		for i := range ms {
 			ep.recvPool.put(ms[i].buf)
 		}
+		ep.sock.reader.release()
 	}()
 	for {
 		k, err := ep.sock.reader.readBatch(ms)

@@ -28,12 +28,12 @@ func gsoSender(t *testing.T, network string, peer netip.AddrPort) (*net.UDPConn,
 	}
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = u.Close() })
-	_, newWriter, gso, ok := newMmsgIO(u, peer.IsValid(), true)
+	io, ok := newMmsgIO(u, peer.IsValid(), true, groOff)
 	require.True(t, ok)
-	if !gso.Load() {
+	if !io.gso.Load() {
 		t.Skip("the kernel has no UDP_SEGMENT")
 	}
-	return u, newWriter().(*mmsgWriter)
+	return u, io.newWriter().(*mmsgWriter)
 }
 
 // gsoReceiver opens a loopback UDP socket with a receive buffer large enough for every test

@@ -108,7 +108,7 @@ func prepare(tlsConf *tls.Config, conf *Config) (*Config, error) {
 }
 
 func newListener(pc net.PacketConn, network string, tlsConf *tls.Config, cfg *Config, setBuffers bool) *Listener {
-	ep := newEndpoint(pc, cfg, setBuffers)
+	ep := newEndpoint(pc, cfg, setBuffers, false)
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Listener{
 		ep:      ep,

@@ -102,10 +102,22 @@ type message struct {
 }
 
 // batchReader reads up to len(ms) datagrams into ms[i].buf (whose n it sets) and their source
-// addresses. It blocks until at least one datagram is there. It is used by one goroutine.
+// addresses. It blocks until at least one datagram is there. It is used by one goroutine, which
+// calls release once it has stopped reading: the reader gives back buffers of its own (those of
+// coalesced reads), and drops what it has read but not yet returned.
 type batchReader interface {
 	readBatch(ms []message) (int, error)
+	release()
 }
+
+// groMode says when a socket's reader uses UDP generic receive offload (see mmsgReader).
+type groMode int
+
+const (
+	groOff  groMode = iota // never
+	groNow                 // from the start: a listener's socket, shared by many connections
+	groLazy                // once the socket is seen receiving in bulk: a dialled socket
+)
 
 // batchWriter sends ms[i].buf.bytes() to its address. Each driver owns its own batchWriter, so
 // implementations may keep scratch space.
@@ -126,21 +138,29 @@ type socket struct {
 	// gso reports whether the writers coalesce datagrams with UDP generic segmentation
 	// offload; it turns false if the kernel refuses that on this socket. Nil without GSO.
 	gso *atomic.Bool
+	// gro reports whether the reader receives coalesced datagrams (UDP generic receive
+	// offload); it turns true when the reader switches the socket over. Nil without GRO.
+	gro *atomic.Bool
 }
 
 // newSocket sets up the packet I/O of pc; disableGSO keeps the writers from using UDP GSO
-// (Config.DisableGSO).
-func newSocket(pc net.PacketConn, disableGSO bool) *socket {
+// (Config.DisableGSO), gro says when the reader turns UDP GRO on (groOff for
+// Config.DisableGRO).
+func newSocket(pc net.PacketConn, disableGSO bool, gro groMode) *socket {
 	s := &socket{pc: pc}
 	if u, ok := pc.(*net.UDPConn); ok {
 		s.udp = u
 		s.connected = u.RemoteAddr() != nil
 		gso := !disableGSO && !gsoDisabledByEnv()
-		if r, nw, on, ok := newMmsgIO(u, s.connected, gso); ok {
-			s.reader, s.newWriter, s.batch = r, nw, true
+		if groDisabledByEnv() {
+			gro = groOff
+		}
+		if io, ok := newMmsgIO(u, s.connected, gso, gro); ok {
+			s.reader, s.newWriter, s.batch = io.reader, io.newWriter, true
 			if gso {
-				s.gso = on
+				s.gso = io.gso
 			}
+			s.gro = io.gro
 			return s
 		}
 		s.reader = udpIO{u, s.connected}
@@ -154,6 +174,17 @@ func newSocket(pc net.PacketConn, disableGSO bool) *socket {
 
 // usesGSO reports whether sends coalesce datagrams with UDP GSO now.
 func (s *socket) usesGSO() bool { return s.gso != nil && s.gso.Load() }
+
+// usesGRO reports whether reads take coalesced datagrams with UDP GRO now.
+func (s *socket) usesGRO() bool { return s.gro != nil && s.gro.Load() }
+
+// mmsgIO is the batch I/O of one Linux UDP socket (see newMmsgIO).
+type mmsgIO struct {
+	reader    batchReader
+	newWriter func() batchWriter
+	gso       *atomic.Bool // the writers use GSO now
+	gro       *atomic.Bool // the reader uses GRO now; nil if it never will (groOff)
+}
 
 // remoteAddr is the net.Addr of a datagram's source, as RemoteAddr reports it: for UDP sockets
 // an unmapped *net.UDPAddr (the writers keep using the AddrPort), the net.Addr otherwise.
@@ -184,6 +215,8 @@ func (u udpIO) readBatch(ms []message) (int, error) {
 	return 1, nil
 }
 
+func (udpIO) release() {}
+
 func (u udpIO) writeBatch(ms []message) error {
 	var first error
 	for i := range ms {
@@ -212,6 +245,8 @@ func (g genericIO) readBatch(ms []message) (int, error) {
 	m.buf.n, m.addr, m.trunc = n, addr, false
 	return 1, nil
 }
+
+func (genericIO) release() {}
 
 func (g genericIO) writeBatch(ms []message) error {
 	var first error

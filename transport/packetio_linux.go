@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -32,11 +33,11 @@ const connectDialSocket = true
 // cached on the socket instead of looking one up per datagram.
 //
 // The writers use UDP generic segmentation offload when the kernel has it and gso is true (see
-// mmsgWriter); the returned *atomic.Bool reports whether they still do.
-func newMmsgIO(u *net.UDPConn, connected, gso bool) (batchReader, func() batchWriter, *atomic.Bool, bool) {
+// mmsgWriter); the reader uses UDP generic receive offload as gro says (see mmsgReader).
+func newMmsgIO(u *net.UDPConn, connected, gso bool, gro groMode) (mmsgIO, bool) {
 	rc, err := u.SyscallConn()
 	if err != nil {
-		return nil, nil, nil, false
+		return mmsgIO{}, false
 	}
 	family := -1
 	if cerr := rc.Control(func(fd uintptr) {
@@ -48,24 +49,43 @@ func newMmsgIO(u *net.UDPConn, connected, gso bool) (batchReader, func() batchWr
 			gso = gerr == nil
 		}
 	}); cerr != nil || err != nil || (family != unix.AF_INET && family != unix.AF_INET6) {
-		return nil, nil, nil, false
+		return mmsgIO{}, false
 	}
 	r := &mmsgReader{rc: rc}
 	r.fn = r.recv
 	gsoOn := new(atomic.Bool)
 	gsoOn.Store(gso)
-	newWriter := func() batchWriter {
-		w := &mmsgWriter{rc: rc, family: family, connected: connected, gso: gsoOn}
-		w.fn = w.send
-		return w
+	io := mmsgIO{
+		reader: r,
+		newWriter: func() batchWriter {
+			w := &mmsgWriter{rc: rc, family: family, connected: connected, gso: gsoOn}
+			w.fn = w.send
+			return w
+		},
+		gso: gsoOn,
 	}
-	return r, newWriter, gsoOn, true
+	switch gro {
+	case groNow:
+		r.gro, r.nbig = new(atomic.Bool), groListenBufs
+		r.switchToGRO()
+	case groLazy:
+		r.gro, r.nbig, r.lazy = new(atomic.Bool), groDialBufs, true
+	}
+	io.gro = r.gro
+	return io, true
 }
 
 // gsoDisabledByEnv reports whether the environment turns UDP GSO off for the process
 // (TLSGRAM_DISABLE_GSO=1, see Config.DisableGSO).
 func gsoDisabledByEnv() bool {
 	v, _ := strconv.ParseBool(os.Getenv("TLSGRAM_DISABLE_GSO"))
+	return v
+}
+
+// groDisabledByEnv reports whether the environment turns UDP GRO off for the process
+// (TLSGRAM_DISABLE_GRO=1, see Config.DisableGRO).
+func groDisabledByEnv() bool {
+	v, _ := strconv.ParseBool(os.Getenv("TLSGRAM_DISABLE_GRO"))
 	return v
 }
 
@@ -79,6 +99,78 @@ type mmsgHeaders struct {
 	names [maxBatch]unix.RawSockaddrInet6
 }
 
+// UDP generic receive offload (GRO, Linux 5.0): with the UDP_GRO socket option set, the kernel
+// queues a run of datagrams of one flow, of equal size but for a shorter last one, as one
+// coalesced datagram, and a read returns it whole with the segment size in a control message.
+// On loopback this is what a GSO send becomes, uncut: without the option the kernel segments
+// it in the sender's system call, which was the largest CPU cost of a bulk transfer. From a
+// network card, the kernel's GRO coalesces a bulk flow's datagrams for such a socket too.
+//
+// A coalesced datagram takes up to 64 KiB, so its reads need buffers that large; one in a
+// pooled 2 KiB buffer would be cut off. Each reader in GRO mode holds a few 64 KiB buffers,
+// taken from groBufs: groListenBufs for a listener's socket, which has GRO on from the start
+// (one per listener, shared by all its sessions), groDialBufs for a dialled socket, which turns
+// it on only once it receives in bulk (see bulkWatch), because an idle client keeping 128 KiB
+// of buffers would be most of its memory.
+const (
+	groBufSize = 1 << 16
+	// groListenBufs is the number of coalesced datagrams one read of a listener's socket
+	// takes: up to 512 datagrams, about what its 64 pooled buffers per batch drain in 8 calls.
+	groListenBufs = 8
+	// groDialBufs is that number for a dialled socket: one 64 KiB read already fills several
+	// of its 16-datagram batches (dialBatch).
+	groDialBufs = 2
+	maxGROBufs  = max(groListenBufs, groDialBufs)
+)
+
+// groBufs recycles the 64 KiB buffers of readers that stopped: listeners and bulk downloads
+// come and go, and a sync.Pool lets the collector reclaim them once they stop coming.
+var groBufs = sync.Pool{New: func() any { return new([groBufSize]byte) }}
+
+// groCmsgBuf receives one read's control messages: CMSG_SPACE(sizeof(int)) is 24 bytes on
+// 64-bit systems, 16 on 32-bit. uint64 elements keep the headers aligned.
+type groCmsgBuf [4]uint64
+
+// groRead describes one message of a coalesced read.
+type groRead struct {
+	ap    netip.AddrPort
+	n     int  // bytes received
+	seg   int  // segment size: every piece but the last has this length
+	trunc bool // the kernel cut the datagram (MSG_TRUNC): its last piece is incomplete
+}
+
+// bulkWatch tells a bulk receiver from other traffic by how full its reads come back. A
+// request, a reply, a handshake flight or a keep-alive leave the socket empty after one small
+// read; a transfer keeps it ahead of the reader, so most of its datagrams come in reads that
+// fill the batch. Taking the share of datagrams over a window, rather than a run of full
+// reads, tolerates the partial read at the end of each burst when the reader keeps up.
+type bulkWatch struct {
+	seen, full int // datagrams read in this window, and those of them in full reads
+}
+
+// bulkWindow is the number of datagrams (about 300 KB) over which bulkWatch judges.
+const bulkWindow = 256
+
+// add counts a read of n datagrams out of at most max, and reports whether the window it
+// completed was bulk: at least half of its datagrams came in full reads.
+func (w *bulkWatch) add(n, max int) bool {
+	if max < 2 {
+		return false // every read is full; nothing to tell
+	}
+	w.seen += n
+	if n == max {
+		w.full += n
+	}
+	if w.seen < bulkWindow {
+		return false
+	}
+	bulk := 2*w.full >= w.seen
+	*w = bulkWatch{}
+	return bulk
+}
+
+// mmsgReader reads with recvmmsg, into the caller's buffers, or with UDP GRO into its own
+// 64 KiB buffers, which it cuts into the caller's: see readBatch.
 type mmsgReader struct {
 	rc syscall.RawConn
 	mmsgHeaders
@@ -86,9 +178,83 @@ type mmsgReader struct {
 	n     int
 	errno syscall.Errno
 	fn    func(fd uintptr) bool // r.recv, bound once so a read allocates nothing
+
+	// GRO state, the reader goroutine's. gro mirrors on for Stats; it is nil with groOff.
+	gro   *atomic.Bool
+	on    bool                          // UDP_GRO is set: every read goes to big
+	lazy  bool                          // turn GRO on once watch sees bulk traffic
+	watch bulkWatch                     // while lazy
+	nbig  int                           // big buffers read into once on
+	big   [maxGROBufs]*[groBufSize]byte // nbig of them while on
+	ctls  [maxGROBufs]groCmsgBuf
+	got   [maxGROBufs]groRead
+	// The last coalesced read held nread messages; message next, from byte off on, is the
+	// first piece not handed out yet.
+	nread, next, off int
+	coalesced        int // messages read that held more than one datagram, for tests
 }
 
+// readBatch fills ms from the socket. Without GRO, the kernel reads straight into ms's
+// buffers. With GRO, each message of a read is a coalesced datagram in one of the reader's
+// big buffers, and every piece of it is copied into a buffer of ms, so that the rest of the
+// transport handles ordinary datagrams in pooled buffers. The pieces that do not fit ms stay
+// pending and come out first in the next call, which reads the socket only once none are
+// left.
 func (r *mmsgReader) readBatch(ms []message) (int, error) {
+	if r.on {
+		for r.next == r.nread {
+			if err := r.readCoalesced(); err != nil {
+				return 0, err
+			}
+		}
+		return r.split(ms), nil
+	}
+	n, err := r.readPlain(ms)
+	if err == nil && r.lazy && r.watch.add(n, r.cnt) {
+		// Between reads: the datagrams queued until now were queued without GRO, and the
+		// coalesced reads that follow take them as ordinary ones.
+		r.lazy = false
+		r.switchToGRO()
+	}
+	return n, err
+}
+
+// switchToGRO takes the big buffers and then sets UDP_GRO, in that order: from the moment the
+// option is set, a read into a small buffer may cut a coalesced datagram. A kernel without the
+// option (before 5.0) refuses it, and the reader goes on without GRO.
+func (r *mmsgReader) switchToGRO() {
+	for i := range r.nbig {
+		r.big[i] = groBufs.Get().(*[groBufSize]byte)
+	}
+	var err error
+	if cerr := r.rc.Control(func(fd uintptr) {
+		err = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, 1)
+	}); cerr != nil || err != nil {
+		r.putBig()
+		return
+	}
+	r.on = true
+	r.gro.Store(true)
+}
+
+func (r *mmsgReader) putBig() {
+	for i, b := range r.big {
+		if b != nil {
+			groBufs.Put(b)
+			r.big[i] = nil
+		}
+	}
+}
+
+// release gives the big buffers back and forgets pending pieces. The socket is closed or
+// unusable; nothing is read from it after this.
+func (r *mmsgReader) release() {
+	r.putBig()
+	r.on, r.lazy = false, false
+	r.nread, r.next, r.off = 0, 0, 0
+}
+
+func (r *mmsgReader) readPlain(ms []message) (int, error) {
 	r.cnt = min(len(ms), maxBatch)
 	for i := 0; i < r.cnt; i++ {
 		b := ms[i].buf.b
@@ -116,6 +282,90 @@ func (r *mmsgReader) readBatch(ms []message) (int, error) {
 		m.ap = parseSockaddr(&r.names[i])
 	}
 	return r.n, nil
+}
+
+// readCoalesced reads up to nbig coalesced datagrams into the big buffers. A message without
+// the UDP_GRO control message is one ordinary datagram: one that was queued before the option
+// was set, or that the kernel had nothing to coalesce with.
+func (r *mmsgReader) readCoalesced() error {
+	r.cnt = r.nbig
+	for i := range r.cnt {
+		r.iovs[i].Base = &r.big[i][0]
+		r.iovs[i].SetLen(groBufSize)
+		h := &r.hdrs[i]
+		h.Len = 0
+		h.Hdr = unix.Msghdr{
+			Name:    (*byte)(unsafe.Pointer(&r.names[i])),
+			Namelen: unix.SizeofSockaddrInet6,
+			Iov:     &r.iovs[i],
+			Control: (*byte)(unsafe.Pointer(&r.ctls[i])),
+		}
+		h.Hdr.SetIovlen(1)
+		h.Hdr.SetControllen(int(unsafe.Sizeof(r.ctls[i])))
+	}
+	if err := r.rc.Read(r.fn); err != nil {
+		return err
+	}
+	if r.errno != 0 {
+		return os.NewSyscallError("recvmmsg", r.errno)
+	}
+	for i := range r.n {
+		h := &r.hdrs[i]
+		g := &r.got[i]
+		g.ap = parseSockaddr(&r.names[i])
+		g.n = int(h.Len)
+		g.trunc = h.Hdr.Flags&unix.MSG_TRUNC != 0
+		ctl := unsafe.Slice((*byte)(unsafe.Pointer(&r.ctls[i])), min(int(h.Hdr.Controllen), int(unsafe.Sizeof(r.ctls[i]))))
+		g.seg = groSegmentSize(ctl)
+		if g.seg <= 0 {
+			g.seg = g.n
+		}
+		if g.seg < g.n {
+			r.coalesced++
+		}
+	}
+	r.nread, r.next, r.off = r.n, 0, 0
+	return nil
+}
+
+// split hands out pending pieces into ms, in order, and returns how many. A piece longer than
+// its buffer is cut and marked truncated, as the kernel marks an ordinary datagram too long
+// for its buffer. An empty datagram is one empty piece.
+func (r *mmsgReader) split(ms []message) int {
+	k := 0
+	for k < len(ms) && r.next < r.nread {
+		g := &r.got[r.next]
+		end := min(r.off+g.seg, g.n)
+		piece := r.big[r.next][r.off:end]
+		m := &ms[k]
+		m.buf.n = copy(m.buf.b, piece)
+		m.ap = g.ap
+		m.trunc = len(piece) > len(m.buf.b) || (g.trunc && end == g.n)
+		k++
+		if end == g.n {
+			r.next, r.off = r.next+1, 0
+		} else {
+			r.off = end
+		}
+	}
+	return k
+}
+
+// groSegmentSize returns the segment size from a read's control messages, or 0 if they carry
+// none (the datagram was not coalesced).
+func groSegmentSize(ctl []byte) int {
+	for len(ctl) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
+		l := int(h.Len)
+		if l < unix.CmsgLen(0) || l > len(ctl) {
+			return 0
+		}
+		if h.Level == unix.SOL_UDP && h.Type == unix.UDP_GRO && l >= unix.CmsgLen(4) {
+			return int(int32(binary.NativeEndian.Uint32(ctl[unix.CmsgLen(0):])))
+		}
+		ctl = ctl[min(unix.CmsgSpace(l-unix.CmsgLen(0)), len(ctl)):]
+	}
+	return 0
 }
 
 // recv runs when the socket is readable; returning false waits for readiness again.

@@ -2,21 +2,20 @@
 
 package transport
 
-import (
-	"net"
-	"sync/atomic"
-)
+import "net"
 
 // msgTrunc is unknown off Linux: truncated datagrams fail their CRC and are counted there.
 const msgTrunc = 0
 
 const maxBatch = 1
 
-func newMmsgIO(u *net.UDPConn, connected, gso bool) (batchReader, func() batchWriter, *atomic.Bool, bool) {
-	return nil, nil, nil, false
+func newMmsgIO(u *net.UDPConn, connected, gso bool, gro groMode) (mmsgIO, bool) {
+	return mmsgIO{}, false
 }
 
 func gsoDisabledByEnv() bool { return true }
+
+func groDisabledByEnv() bool { return true }
 
 // connectDialSocket: Dial keeps an unconnected socket off Linux, where how ICMP errors on a
 // connected one surface is untested (Windows reports WSAECONNRESET on reads, for one).

@@ -24,6 +24,10 @@ type Stats struct {
 	// SegmentationOffload reports whether the connection's socket sends with UDP generic
 	// segmentation offload (see Config.DisableGSO).
 	SegmentationOffload bool
+	// ReceiveOffload reports whether the connection's socket receives with UDP generic receive
+	// offload now (see Config.DisableGRO). A dialled connection's socket turns it on once it
+	// receives in bulk.
+	ReceiveOffload bool
 }
 
 // Stats returns a snapshot of the connection's counters.
@@ -38,6 +42,7 @@ func (c *Conn) Stats() Stats {
 		SocketReceiveBuffer: c.ep.rcvBuf,
 		SocketSendBuffer:    c.ep.sndBuf,
 		SegmentationOffload: c.ep.sock.usesGSO(),
+		ReceiveOffload:      c.ep.sock.usesGRO(),
 	}
 }
 
