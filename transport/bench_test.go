@@ -51,6 +51,50 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 }
 
+// BenchmarkDownload is BenchmarkThroughput in the other direction: the listener's side sends,
+// and the dialled Conn receives, so its socket's reader (which turns UDP GRO on only once it
+// sees bulk traffic) is the one measured:
+//
+//	go test -run '^$' -bench Download -benchtime 64x ./transport/
+func BenchmarkDownload(b *testing.B) {
+	for _, mds := range []int{1200, 1452} {
+		b.Run(byteSize(mds), func(b *testing.B) {
+			conf := &Config{MaxDatagramSize: mds}
+			ln, err := Listen("udp4", "127.0.0.1:0", serverTLS(b), conf)
+			require.NoError(b, err)
+			defer ln.Close()
+			start := make(chan struct{})
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				<-start
+				buf := make([]byte, 1<<20)
+				for range b.N {
+					if _, err := c.Write(buf); err != nil {
+						return
+					}
+				}
+				_ = c.(*Conn).CloseWrite()
+			}()
+			c, err := Dial(b.Context(), "udp4", ln.Addr().String(), clientTLS(b), conf)
+			require.NoError(b, err)
+			defer c.Close()
+			b.SetBytes(1 << 20)
+			b.ResetTimer()
+			close(start)
+			n, err := io.Copy(io.Discard, c)
+			require.NoError(b, err)
+			require.Equal(b, int64(b.N)<<20, n)
+			b.StopTimer()
+			st := c.Stats()
+			b.Logf("receiver: GRO %v queue drops %d", st.ReceiveOffload, st.DroppedQueueFull)
+		})
+	}
+}
+
 func byteSize(n int) string { return "mds=" + itoa(n) }
 
 func itoa(n int) string {

@@ -104,7 +104,7 @@ type Config struct {
 	// (a GSO send on loopback arrives uncut), which the transport cuts back into datagrams:
 	// much cheaper than a system call and a trip through the stack per datagram. It needs
 	// 64 KiB read buffers, so a Listener's socket reads this way from the start with 512 KiB of
-	// them, and a dialled Conn's socket only once it receives in bulk, with 128 KiB; a Conn
+	// them, and a dialled Conn's socket only once it receives in bulk, with 256 KiB; a Conn
 	// that never does keeps its small buffers. Stats.ReceiveOffload shows whether it is in use.
 	// Setting the environment variable TLSGRAM_DISABLE_GRO=1 has the same effect for every
 	// socket of the process. Ignored where GRO does not exist.
