@@ -256,20 +256,29 @@ func (r *mmsgReader) release() {
 	r.nread, r.next, r.off = 0, 0, 0
 }
 
+// prepare sets message header i up to read one datagram into b, with room for its control
+// messages if ctl.
+func (r *mmsgReader) prepare(i int, b []byte, ctl bool) {
+	r.iovs[i].Base = &b[0]
+	r.iovs[i].SetLen(len(b))
+	h := &r.hdrs[i]
+	h.Len = 0
+	h.Hdr = unix.Msghdr{
+		Name:    (*byte)(unsafe.Pointer(&r.names[i])),
+		Namelen: unix.SizeofSockaddrInet6,
+		Iov:     &r.iovs[i],
+	}
+	h.Hdr.SetIovlen(1)
+	if ctl {
+		h.Hdr.Control = (*byte)(unsafe.Pointer(&r.ctls[i]))
+		h.Hdr.SetControllen(int(unsafe.Sizeof(r.ctls[i])))
+	}
+}
+
 func (r *mmsgReader) readPlain(ms []message) (int, error) {
 	r.cnt = min(len(ms), maxBatch)
 	for i := 0; i < r.cnt; i++ {
-		b := ms[i].buf.b
-		r.iovs[i].Base = &b[0]
-		r.iovs[i].SetLen(len(b))
-		h := &r.hdrs[i]
-		h.Len = 0
-		h.Hdr = unix.Msghdr{
-			Name:    (*byte)(unsafe.Pointer(&r.names[i])),
-			Namelen: unix.SizeofSockaddrInet6,
-			Iov:     &r.iovs[i],
-		}
-		h.Hdr.SetIovlen(1)
+		r.prepare(i, ms[i].buf.b, false)
 	}
 	if err := r.rc.Read(r.fn); err != nil {
 		return 0, err
@@ -292,18 +301,7 @@ func (r *mmsgReader) readPlain(ms []message) (int, error) {
 func (r *mmsgReader) readCoalesced() error {
 	r.cnt = r.nbig
 	for i := range r.cnt {
-		r.iovs[i].Base = &r.big[i][0]
-		r.iovs[i].SetLen(groBufSize)
-		h := &r.hdrs[i]
-		h.Len = 0
-		h.Hdr = unix.Msghdr{
-			Name:    (*byte)(unsafe.Pointer(&r.names[i])),
-			Namelen: unix.SizeofSockaddrInet6,
-			Iov:     &r.iovs[i],
-			Control: (*byte)(unsafe.Pointer(&r.ctls[i])),
-		}
-		h.Hdr.SetIovlen(1)
-		h.Hdr.SetControllen(int(unsafe.Sizeof(r.ctls[i])))
+		r.prepare(i, r.big[i][:groBufSize], true)
 	}
 	if err := r.rc.Read(r.fn); err != nil {
 		return err
