@@ -186,11 +186,7 @@ func TestTCPRelayCloseAbortsConnections(t *testing.T) {
 
 func TestTCPRelayDialError(t *testing.T) {
 	checkGoroutines(t)
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	target := dead.Addr().String()
-	require.NoError(t, dead.Close())
-	r := startTCPRelay(t, target, Config{}, Config{})
+	r := startTCPRelay(t, refusedTCPAddr(t), Config{}, Config{})
 	c, err := net.Dial("tcp", r.Addr().String())
 	require.NoError(t, err)
 	defer c.Close()
