@@ -118,17 +118,25 @@ type deferredDatagrams struct {
 // retransmitted then, as if lost.
 func (c *Conn) deferDatagram(dg []byte) {
 	d := &c.deferred
-	if d.n == maxDeferred || len(dg) > c.conf.MaxDatagramSize || c.handshakeComplete {
+	slot := c.deferSlot()
+	if d.n == maxDeferred || len(dg) > slot || c.handshakeComplete {
 		c.stats.Drops.Unauthenticated++
 		return
 	}
 	if d.buf == nil {
-		d.buf = make([]byte, maxDeferred*c.conf.MaxDatagramSize)
+		d.buf = make([]byte, maxDeferred*slot)
 	}
-	copy(d.buf[d.n*c.conf.MaxDatagramSize:], dg)
+	copy(d.buf[d.n*slot:], dg)
 	d.lens[d.n] = len(dg)
 	d.n++
 }
+
+// deferSlot is the room for one held datagram: our own datagram size, or the largest an Internet
+// path carries if that is more, since the peer's size may differ from ours.
+func (c *Conn) deferSlot() int { return max(c.conf.MaxDatagramSize, maxInternetDatagram) }
+
+// maxInternetDatagram is the largest UDP payload of a 1500-byte IPv6 packet.
+const maxInternetDatagram = 1452
 
 // handleDeferred processes the datagrams deferDatagram kept, now that the handshake is complete,
 // and releases their storage.
@@ -137,7 +145,7 @@ func (c *Conn) handleDeferred(now time.Time) {
 	buf, lens, n := d.buf, d.lens, d.n
 	*d = deferredDatagrams{}
 	for i := 0; i < n; i++ {
-		off := i * c.conf.MaxDatagramSize
+		off := i * c.deferSlot()
 		c.handleDatagram(now, buf[off:off+lens[i]])
 	}
 }

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ func tlsLike(t *testing.T) (c, s *Conn, now time.Time, buf []byte) {
 
 func requireRead(t *testing.T, c *Conn, want string) {
 	t.Helper()
-	got := make([]byte, 256)
+	got := make([]byte, 4096)
 	n, err := c.Read(got)
 	require.NoError(t, err)
 	require.Equal(t, want, string(got[:n]))
@@ -152,4 +153,33 @@ func TestClientDistrustsUntaggedClaims(t *testing.T) {
 	require.False(t, c.AllAcked(), "an untagged ACK acknowledged a tagged packet")
 	requireRead(t, c, "ticket")
 	_ = s
+}
+
+// TestDeferredFromALargerPeer: the client's datagrams may be larger than the server's own size
+// (1452 against 1200 here); its early request is still held for the key, not dropped.
+func TestDeferredFromALargerPeer(t *testing.T) {
+	now := t0
+	c := NewClient(&Config{MaxDatagramSize: 1452}, 0xc1, 0x5e, now)
+	s := NewServer(nil, 0x5f, 0xc1, 0x5e, now, false)
+	buf := make([]byte, MaxDatagramSizeLimit)
+	_, err := c.Write([]byte("client-hello"))
+	require.NoError(t, err)
+	exchange(c, s, now, buf)
+	_, err = s.Write([]byte("server-flight"))
+	require.NoError(t, err)
+	for range 3 {
+		now = now.Add(time.Millisecond)
+		exchange(c, s, now, buf)
+	}
+	requireRead(t, s, "client-hello")
+	requireRead(t, c, "server-flight")
+	request := strings.Repeat("r", 1300)
+	fin, _, app, _ := finishAndRequest(t, c, now, buf, request)
+	require.Greater(t, len(app), DefaultMaxDatagramSize)
+	s.HandleDatagram(now, app)
+	s.HandleDatagram(now, fin)
+	requireRead(t, s, "finished")
+	complete(t, s, now)
+	requireRead(t, s, request)
+	require.Zero(t, s.Stats().Drops.Total())
 }
