@@ -65,24 +65,8 @@ func (c *tapConn) streamFrames(t *testing.T) []header.Frame {
 // tapPair is memPair with the client on a tapConn.
 func tapPair(t *testing.T, nw *transporttest.Network, conf *Config, tap *tapConn) (client, server *Conn, ln *Listener) {
 	t.Helper()
-	ln, err := NewListener(nw.Listen("server"), serverTLS(t), conf)
-	require.NoError(t, err)
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			accepted <- c
-		}
-		close(accepted)
-	}()
 	tap.PacketConn = nw.Listen("client")
-	client, err = DialPacketConn(t.Context(), tap, ln.Addr(), clientTLS(t), conf)
-	require.NoError(t, err)
-	sc, ok := <-accepted
-	require.True(t, ok, "Accept failed")
-	server = sc.(*Conn)
-	t.Cleanup(func() { shutdown(client, server, ln) })
-	return client, server, ln
+	return memPairOn(t, nw, conf, tap)
 }
 
 // TestSynctestCloseSendsBeforeReturning: a process may exit as soon as Close returns, so by then

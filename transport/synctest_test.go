@@ -18,6 +18,12 @@ import (
 // memPair returns a client and server Conn over an in-memory network, inside a synctest bubble.
 func memPair(t *testing.T, nw *transporttest.Network, conf *Config) (client, server *Conn, ln *Listener) {
 	t.Helper()
+	return memPairOn(t, nw, conf, nw.Listen("client"))
+}
+
+// memPairOn is memPair with the client on pc, a socket of nw (or a wrapper of one).
+func memPairOn(t *testing.T, nw *transporttest.Network, conf *Config, pc net.PacketConn) (client, server *Conn, ln *Listener) {
+	t.Helper()
 	ln, err := NewListener(nw.Listen("server"), serverTLS(t), conf)
 	require.NoError(t, err)
 	accepted := make(chan net.Conn, 1)
@@ -28,7 +34,7 @@ func memPair(t *testing.T, nw *transporttest.Network, conf *Config) (client, ser
 		}
 		close(accepted)
 	}()
-	client, err = DialPacketConn(t.Context(), nw.Listen("client"), ln.Addr(), clientTLS(t), conf)
+	client, err = DialPacketConn(t.Context(), pc, ln.Addr(), clientTLS(t), conf)
 	require.NoError(t, err)
 	sc, ok := <-accepted
 	require.True(t, ok, "Accept failed")

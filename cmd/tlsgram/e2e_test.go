@@ -94,15 +94,7 @@ var lossyPath = []string{"-loss", "2%", "-reorder", "2%", "-delay", "1ms", "-see
 // each way, compared by hash.
 func TestFileThroughLossyRelay(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
-	writeRandomFile(t, in, e2eSize(), 1)
-	inF, err := os.Open(in)
-	require.NoError(t, err)
-	defer inF.Close()
-	outF, err := os.Create(out)
-	require.NoError(t, err)
-	defer outF.Close()
+	in, out, inF, outF := fileTransfer(t, e2eSize(), 1)
 
 	srv, addr, pin := startServer(t, procOpts{stdout: outF}, "-mode", "stdio")
 	relay, relayAddr := startRelay(t, addr, lossyPath...)
@@ -168,15 +160,7 @@ func TestEchoThroughLossyRelay(t *testing.T) {
 // client half-closes at once (empty stdin) and keeps reading.
 func TestServerToClient(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
-	writeRandomFile(t, in, 3<<20, 2)
-	inF, err := os.Open(in)
-	require.NoError(t, err)
-	defer inF.Close()
-	outF, err := os.Create(out)
-	require.NoError(t, err)
-	defer outF.Close()
+	in, out, inF, outF := fileTransfer(t, 3<<20, 2)
 
 	srv, addr, pin := startServer(t, procOpts{stdin: inF}, "-mode", "stdio")
 	cli := startProc(t, procOpts{stdout: outF}, "connect", "-pin", pin, addr)
@@ -304,4 +288,21 @@ func TestProgress(t *testing.T) {
 	_, stderr, code = runTool(t, 60*time.Second, nil, "demo", "-size", "2MiB", "-rate", "8mbit")
 	require.Equal(t, 0, code, stderr)
 	require.Empty(t, stderr, "stderr is not a terminal: no progress")
+}
+
+// fileTransfer writes size random bytes (from seed) to a temporary input file and creates an
+// empty output file next to it. It returns their paths and both opened (closed at cleanup): the
+// input for a sender's stdin, the output for a receiver's stdout.
+func fileTransfer(t *testing.T, size int64, seed uint64) (in, out string, inF, outF *os.File) {
+	t.Helper()
+	dir := t.TempDir()
+	in, out = filepath.Join(dir, "in"), filepath.Join(dir, "out")
+	writeRandomFile(t, in, size, seed)
+	inF, err := os.Open(in)
+	require.NoError(t, err)
+	t.Cleanup(func() { inF.Close() })
+	outF, err = os.Create(out)
+	require.NoError(t, err)
+	t.Cleanup(func() { outF.Close() })
+	return in, out, inF, outF
 }

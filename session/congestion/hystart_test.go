@@ -77,12 +77,7 @@ func TestHyStartExitsOnRTTIncrease(t *testing.T) {
 func TestHyStartSpuriousCSS(t *testing.T) {
 	c := NewCubic(mds).(*cubic)
 	var r RTT
-	now := epoch
-	for range 3 {
-		now = slowStartRound(c, &r, now, 100*ms)
-	}
-	now = slowStartRound(c, &r, now, 120*ms)
-	require.True(t, c.hs.css)
+	now := intoCSS(t, c, &r)
 	// The RTT falls back below the CSS baseline: the rise was noise, standard slow start resumes
 	// (RFC 9406 §4.2) after 8 samples of this round.
 	before := c.CongestionWindow()
@@ -139,15 +134,23 @@ func TestHyStartOnlyInInitialSlowStart(t *testing.T) {
 func TestHyStartLossEndsIt(t *testing.T) {
 	c := NewCubic(mds).(*cubic)
 	var r RTT
-	now := epoch
-	for range 3 {
-		now = slowStartRound(c, &r, now, 100*ms)
-	}
-	now = slowStartRound(c, &r, now, 120*ms)
-	require.True(t, c.hs.css)
+	now := intoCSS(t, c, &r)
 	w := c.CongestionWindow()
 	c.OnCongestionEvent(now, mds, now)
 	require.Equal(t, w*7/10, c.CongestionWindow())
 	require.False(t, c.InSlowStart())
 	require.True(t, c.hsDone)
+}
+
+// intoCSS runs three slow-start rounds at 100 ms and one at 120 ms, which puts HyStart++ into
+// Conservative Slow Start, and returns the time after them.
+func intoCSS(t *testing.T, c *cubic, r *RTT) time.Time {
+	t.Helper()
+	now := epoch
+	for range 3 {
+		now = slowStartRound(c, r, now, 100*ms)
+	}
+	now = slowStartRound(c, r, now, 120*ms)
+	require.True(t, c.hs.css)
+	return now
 }
