@@ -177,11 +177,13 @@ func bulkStream(ctx context.Context, conn net.Conn, sink *streamSink, dur, drain
 			}
 			binary.BigEndian.PutUint64(buf[1:9], seq)
 			buf[len(buf)-1] = byte(seq)
+			// Counted before the write: the receiver may have the frame (and the measurement
+			// may read sent) before Write returns.
+			sent.Add(bulkFrame)
 			if _, err := conn.Write(buf); err != nil {
 				writeErr <- err
 				return
 			}
-			sent.Add(bulkFrame)
 			if last {
 				writeErr <- nil
 				return
