@@ -7,7 +7,7 @@ import (
 )
 
 // Impairment describes one direction of an impaired link. It mirrors the
-// knobs of transport/impair.Config; relay.go is the only file that
+// knobs of internal/impair.Config; relay.go is the only file that
 // translates it, so this table stays readable on its own.
 type Impairment struct {
 	Delay  time.Duration `json:"delay_ns,omitempty"`

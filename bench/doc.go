@@ -2,7 +2,7 @@
 // otherwise pick — pion/dtls v2 (DTLS 1.2), Go's crypto/tls 1.3 over TCP,
 // quic-go, kcp-go and raw UDP — side by side, in the same run, on a clean
 // loopback and on links impaired by the user-space relay of
-// transport/impair (the same model `tlsgram relay` uses).
+// internal/impair (the same model `tlsgram relay` uses).
 //
 // It sits at the top of the layering: it imports the public transport
 // package and any third-party library, and nothing in tlsgram imports it.

@@ -28,7 +28,7 @@ type link struct {
 
 // relayStarter starts an impairing relay in front of target and returns the
 // address to dial. relay.go installs the implementation backed by
-// transport/impair; tests may replace it.
+// internal/impair/relay; tests may replace it.
 var relayStarter func(network, target string, cond Condition, seed int64) (string, io.Closer, error)
 
 // errNoRelay is returned for impaired conditions when no relay is available.

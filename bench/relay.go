@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/tlsgram/tlsgram/transport/impair"
+	"github.com/tlsgram/tlsgram/internal/impair"
+	"github.com/tlsgram/tlsgram/internal/impair/relay"
 )
 
 func init() { relayStarter = startRelay }
@@ -34,7 +35,7 @@ func ImpairConfig(i Impairment, seed int64) (impair.Config, error) {
 	return c, c.Validate()
 }
 
-// startRelay puts an impair.Relay (UDP) or impair.TCPRelay in front of
+// startRelay puts an relay.Relay (UDP) or relay.TCPRelay in front of
 // target and returns the address clients dial.
 func startRelay(network, target string, cond Condition, seed int64) (string, io.Closer, error) {
 	up, err := ImpairConfig(cond.Up, seed)
@@ -47,7 +48,7 @@ func startRelay(network, target string, cond Condition, seed int64) (string, io.
 	}
 	switch network {
 	case "udp":
-		r, err := impair.NewRelay("127.0.0.1:0", target, up, down)
+		r, err := relay.NewRelay("127.0.0.1:0", target, up, down)
 		if err != nil {
 			return "", nil, err
 		}
@@ -62,7 +63,7 @@ func startRelay(network, target string, cond Condition, seed int64) (string, io.
 				return "", nil, fmt.Errorf("n/a: %s", why)
 			}
 		}
-		r, err := impair.NewTCPRelay("127.0.0.1:0", target, up, down)
+		r, err := relay.NewTCPRelay("127.0.0.1:0", target, up, down)
 		if err != nil {
 			return "", nil, err
 		}

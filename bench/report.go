@@ -29,7 +29,7 @@ func Markdown(r *Results, charts []string) string {
 		w("Modules: %s.\n\n", strings.Join(mods, ", "))
 	}
 	w("How to read this:\n\n")
-	w("- Client and server run in this one process on 127.0.0.1; impaired links put the user-space relay (`transport/impair`, seeded) between them, also in-process. CPU and allocation figures therefore cover both ends (and the relay when there is one).\n")
+	w("- Client and server run in this one process on 127.0.0.1; impaired links put the user-space relay (`internal/impair/relay`, seeded) between them, also in-process. CPU and allocation figures therefore cover both ends (and the relay when there is one).\n")
 	w("- Every UDP contender sends Internet-sized datagrams (≤ 1452-byte UDP payloads); TCP segments are clamped to the same size where the contender says so. No loopback-jumbo figures are shown unless a contender's name says `jumbo`.\n")
 	w("- The UDP relay is itself a program on the same two cores: on impaired links it forwards at most roughly what raw UDP shows there, and senders without congestion control (raw UDP, pion/dtls) overrun it, so their delivered fraction is low even without loss. The TCP relay moves a byte stream in large reads and is not a comparable ceiling.\n")
 	w("- pion/dtls and raw UDP are unreliable: their goodput counts only distinct messages that arrived, with the delivered fraction in parentheses; their lost requests are counted as lost (%% in parentheses), never as latencies.\n")

@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/tlsgram/tlsgram/transport/impair"
+	"github.com/tlsgram/tlsgram/internal/impair"
+	"github.com/tlsgram/tlsgram/internal/impair/relay"
 )
 
 // TestImpairedTransfer sends a large stream through the user-space impairment relay on real
@@ -48,7 +49,7 @@ func TestImpairedTransfer(t *testing.T) {
 			path := impair.Config{Loss: 0.05, Reorder: 0.02, Duplicate: 0.02, Corrupt: 0.02}
 			up, down := path, path
 			up.Seed, down.Seed = 1, 2
-			relay, err := impair.NewRelay(net.JoinHostPort(host, "0"), ln.Addr().String(), up, down)
+			relay, err := relay.NewRelay(net.JoinHostPort(host, "0"), ln.Addr().String(), up, down)
 			require.NoError(t, err)
 			require.NoError(t, relay.Start())
 			defer relay.Close()

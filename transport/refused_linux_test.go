@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/tlsgram/tlsgram/transport/impair"
+	"github.com/tlsgram/tlsgram/internal/impair"
+	"github.com/tlsgram/tlsgram/internal/impair/relay"
 )
 
 // closedPort returns a loopback address where no UDP socket listens (one that was just bound
@@ -56,7 +57,7 @@ func TestRefusedAfterHandshakeIgnored(t *testing.T) {
 	defer checkLeaks(t)()
 	ln, conns := listenLoopback(t, "udp4", &Config{CloseTimeout: 300 * time.Millisecond})
 	defer ln.Close()
-	relay, err := impair.NewRelay("127.0.0.1:0", ln.Addr().String(), impair.Config{}, impair.Config{})
+	relay, err := relay.NewRelay("127.0.0.1:0", ln.Addr().String(), impair.Config{}, impair.Config{})
 	require.NoError(t, err)
 	require.NoError(t, relay.Start())
 	c, err := Dial(t.Context(), "udp4", relay.Addr().String(), clientTLS(t), &Config{CloseTimeout: 300 * time.Millisecond})

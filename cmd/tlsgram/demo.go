@@ -12,7 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tlsgram/tlsgram/transport/impair"
+	"github.com/tlsgram/tlsgram/internal/impair"
+	"github.com/tlsgram/tlsgram/internal/impair/relay"
 )
 
 const demoDescription = `
@@ -73,18 +74,18 @@ func runDemo(ctx context.Context, e *env, name string, args []string) error {
 	}
 	defer ln.Close()
 	target := ln.Addr().String()
-	var relay *impair.Relay
+	var rl *relay.Relay
 	path := "directly on loopback"
 	if !cfg.Passthrough() {
-		relay, err = impair.NewRelay("127.0.0.1:0", target, cfg, cfg)
+		rl, err = relay.NewRelay("127.0.0.1:0", target, cfg, cfg)
 		if err != nil {
 			return fmt.Errorf("cannot start the relay: %w", err)
 		}
-		if err := relay.Start(); err != nil {
+		if err := rl.Start(); err != nil {
 			return err
 		}
-		defer relay.Close()
-		target = relay.Addr().String()
+		defer rl.Close()
+		target = rl.Addr().String()
 		path = "on loopback through the relay (" + cfg.String() + ", each way)"
 	}
 	out := e.stdout
@@ -205,8 +206,8 @@ func runDemo(ctx context.Context, e *env, name string, args []string) error {
 			cst.PacketsLost, cst.SpuriousLosses, formatBytes(int64(cst.StreamBytesRetransmitted)), retx, cst.PTOs, cst.CongestionEvents)
 	}
 	var lost []string
-	if relay != nil {
-		rs := relay.Stats()
+	if rl != nil {
+		rs := rl.Stats()
 		row("relay", "up: %s", linkSummary(rs.Up))
 		row("", "down: %s", linkSummary(rs.Down))
 		if n := rs.Up.Dropped() + rs.Down.Dropped(); n > 0 {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tlsgram/tlsgram/transport/impair"
+	"github.com/tlsgram/tlsgram/internal/impair"
 )
 
 // impairFlags are the relay's impairment flags, shared by "relay" and

@@ -6,7 +6,7 @@
 // them in one process.
 //
 // The command uses only the public packages: transport for sessions and
-// transport/impair for the impairment relay, which the bench suite shares.
+// internal/impair/relay for the impairment relay, which the bench suite shares.
 package main
 
 import (

@@ -7,7 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tlsgram/tlsgram/transport/impair"
+	"github.com/tlsgram/tlsgram/internal/impair"
+	"github.com/tlsgram/tlsgram/internal/impair/relay"
 )
 
 const relayDescription = `
@@ -15,7 +16,7 @@ Forwards UDP datagrams between clients and a server and impairs them on the
 way, in user space: loss (random or bursty), reordering, duplication,
 corruption, delay and jitter, a rate limit with a queue, blackouts. It stands
 in for netem where that is not available, and it is the same code
-(transport/impair) the benchmark suite uses.
+(internal/impair/relay) the benchmark suite uses.
 
 Point clients at -listen; the relay forwards to -to. Each client gets its own
 upstream socket (the server sees one address per client, as behind a NAT)
@@ -52,7 +53,7 @@ func runRelay(ctx context.Context, e *env, name string, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := impair.NewRelay(*listen, *to, cfg, cfg)
+	r, err := relay.NewRelay(*listen, *to, cfg, cfg)
 	if err != nil {
 		return fmt.Errorf("cannot relay from %s to %s: %w", *listen, *to, err)
 	}
@@ -99,7 +100,7 @@ func runRelay(ctx context.Context, e *env, name string, args []string) error {
 	return nil
 }
 
-func printRelayStats(w io.Writer, name string, st impair.RelayStats) {
+func printRelayStats(w io.Writer, name string, st relay.RelayStats) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s in total, %d now", name, plural(int(st.ClientsTotal), "client"), st.Clients)
 	if st.Rejected > 0 {

@@ -23,8 +23,8 @@ import (
 	"time"
 
 	"github.com/tlsgram/tlsgram/header"
+	"github.com/tlsgram/tlsgram/internal/impair"
 	"github.com/tlsgram/tlsgram/session"
-	"github.com/tlsgram/tlsgram/transport/impair"
 )
 
 // Scenario is one simulated connection: the path in each direction, what each side sends, and the

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tlsgram/tlsgram/internal/impair"
 	"github.com/tlsgram/tlsgram/session"
 	"github.com/tlsgram/tlsgram/session/congestion"
-	"github.com/tlsgram/tlsgram/transport/impair"
 )
 
 var (

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package impair
+package relay
 
 import "net"
 

@@ -1,9 +1,10 @@
-package impair
+package relay
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"runtime"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tlsgram/tlsgram/internal/impair"
 )
 
 // checkGoroutines fails the test if, once everything else has been cleaned up, more goroutines
@@ -88,7 +91,7 @@ func (e *udpEcho) numSources() int {
 	return len(e.sources)
 }
 
-func startRelay(t *testing.T, target string, up, down Config, opts RelayOptions) *Relay {
+func startRelay(t *testing.T, target string, up, down impair.Config, opts RelayOptions) *Relay {
 	t.Helper()
 	r, err := NewRelayOptions("127.0.0.1:0", target, up, down, opts)
 	require.NoError(t, err)
@@ -133,7 +136,7 @@ func pingPong(c *net.UDPConn, id, n int) error {
 func TestRelayPassesDataBothWaysForConcurrentClients(t *testing.T) {
 	checkGoroutines(t)
 	echo := startUDPEcho(t)
-	r := startRelay(t, echo.addr(), Config{}, Config{}, RelayOptions{})
+	r := startRelay(t, echo.addr(), impair.Config{}, impair.Config{}, RelayOptions{})
 
 	const clients, n = 3, 200
 	errs := make(chan error, clients)
@@ -158,7 +161,7 @@ func TestRelayPassesDataBothWaysForConcurrentClients(t *testing.T) {
 func TestRelayLossHalf(t *testing.T) {
 	checkGoroutines(t)
 	echo := startUDPEcho(t)
-	r := startRelay(t, echo.addr(), Config{Loss: 0.5, Seed: 1}, Config{}, RelayOptions{})
+	r := startRelay(t, echo.addr(), impair.Config{Loss: 0.5, Seed: 1}, impair.Config{}, RelayOptions{})
 	c := dialUDP(t, r.Addr())
 
 	const n = 2000
@@ -192,7 +195,7 @@ func TestRelayDelay(t *testing.T) {
 	checkGoroutines(t)
 	echo := startUDPEcho(t)
 	const up, down = 30 * time.Millisecond, 20 * time.Millisecond
-	r := startRelay(t, echo.addr(), Config{Delay: up}, Config{Delay: down}, RelayOptions{})
+	r := startRelay(t, echo.addr(), impair.Config{Delay: up}, impair.Config{Delay: down}, RelayOptions{})
 	c := dialUDP(t, r.Addr())
 	for i := range 5 {
 		start := time.Now()
@@ -212,7 +215,7 @@ func TestRelayRateLimit(t *testing.T) {
 	checkGoroutines(t)
 	echo := startUDPEcho(t)
 	// 8 Mbit/s is 1 MB/s: 200 datagrams of 1000 bytes take 200 ms to serialise.
-	r := startRelay(t, echo.addr(), Config{Rate: 8_000_000, QueueDelay: time.Second}, Config{}, RelayOptions{})
+	r := startRelay(t, echo.addr(), impair.Config{Rate: 8_000_000, QueueDelay: time.Second}, impair.Config{}, RelayOptions{})
 	c := dialUDP(t, r.Addr())
 	msg := make([]byte, 1000)
 	start := time.Now()
@@ -235,7 +238,7 @@ func TestRelayRateLimit(t *testing.T) {
 func TestRelayForgetsIdleClients(t *testing.T) {
 	checkGoroutines(t)
 	echo := startUDPEcho(t)
-	r := startRelay(t, echo.addr(), Config{}, Config{}, RelayOptions{IdleTimeout: 50 * time.Millisecond})
+	r := startRelay(t, echo.addr(), impair.Config{}, impair.Config{}, RelayOptions{IdleTimeout: 50 * time.Millisecond})
 	c := dialUDP(t, r.Addr())
 	require.NoError(t, pingPong(c, 0, 3))
 	require.Equal(t, 1, r.Stats().Clients)
@@ -254,7 +257,7 @@ func TestRelayForgetsIdleClients(t *testing.T) {
 func TestRelayMaxClients(t *testing.T) {
 	checkGoroutines(t)
 	echo := startUDPEcho(t)
-	r := startRelay(t, echo.addr(), Config{}, Config{}, RelayOptions{MaxClients: 1})
+	r := startRelay(t, echo.addr(), impair.Config{}, impair.Config{}, RelayOptions{MaxClients: 1})
 	require.NoError(t, pingPong(dialUDP(t, r.Addr()), 0, 1))
 	c2 := dialUDP(t, r.Addr())
 	_, err := c2.Write([]byte("ignored"))
@@ -266,7 +269,7 @@ func TestRelayMaxClients(t *testing.T) {
 func TestRelayCloseWithTrafficInFlight(t *testing.T) {
 	checkGoroutines(t)
 	echo := startUDPEcho(t)
-	r, err := NewRelay("127.0.0.1:0", echo.addr(), Config{Delay: time.Hour}, Config{})
+	r, err := NewRelay("127.0.0.1:0", echo.addr(), impair.Config{Delay: time.Hour}, impair.Config{})
 	require.NoError(t, err)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- r.Serve() }()
@@ -289,14 +292,14 @@ func TestRelayCloseWithTrafficInFlight(t *testing.T) {
 
 func TestRelayLifecycleErrors(t *testing.T) {
 	checkGoroutines(t)
-	_, err := NewRelay("127.0.0.1:0", "127.0.0.1:9", Config{Loss: 2}, Config{})
+	_, err := NewRelay("127.0.0.1:0", "127.0.0.1:9", impair.Config{Loss: 2}, impair.Config{})
 	require.ErrorContains(t, err, "up: impair: invalid config: Loss 2")
-	_, err = NewRelay("127.0.0.1:0", "127.0.0.1:9", Config{}, Config{Delay: -1})
+	_, err = NewRelay("127.0.0.1:0", "127.0.0.1:9", impair.Config{}, impair.Config{Delay: -1})
 	require.ErrorContains(t, err, "down: ")
-	_, err = NewRelay("127.0.0.1:0", "no-such-host.invalid:9", Config{}, Config{})
+	_, err = NewRelay("127.0.0.1:0", "no-such-host.invalid:9", impair.Config{}, impair.Config{})
 	require.Error(t, err)
 
-	r, err := NewRelay("127.0.0.1:0", "127.0.0.1:9", Config{}, Config{})
+	r, err := NewRelay("127.0.0.1:0", "127.0.0.1:9", impair.Config{}, impair.Config{})
 	require.NoError(t, err)
 	require.NoError(t, r.Start())
 	require.Error(t, r.Start())
@@ -304,7 +307,7 @@ func TestRelayLifecycleErrors(t *testing.T) {
 	require.NoError(t, r.Close())
 
 	// Closing a relay that never ran.
-	r, err = NewRelay("127.0.0.1:0", "127.0.0.1:9", Config{}, Config{})
+	r, err = NewRelay("127.0.0.1:0", "127.0.0.1:9", impair.Config{}, impair.Config{})
 	require.NoError(t, err)
 	require.NoError(t, r.Close())
 	require.ErrorIs(t, r.Serve(), net.ErrClosed)
@@ -318,7 +321,7 @@ func TestRelayTargetDownCountsErrors(t *testing.T) {
 	require.NoError(t, err)
 	target := dead.LocalAddr().String()
 	require.NoError(t, dead.Close())
-	r := startRelay(t, target, Config{}, Config{}, RelayOptions{})
+	r := startRelay(t, target, impair.Config{}, impair.Config{}, RelayOptions{})
 	c := dialUDP(t, r.Addr())
 	require.True(t, poll(5*time.Second, func() bool {
 		_, _ = c.Write([]byte("anyone?"))
@@ -334,10 +337,10 @@ func TestRelayTargetDownCountsErrors(t *testing.T) {
 func BenchmarkRelayRoundTrip(b *testing.B) {
 	for _, bc := range []struct {
 		name string
-		cfg  Config
+		cfg  impair.Config
 	}{
-		{"passthrough", Config{}},
-		{"scheduled", Config{Delay: time.Microsecond}}, // every datagram goes through the scheduler
+		{"passthrough", impair.Config{}},
+		{"scheduled", impair.Config{Delay: time.Microsecond}}, // every datagram goes through the scheduler
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			echo, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -393,4 +396,12 @@ func BenchmarkRelayRoundTrip(b *testing.B) {
 			}
 		})
 	}
+}
+
+// within asserts that got, the count of n trials with probability p, lies within k standard
+// deviations of its mean.
+func within(t *testing.T, got uint64, n int, p float64, k float64, what string) {
+	t.Helper()
+	sd := math.Sqrt(float64(n) * p * (1 - p))
+	require.InDelta(t, float64(n)*p, float64(got), k*sd, "%s: %d of %d", what, got, n)
 }

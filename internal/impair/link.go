@@ -453,3 +453,19 @@ func (r *rng) float() float64 { return float64(r.next()>>11) * 0x1p-53 }
 
 // intn returns a number in [0, n), n > 0. The modulo bias is below 2^-32 for datagram sizes.
 func (r *rng) intn(n int) int { return int(r.next() % uint64(n)) }
+
+// The byte-stream relay (package relay's TCPRelay) applies the same rate limit and jitter to a
+// stream that a Link applies to datagrams; these exported forms keep one model for both.
+
+// TxTime is how long a bottleneck of rate bits per second needs to serialise n bytes.
+func TxTime(n int, rate int64) time.Duration { return txTime(n, rate) }
+
+// QueueLimit is the longest backlog the rate limiter of c holds before it drops (or, for a
+// stream, pauses its reader); MaxInt64 without a rate limit.
+func (c Config) QueueLimit() time.Duration { return c.queueLimit() }
+
+// JitterAt is the jitter, in [-j, +j], added to the delay of what departs at t (time since the
+// start) on a path seeded with seed. Like a Link's jitter it never reorders.
+func JitterAt(seed int64, j, t time.Duration) time.Duration {
+	return jitterAt(mix64(uint64(seed)), j, t)
+}

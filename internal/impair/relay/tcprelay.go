@@ -1,4 +1,4 @@
-package impair
+package relay
 
 import (
 	"context"
@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tlsgram/tlsgram/internal/impair"
 )
 
 // TCP relay buffering bounds, per direction of each connection.
@@ -25,51 +26,6 @@ const (
 	// the granularity of packets rather than of 64 KiB reads.
 	tcpRateChunk = 16 << 10
 )
-
-// TCPApplicable reports whether a [TCPRelay] can apply everything in cfg. A TCP relay sees a byte
-// stream, not packets: TCP below it repairs loss, reordering and duplication before the relay
-// could show them, and flipping bits in the stream would break TLS instead of testing
-// recovery. So only Delay, Jitter (without reordering, as for Links) and Rate (with QueueBytes
-// or QueueDelay bounding the relay's own backlog) apply. If some field does not, why names it,
-// for a benchmark report's "n/a".
-func TCPApplicable(cfg Config) (ok bool, why string) {
-	var na []string
-	if cfg.Loss > 0 {
-		na = append(na, "loss")
-	}
-	if cfg.Burst.Enabled() {
-		na = append(na, "burst loss")
-	}
-	if cfg.Reorder > 0 {
-		na = append(na, "reorder")
-	}
-	if cfg.Duplicate > 0 {
-		na = append(na, "duplicate")
-	}
-	if cfg.Corrupt > 0 {
-		na = append(na, "corrupt")
-	}
-	if len(cfg.Blackouts) > 0 {
-		na = append(na, "blackouts")
-	}
-	if len(na) == 0 {
-		return true, ""
-	}
-	return false, strings.Join(na, ", ") + ": not applicable to a TCP byte stream"
-}
-
-// TCPSubset returns the part of cfg a TCPRelay applies: Delay, Jitter, Rate, QueueBytes,
-// QueueDelay and Seed.
-func TCPSubset(cfg Config) Config {
-	return Config{
-		Delay:      cfg.Delay,
-		Jitter:     cfg.Jitter,
-		Rate:       cfg.Rate,
-		QueueBytes: cfg.QueueBytes,
-		QueueDelay: cfg.QueueDelay,
-		Seed:       cfg.Seed,
-	}
-}
 
 // TCPRelayStats is a snapshot of a TCPRelay's counters.
 type TCPRelayStats struct {
@@ -93,7 +49,7 @@ type TCPRelayStats struct {
 type TCPRelay struct {
 	ln       *net.TCPListener
 	target   string
-	up, down Config
+	up, down impair.Config
 
 	ctx    context.Context // cancelled by Close: aborts dials in progress
 	cancel context.CancelFunc
@@ -111,22 +67,22 @@ type TCPRelay struct {
 
 // NewTCPRelay listens on the TCP address listen and returns a relay to target that applies up to
 // client → target bytes and down to target → client bytes. It fails if a Config is invalid or
-// holds an impairment a TCP relay cannot apply (see [TCPApplicable] and [TCPSubset]).
-func NewTCPRelay(listen, target string, up, down Config) (*TCPRelay, error) {
+// holds an impairment a TCP relay cannot apply (see [impair.TCPApplicable] and [impair.TCPSubset]).
+func NewTCPRelay(listen, target string, up, down impair.Config) (*TCPRelay, error) {
 	for _, c := range []struct {
 		name string
-		cfg  Config
+		cfg  impair.Config
 	}{{"up", up}, {"down", down}} {
 		if err := c.cfg.Validate(); err != nil {
 			return nil, fmt.Errorf("%s: %w", c.name, err)
 		}
-		if ok, why := TCPApplicable(c.cfg); !ok {
-			return nil, fmt.Errorf("impair: TCP relay %s: %s (use TCPSubset)", c.name, why)
+		if ok, why := impair.TCPApplicable(c.cfg); !ok {
+			return nil, fmt.Errorf("relay: TCP relay %s: %s (use impair.TCPSubset)", c.name, why)
 		}
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
-		return nil, fmt.Errorf("impair: TCP relay: %w", err)
+		return nil, fmt.Errorf("relay: TCP relay: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &TCPRelay{
@@ -172,7 +128,7 @@ func (r *TCPRelay) begin() error {
 		return net.ErrClosed
 	}
 	if r.serving {
-		return errors.New("impair: TCP relay already running")
+		return errors.New("relay: TCP relay already running")
 	}
 	r.serving = true
 	r.wg.Add(1)
@@ -305,8 +261,8 @@ func (r *TCPRelay) handle(p *tcpPair, k uint64) {
 	p.mu.Unlock()
 
 	up, down := r.up, r.down
-	up.Seed = DeriveSeed(r.up.Seed, 2*k)
-	down.Seed = DeriveSeed(r.down.Seed, 2*k+1)
+	up.Seed = impair.DeriveSeed(r.up.Seed, 2*k)
+	down.Seed = impair.DeriveSeed(r.down.Seed, 2*k+1)
 	pipes := [2]*pipe{
 		newPipe(up, p, p.client, p.target, &r.upBytes),
 		newPipe(down, p, p.target, p.client, &r.downBytes),
@@ -329,8 +285,8 @@ func (r *TCPRelay) handle(p *tcpPair, k uint64) {
 // pipe is one direction of a relayed connection: a reader that stamps the bytes it reads with
 // their delivery time, a ring buffer, and a writer that writes them out when due.
 type pipe struct {
-	cfg        Config
-	key        uint64        // mixed seed, for jitter
+	cfg        impair.Config
+	seed       int64         // the path seed, for jitter
 	start      time.Time     // origin of the jitter path
 	queueLimit time.Duration // longest backlog of the rate limiter before the reader pauses
 	pair       *tcpPair
@@ -358,12 +314,12 @@ type mark struct {
 	eof bool
 }
 
-func newPipe(cfg Config, p *tcpPair, src, dst *net.TCPConn, delivered *atomic.Uint64) *pipe {
+func newPipe(cfg impair.Config, p *tcpPair, src, dst *net.TCPConn, delivered *atomic.Uint64) *pipe {
 	return &pipe{
 		cfg:        cfg,
-		key:        mix64(uint64(cfg.Seed)),
+		seed:       cfg.Seed,
 		start:      time.Now(),
-		queueLimit: cfg.queueLimit(),
+		queueLimit: cfg.QueueLimit(),
 		pair:       p,
 		src:        src,
 		dst:        dst,
@@ -469,12 +425,12 @@ func (p *pipe) commit(now time.Time, n int, eof bool) {
 	p.tail += uint64(n)
 	depart := now
 	if p.cfg.Rate > 0 && n > 0 {
-		p.busy = laterOf(now, p.busy).Add(txTime(n, p.cfg.Rate))
+		p.busy = laterOf(now, p.busy).Add(impair.TxTime(n, p.cfg.Rate))
 		depart = p.busy
 	}
 	at := depart.Add(p.cfg.Delay)
 	if p.cfg.Jitter > 0 {
-		at = laterOf(at.Add(jitterAt(p.key, p.cfg.Jitter, depart.Sub(p.start))), depart)
+		at = laterOf(at.Add(impair.JitterAt(p.seed, p.cfg.Jitter, depart.Sub(p.start))), depart)
 	}
 	at = laterOf(at, p.last)
 	p.last = at

@@ -377,3 +377,48 @@ func FormatRate(bps int64) string {
 func DeriveSeed(base int64, i uint64) int64 {
 	return int64(mix64(uint64(base) ^ mix64(i+0x5851f42d4c957f2d)))
 }
+
+// TCPApplicable reports whether a TCPRelay (package relay) can apply everything in cfg. A TCP relay sees a byte
+// stream, not packets: TCP below it repairs loss, reordering and duplication before the relay
+// could show them, and flipping bits in the stream would break TLS instead of testing
+// recovery. So only Delay, Jitter (without reordering, as for Links) and Rate (with QueueBytes
+// or QueueDelay bounding the relay's own backlog) apply. If some field does not, why names it,
+// for a benchmark report's "n/a".
+func TCPApplicable(cfg Config) (ok bool, why string) {
+	var na []string
+	if cfg.Loss > 0 {
+		na = append(na, "loss")
+	}
+	if cfg.Burst.Enabled() {
+		na = append(na, "burst loss")
+	}
+	if cfg.Reorder > 0 {
+		na = append(na, "reorder")
+	}
+	if cfg.Duplicate > 0 {
+		na = append(na, "duplicate")
+	}
+	if cfg.Corrupt > 0 {
+		na = append(na, "corrupt")
+	}
+	if len(cfg.Blackouts) > 0 {
+		na = append(na, "blackouts")
+	}
+	if len(na) == 0 {
+		return true, ""
+	}
+	return false, strings.Join(na, ", ") + ": not applicable to a TCP byte stream"
+}
+
+// TCPSubset returns the part of cfg a TCPRelay applies: Delay, Jitter, Rate, QueueBytes,
+// QueueDelay and Seed.
+func TCPSubset(cfg Config) Config {
+	return Config{
+		Delay:      cfg.Delay,
+		Jitter:     cfg.Jitter,
+		Rate:       cfg.Rate,
+		QueueBytes: cfg.QueueBytes,
+		QueueDelay: cfg.QueueDelay,
+		Seed:       cfg.Seed,
+	}
+}

@@ -1,4 +1,4 @@
-package impair
+package relay
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tlsgram/tlsgram/internal/impair"
 )
 
 // startTCPEcho runs a TCP echo server on loopback that echoes until the client half-closes,
@@ -46,7 +48,7 @@ func startTCPEcho(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startTCPRelay(t *testing.T, target string, up, down Config) *TCPRelay {
+func startTCPRelay(t *testing.T, target string, up, down impair.Config) *TCPRelay {
 	t.Helper()
 	r, err := NewTCPRelay("127.0.0.1:0", target, up, down)
 	require.NoError(t, err)
@@ -96,8 +98,8 @@ func randomBytes(n int) []byte {
 func TestTCPRelayEchoWithDelay(t *testing.T) {
 	checkGoroutines(t)
 	echo := startTCPEcho(t)
-	r := startTCPRelay(t, echo, Config{Delay: 20 * time.Millisecond, Jitter: 5 * time.Millisecond},
-		Config{Delay: 20 * time.Millisecond})
+	r := startTCPRelay(t, echo, impair.Config{Delay: 20 * time.Millisecond, Jitter: 5 * time.Millisecond},
+		impair.Config{Delay: 20 * time.Millisecond})
 	data := randomBytes(4 << 20) // bigger than the initial ring: it must grow
 	start := time.Now()
 	require.NoError(t, echoThrough(r.Addr().String(), data))
@@ -113,7 +115,7 @@ func TestTCPRelayRTT(t *testing.T) {
 	checkGoroutines(t)
 	echo := startTCPEcho(t)
 	const up, down = 30 * time.Millisecond, 10 * time.Millisecond
-	r := startTCPRelay(t, echo, Config{Delay: up}, Config{Delay: down})
+	r := startTCPRelay(t, echo, impair.Config{Delay: up}, impair.Config{Delay: down})
 	c, err := net.Dial("tcp", r.Addr().String())
 	require.NoError(t, err)
 	defer c.Close()
@@ -136,7 +138,7 @@ func TestTCPRelayRate(t *testing.T) {
 	checkGoroutines(t)
 	echo := startTCPEcho(t)
 	// 40 Mbit/s: 1 MiB takes about 210 ms.
-	r := startTCPRelay(t, echo, Config{Rate: 40_000_000}, Config{})
+	r := startTCPRelay(t, echo, impair.Config{Rate: 40_000_000}, impair.Config{})
 	data := randomBytes(1 << 20)
 	start := time.Now()
 	require.NoError(t, echoThrough(r.Addr().String(), data))
@@ -148,7 +150,7 @@ func TestTCPRelayRate(t *testing.T) {
 func TestTCPRelayManyConnections(t *testing.T) {
 	checkGoroutines(t)
 	echo := startTCPEcho(t)
-	r := startTCPRelay(t, echo, Config{Delay: 5 * time.Millisecond}, Config{Delay: 5 * time.Millisecond})
+	r := startTCPRelay(t, echo, impair.Config{Delay: 5 * time.Millisecond}, impair.Config{Delay: 5 * time.Millisecond})
 	errs := make(chan error, 8)
 	for i := range 8 {
 		go func() { errs <- echoThrough(r.Addr().String(), randomBytes(100_000+i)) }()
@@ -162,7 +164,7 @@ func TestTCPRelayManyConnections(t *testing.T) {
 func TestTCPRelayCloseAbortsConnections(t *testing.T) {
 	checkGoroutines(t)
 	echo := startTCPEcho(t)
-	r, err := NewTCPRelay("127.0.0.1:0", echo, Config{Delay: time.Hour}, Config{})
+	r, err := NewTCPRelay("127.0.0.1:0", echo, impair.Config{Delay: time.Hour}, impair.Config{})
 	require.NoError(t, err)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- r.Serve() }()
@@ -186,7 +188,7 @@ func TestTCPRelayCloseAbortsConnections(t *testing.T) {
 
 func TestTCPRelayDialError(t *testing.T) {
 	checkGoroutines(t)
-	r := startTCPRelay(t, refusedTCPAddr(t), Config{}, Config{})
+	r := startTCPRelay(t, refusedTCPAddr(t), impair.Config{}, impair.Config{})
 	c, err := net.Dial("tcp", r.Addr().String())
 	require.NoError(t, err)
 	defer c.Close()
@@ -197,10 +199,10 @@ func TestTCPRelayDialError(t *testing.T) {
 }
 
 func TestTCPRelayRejectsPacketImpairments(t *testing.T) {
-	_, err := NewTCPRelay("127.0.0.1:0", "127.0.0.1:9", Config{Loss: 0.1}, Config{})
+	_, err := NewTCPRelay("127.0.0.1:0", "127.0.0.1:9", impair.Config{Loss: 0.1}, impair.Config{})
 	require.ErrorContains(t, err, "up: loss: not applicable")
-	_, err = NewTCPRelay("127.0.0.1:0", "127.0.0.1:9", Config{}, Config{Duplicate: 0.1})
+	_, err = NewTCPRelay("127.0.0.1:0", "127.0.0.1:9", impair.Config{}, impair.Config{Duplicate: 0.1})
 	require.ErrorContains(t, err, "down: duplicate")
-	_, err = NewTCPRelay("127.0.0.1:0", "127.0.0.1:9", Config{Delay: -1}, Config{})
+	_, err = NewTCPRelay("127.0.0.1:0", "127.0.0.1:9", impair.Config{Delay: -1}, impair.Config{})
 	require.ErrorContains(t, err, "invalid config")
 }

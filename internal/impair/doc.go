@@ -1,18 +1,17 @@
-// Package impair is tlsgram's network impairment: a seeded, deterministic model of one direction of
-// a bad path (loss, bursty loss, reordering, duplication, corruption, delay and jitter, a rate
-// limit with a tail-drop queue, blackouts), and real relays on loopback that apply it.
+// Package impair is tlsgram's network impairment model: a seeded, deterministic model of one
+// direction of a bad path (loss, bursty loss, reordering, duplication, corruption, delay and
+// jitter, a rate limit with a tail-drop queue, blackouts).
 //
-// The kernel we test on has no netem, so this package is the only impairment we have. It is a
-// leaf: standard library only, and it knows nothing about tlsgram's wire format. It serves three
-// users:
+// The kernel we test on has no netem, so this model is the only impairment we have. It is pure:
+// standard library only, no clock, no goroutines, no sockets, and it knows nothing about
+// tlsgram's wire format. That is why it lives below every layer that uses it:
 //
 //   - session/simnet drives two sans-IO session cores over a pair of [Link] values with a virtual
 //     clock. A Link never reads the clock: every call takes now, so the same seed and the same
 //     sequence of calls give the same deliveries, byte for byte.
-//   - the `tlsgram relay` subcommand runs a [Relay] (UDP) between a client and a server.
-//   - the benchmark suite (bench/) runs every contender through a [Relay], and TLS over TCP
-//     through a [TCPRelay], which applies only what makes sense for a byte stream
-//     ([TCPApplicable]).
+//   - package relay (internal/impair/relay) applies the model to real sockets on loopback: a UDP
+//     relay for the `tlsgram relay` subcommand and the benchmark suite, and a TCP relay for TLS
+//     over TCP, which applies only what makes sense for a byte stream ([TCPApplicable]).
 //
 // # Model
 //

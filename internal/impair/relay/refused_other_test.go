@@ -1,6 +1,6 @@
 //go:build !unix
 
-package impair
+package relay
 
 import (
 	"net"

@@ -1,4 +1,4 @@
-package impair
+package relay
 
 import (
 	"errors"
@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tlsgram/tlsgram/internal/impair"
 )
 
 // Relay defaults, used where RelayOptions leaves a field zero.
@@ -46,7 +48,7 @@ type RelayStats struct {
 	// Up (client → target) and Down (target → client) total the Links of every client the
 	// Relay has had, current and forgotten. Queued counts current clients only: the copies of a
 	// forgotten client are discarded.
-	Up, Down LinkStats
+	Up, Down impair.LinkStats
 	// Clients is the number of clients tracked now; ClientsTotal the number ever tracked.
 	Clients      int
 	ClientsTotal uint64
@@ -84,7 +86,7 @@ type RelayStats struct {
 type Relay struct {
 	conn     *net.UDPConn // listening socket, also used to answer clients
 	target   *net.UDPAddr
-	up, down Config
+	up, down impair.Config
 	opts     RelayOptions
 	epoch    time.Time // reference for relayClient.lastSeen
 	rdBuf    int       // SO_RCVBUF of conn
@@ -107,10 +109,10 @@ type Relay struct {
 	closed   bool
 	serving  bool
 	clients  map[netip.AddrPort]*relayClient
-	nclients uint64       // clients ever tracked: the index of the next one
-	retired  [2]LinkStats // totals of forgotten clients: [0] up, [1] down
-	wakes    []wake       // min-heap by at: when a direction next has something due
-	armed    time.Time    // when the scheduler will look at wakes next
+	nclients uint64              // clients ever tracked: the index of the next one
+	retired  [2]impair.LinkStats // totals of forgotten clients: [0] up, [1] down
+	wakes    []wake              // min-heap by at: when a direction next has something due
+	armed    time.Time           // when the scheduler will look at wakes next
 }
 
 type relayClient struct {
@@ -130,7 +132,7 @@ type direction struct {
 	// direction leave in the order the Link hands them out even when the reader and the
 	// scheduler both deliver.
 	mu     sync.Mutex
-	link   *Link
+	link   *impair.Link
 	closed bool
 
 	scheduled time.Time // guarded by Relay.mu: the live entry for this direction in wakes
@@ -142,14 +144,14 @@ type wake struct {
 }
 
 // NewRelay is NewRelayOptions with the default options.
-func NewRelay(listen, target string, up, down Config) (*Relay, error) {
+func NewRelay(listen, target string, up, down impair.Config) (*Relay, error) {
 	return NewRelayOptions(listen, target, up, down, RelayOptions{})
 }
 
 // NewRelayOptions binds a UDP socket to listen (e.g. "127.0.0.1:0"; see Addr for the port)
 // and returns a Relay that will forward to target, impairing client → target traffic with up and
 // target → client traffic with down. Nothing is read until Start or Serve.
-func NewRelayOptions(listen, target string, up, down Config, opts RelayOptions) (*Relay, error) {
+func NewRelayOptions(listen, target string, up, down impair.Config, opts RelayOptions) (*Relay, error) {
 	if err := up.Validate(); err != nil {
 		return nil, fmt.Errorf("up: %w", err)
 	}
@@ -167,15 +169,15 @@ func NewRelayOptions(listen, target string, up, down Config, opts RelayOptions) 
 	}
 	taddr, err := net.ResolveUDPAddr("udp", target)
 	if err != nil {
-		return nil, fmt.Errorf("impair: relay target: %w", err)
+		return nil, fmt.Errorf("relay: target: %w", err)
 	}
 	laddr, err := net.ResolveUDPAddr("udp", listen)
 	if err != nil {
-		return nil, fmt.Errorf("impair: relay listen address: %w", err)
+		return nil, fmt.Errorf("relay: listen address: %w", err)
 	}
 	conn, err := net.ListenUDP("udp", laddr)
 	if err != nil {
-		return nil, fmt.Errorf("impair: relay: %w", err)
+		return nil, fmt.Errorf("relay: %w", err)
 	}
 	setSocketBuffers(conn, opts.SocketBuffer)
 	r := &Relay{
@@ -227,7 +229,7 @@ func (r *Relay) begin() error {
 		return net.ErrClosed
 	}
 	if r.serving {
-		return errors.New("impair: relay already running")
+		return errors.New("relay: already running")
 	}
 	r.serving = true
 	r.wg.Add(2)
@@ -286,7 +288,7 @@ func (r *Relay) Stats() RelayStats {
 	return s
 }
 
-func (d *direction) stats() LinkStats {
+func (d *direction) stats() impair.LinkStats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.link.Stats()
@@ -373,10 +375,10 @@ func (r *Relay) client(addr netip.AddrPort, now time.Time) *relayClient {
 	k := r.nclients
 	r.nclients++
 	up, down := r.up, r.down
-	up.Seed = DeriveSeed(r.up.Seed, 2*k)
-	down.Seed = DeriveSeed(r.down.Seed, 2*k+1)
-	c.up.link = NewLink(up, now)
-	c.down.link = NewLink(down, now)
+	up.Seed = impair.DeriveSeed(r.up.Seed, 2*k)
+	down.Seed = impair.DeriveSeed(r.down.Seed, 2*k+1)
+	c.up.link = impair.NewLink(up, now)
+	c.down.link = impair.NewLink(down, now)
 	r.clients[addr] = c
 	r.wg.Add(1)
 	r.mu.Unlock()

@@ -29,7 +29,7 @@ type sim struct {
 }
 
 func newSim(cfg Config) *sim {
-	return &sim{l: NewLink(cfg, t0), buf: make([]byte, maxDatagram)}
+	return &sim{l: NewLink(cfg, t0), buf: make([]byte, 1<<16)}
 }
 
 // receiveUntil takes every copy due by now, stepping the clock to each NextDelivery.
