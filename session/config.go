@@ -59,7 +59,7 @@ type Config struct {
 	// Congestion builds the congestion controller. Nil means CUBIC with HyStart++ (RFC 9438,
 	// RFC 9406); congestion.NewNewReno gives RFC 9002 §7's NewReno.
 	Congestion func(maxDatagramSize int) congestion.Controller
-	// DisablePacing sends whole congestion windows at once. Pacing (RFC 9002 §7.7) is on by default.
+	// DisablePacing sends whole congestion windows at once. Default false: pacing (RFC 9002 §7.7) is on.
 	DisablePacing bool
 }
 

@@ -57,7 +57,7 @@ type Config struct {
 	SendBuffer int
 	// Congestion picks the congestion controller. Default Cubic.
 	Congestion Congestion
-	// DisablePacing sends whole congestion windows at once. Pacing is on by default
+	// DisablePacing sends whole congestion windows at once. Default false: pacing is on
 	// (RFC 9002 §7.7).
 	DisablePacing bool
 
@@ -97,7 +97,7 @@ type Config struct {
 	// socket (some devices and tunnels cannot checksum segments), the transport resends those
 	// datagrams one by one and stops using GSO on that socket; Stats.SegmentationOffload shows
 	// whether it is in use. Setting the environment variable TLSGRAM_DISABLE_GSO=1 has the same
-	// effect for every socket of the process. Ignored where GSO does not exist.
+	// effect for every socket of the process. Ignored where GSO does not exist. Default false.
 	DisableGSO bool
 	// DisableGRO keeps reads from using UDP generic receive offload. By default, on Linux 5.0
 	// and later, the kernel hands a run of a peer's datagrams to the socket as one large read
@@ -107,7 +107,7 @@ type Config struct {
 	// them, and a dialled Conn's socket only once it receives in bulk, with 256 KiB; a Conn
 	// that never does keeps its small buffers. Stats.ReceiveOffload shows whether it is in use.
 	// Setting the environment variable TLSGRAM_DISABLE_GRO=1 has the same effect for every
-	// socket of the process. Ignored where GRO does not exist.
+	// socket of the process. Ignored where GRO does not exist. Default false.
 	DisableGRO bool
 	// InboundQueueLen bounds the datagrams queued between the socket reader and one
 	// connection's driver goroutine. When it is full, datagrams are dropped and counted
@@ -157,7 +157,7 @@ func (c *Config) validate() error {
 		return err
 	}
 	switch {
-	case c.Congestion != NewReno && c.Congestion != Cubic:
+	case !c.Congestion.valid():
 		return fmt.Errorf("tlsgram: Config.Congestion %d unknown", c.Congestion)
 	case c.HandshakeTimeout < 0:
 		return fmt.Errorf("tlsgram: Config.HandshakeTimeout is negative")

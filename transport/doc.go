@@ -68,14 +68,31 @@
 // an error matching syscall.ECONNREFUSED, unless a datagram from the server arrived first.
 // After that such errors are ignored (anyone on the path can forge them).
 //
-// # Defaults
-//
-// A nil *Config means: 1200-byte datagrams, CUBIC with pacing, 1 MiB initial receive window
-// growing to 16 MiB, 4 MiB send buffer, 25 ms max ACK delay, 30 s idle timeout, 10 s keep-alive,
-// 10 s handshake timeout, 1024 half-open sessions per listener, 128 queued accepts, Retry above
-// 512 handshakes in progress, 5 s close timeout, 4 MiB socket buffers, 1024 queued datagrams per
-// connection. See Config.
-//
 // Package transporttest provides an in-memory datagram network, so that whole sessions run
 // inside a testing/synctest bubble on virtual time.
+//
+// # Defaults
+//
+// A nil *Config, and a zero field of one, mean the defaults below (Settings returns them, with
+// what each does; the tlsgram command's flag is in parentheses):
+//
+//   - MaxDatagramSize: 1200 (-max-datagram)
+//   - MaxAckDelay: 25ms
+//   - IdleTimeout: 30s (-idle)
+//   - KeepAlive: 10s (-keepalive)
+//   - InitialWindow: 1 MiB
+//   - MaxWindow: 16 MiB
+//   - SendBuffer: 4 MiB
+//   - Congestion: Cubic (-cc)
+//   - DisablePacing: false
+//   - HandshakeTimeout: 10s (-handshake-timeout)
+//   - MaxHalfOpen: 1024
+//   - AcceptQueueLen: 128
+//   - RequireAddressValidation: false
+//   - RetryThreshold: MaxHalfOpen/2
+//   - CloseTimeout: 5s
+//   - SocketBuffer: 4 MiB
+//   - DisableGSO: false
+//   - DisableGRO: false
+//   - InboundQueueLen: 1024
 package transport

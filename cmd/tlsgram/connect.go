@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/tlsgram/tlsgram/transport"
 )
 
 const connectDescription = `
@@ -35,10 +37,10 @@ func runConnect(ctx context.Context, e *env, name string, args []string) error {
 	f.StringVar(&o.pin, "pin", "", "accept only a server certificate with this SHA-256 `fingerprint` (64 hex digits, colons allowed, as serve and cert print it)")
 	f.BoolVar(&o.insecure, "insecure", false, "do not verify the server at all (DANGEROUS: for testing only)")
 	f.StringVar(&o.serverName, "servername", "", "`name` to send (SNI) and to verify the certificate against (default: ADDR's host)")
-	timeout := durationValue(10 * time.Second)
+	timeout := durationValue(transport.DefaultHandshakeTimeout)
 	f.Var(&timeout, "timeout", "give up if the handshake has not completed after this `duration`")
 	var so sessionFlags
-	so.register(f, false)
+	so.register(f, "handshake-timeout") // -timeout
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -63,16 +65,11 @@ func runConnect(ctx context.Context, e *env, name string, args []string) error {
 			"anyone on the path can read and change this session\n", name)
 	}
 
-	opts, err := so.options(e)
-	if err != nil {
-		return err
-	}
-	if opts.handshake == 0 {
-		opts.handshake = time.Duration(timeout)
-	}
+	conf := so.config()
+	conf.HandshakeTimeout = time.Duration(timeout)
 	dialCtx, cancel := context.WithTimeout(ctx, time.Duration(timeout))
 	start := time.Now()
-	s, err := dialSession(dialCtx, addr, tlsConf, opts)
+	s, err := dialSession(dialCtx, addr, tlsConf, conf)
 	timedOut := errors.Is(dialCtx.Err(), context.DeadlineExceeded)
 	cancel()
 	if err != nil {

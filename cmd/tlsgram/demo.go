@@ -45,7 +45,7 @@ func runDemo(ctx context.Context, e *env, name string, args []string) error {
 	var imp impairFlags
 	imp.register(f)
 	var so sessionFlags
-	so.register(f, false)
+	so.register(f)
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -59,10 +59,7 @@ func runDemo(ctx context.Context, e *env, name string, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(timeout))
 	defer cancel()
-	opts, err := so.options(e)
-	if err != nil {
-		return err
-	}
+	opts := so.config()
 
 	srvConf, pin, err := serverTLS("", "", []string{"localhost", "127.0.0.1"})
 	if err != nil {
@@ -90,6 +87,7 @@ func runDemo(ctx context.Context, e *env, name string, args []string) error {
 	}
 	out := e.stdout
 	fmt.Fprintf(out, "%s: sending %s from client to server %s\n", name, formatBytes(int64(size)), path)
+	fmt.Fprintf(out, "  settings    %s (the library's defaults unless marked)\n", so.describe())
 
 	// Server: hash everything, then close its side so the client knows.
 	var received counter

@@ -234,9 +234,12 @@ func TestDemo(t *testing.T) {
 	require.Contains(t, stdout, "directly on loopback")
 	require.Contains(t, stdout, "SHA-256")
 	require.Contains(t, stdout, "matches")
+	// The demo shows the settings it ran with: the library's defaults.
+	require.Regexp(t, `settings +-max-datagram 1200, -idle 30s, .*-cc cubic, `, stdout)
 
-	stdout, stderr, code = runTool(t, 90*time.Second, nil, append([]string{"demo", "-size", "2MiB", "-stats"}, lossyPath...)...)
+	stdout, stderr, code = runTool(t, 90*time.Second, nil, append([]string{"demo", "-size", "2MiB", "-stats", "-cc", "newreno"}, lossyPath...)...)
 	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "-cc newreno (changed)")
 	require.Contains(t, stdout, "through the relay")
 	require.Regexp(t, `lost +the relay dropped [1-9]\d* datagrams.*; all recovered`, stdout)
 	require.Contains(t, stderr, "statistics of the client session")

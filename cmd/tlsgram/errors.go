@@ -57,6 +57,9 @@ func hintFor(err error) string {
 	case errors.As(err, &addr):
 		return "addresses look like 127.0.0.1:4433, [::1]:4433 or example.com:4433"
 	case errors.Is(err, syscall.ECONNREFUSED):
+		if strings.Contains(err.Error(), "nothing listens") {
+			return "" // the transport's message says it already
+		}
 		return "nothing is listening at that address"
 	case errors.Is(err, syscall.EADDRINUSE):
 		return "another process uses that port; pick another or use port 0"

@@ -3,6 +3,7 @@ package main
 import (
 	"net"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -191,4 +192,21 @@ func TestConnectTimeout(t *testing.T) {
 	_, stderr, code := runTool(t, 20*time.Second, nil, "connect", "-pin", strings.Repeat("0", 64), "-timeout", "1s", pc.LocalAddr().String())
 	requireOneLineError(t, stderr, code, exitFailure, "no handshake with "+pc.LocalAddr().String()+" within 1s")
 	require.Less(t, time.Since(start), 8*time.Second)
+}
+
+// TestConnectRefusedSaysItOnce: a port where nothing listens gives one reason, not the
+// transport's and then the command's own hint for the same thing.
+func TestConnectRefusedSaysItOnce(t *testing.T) {
+	t.Parallel()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := pc.LocalAddr().String()
+	require.NoError(t, pc.Close())
+	_, stderr, code := runTool(t, 20*time.Second, nil, "connect", "-insecure", "-timeout", "5s", addr)
+	if runtime.GOOS != "linux" {
+		t.Skip("only Linux reports ICMP port unreachable on the dialled socket")
+	}
+	require.Equal(t, exitFailure, code, stderr)
+	require.Contains(t, stderr, "connection refused")
+	require.Equal(t, 1, strings.Count(stderr, "listen"), "one reason, said once: %s", stderr)
 }

@@ -4,28 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"log/slog"
 	"net"
 	"strings"
-	"time"
 
 	"github.com/tlsgram/tlsgram/transport"
 )
-
-// sessionOptions are the transport settings the flags control.
-type sessionOptions struct {
-	idle, handshake time.Duration
-	cubic           bool
-	log             *slog.Logger
-}
-
-func (o sessionOptions) config() *transport.Config {
-	c := &transport.Config{IdleTimeout: o.idle, HandshakeTimeout: o.handshake}
-	if o.cubic {
-		c.Congestion = transport.Cubic
-	}
-	return c
-}
 
 // sessionListener is a *transport.Listener whose Accept returns the
 // session interface.
@@ -45,16 +28,16 @@ func (l listener) Accept() (session, error) {
 	return c.(*transport.Conn), nil
 }
 
-func listenSessions(addr string, conf *tls.Config, o sessionOptions) (sessionListener, error) {
-	ln, err := transport.Listen("udp", addr, conf, o.config())
+func listenSessions(addr string, conf *tls.Config, c *transport.Config) (sessionListener, error) {
+	ln, err := transport.Listen("udp", addr, conf, c)
 	if err != nil {
 		return nil, err
 	}
 	return listener{ln}, nil
 }
 
-func dialSession(ctx context.Context, addr string, conf *tls.Config, o sessionOptions) (session, error) {
-	c, err := transport.Dial(ctx, "udp", addr, conf, o.config())
+func dialSession(ctx context.Context, addr string, conf *tls.Config, tc *transport.Config) (session, error) {
+	c, err := transport.Dial(ctx, "udp", addr, conf, tc)
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	mode := f.String("mode", "stdio", "what to do with sessions, the `mode`: stdio, echo or discard")
 	once := f.Bool("once", false, "exit after the first session ends")
 	var so sessionFlags
-	so.register(f, true)
+	so.register(f)
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -61,11 +61,7 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts, err := so.options(e)
-	if err != nil {
-		return err
-	}
-	ln, err := listenSessions(*listen, tlsConf, opts)
+	ln, err := listenSessions(*listen, tlsConf, so.config())
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", *listen, err)
 	}
@@ -325,35 +321,6 @@ func discard(c session, received meter) error {
 }
 
 type readerOnly struct{ io.Reader }
-
-// sessionFlags are the transport settings a user may want to change.
-type sessionFlags struct {
-	idle      durationValue
-	handshake durationValue
-	cc        string
-}
-
-// register adds -idle and, for a server, -handshake-timeout (a client has
-// -timeout).
-func (o *sessionFlags) register(f *cmdFlags, server bool) {
-	f.StringVar(&o.cc, "cc", "newreno", "congestion controller (sending side): `name` newreno or cubic")
-	f.Var(&o.idle, "idle", "close a session after this `duration` without hearing from the peer (0: library default, 30s)")
-	if server {
-		f.Var(&o.handshake, "handshake-timeout", "drop a client whose handshake has not completed after this `duration` (0: library default, 10s)")
-	}
-}
-
-func (o *sessionFlags) options(e *env) (sessionOptions, error) {
-	opts := sessionOptions{idle: time.Duration(o.idle), handshake: time.Duration(o.handshake), log: e.log}
-	switch o.cc {
-	case "newreno", "":
-	case "cubic":
-		opts.cubic = true
-	default:
-		return opts, usagef("invalid value %q for flag -cc: want newreno or cubic", o.cc)
-	}
-	return opts, nil
-}
 
 func plural(n int, word string) string {
 	if n == 1 {

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tlsgram/tlsgram/transport"
+)
+
+// TestEverySettingCanBeAFlag: whatever row of the library's settings table gets a flag, the
+// command can register it with the row's default.
+func TestEverySettingCanBeAFlag(t *testing.T) {
+	rows := transport.Settings()
+	for i := range rows {
+		rows[i].Flag = strings.ToLower(rows[i].Field)
+	}
+	var o sessionFlags
+	f := newFlags(&env{}, "test", "", "", true)
+	o.registerRows(f, rows, nil)
+	for _, s := range rows {
+		fl := f.Lookup(s.Flag)
+		require.NotNil(t, fl, s.Field)
+		if s.Default != nil {
+			require.Equal(t, fmt.Sprint(s.Default), fl.DefValue, s.Field)
+		}
+	}
+}
+
+// TestCongestionFlag is the -cc bug: "-cc newreno" must select NewReno (it used to leave the
+// default, CUBIC, in place), and the default must be the library's.
+func TestCongestionFlag(t *testing.T) {
+	for _, name := range transport.CongestionNames() {
+		var o sessionFlags
+		f := newFlags(&env{}, "test", "", "", true)
+		o.register(f)
+		_, err := f.parse([]string{"-cc", name})
+		require.NoError(t, err)
+		require.Equal(t, name, o.config().Congestion.String())
+	}
+	var o sessionFlags
+	f := newFlags(&env{}, "test", "", "", true)
+	o.register(f)
+	_, err := f.parse(nil)
+	require.NoError(t, err)
+	for _, s := range transport.Settings() {
+		if s.Field == "Congestion" {
+			require.Equal(t, s.Default, o.config().Congestion)
+		}
+	}
+	require.Equal(t, transport.Cubic, o.config().Congestion)
+}
+
+// TestHelpShowsLibrarySettings: the help of every command that runs sessions documents each
+// flagged setting with the library's meaning and default.
+func TestHelpShowsLibrarySettings(t *testing.T) {
+	t.Parallel()
+	for _, cmd := range []string{"serve", "connect", "demo"} {
+		stdout, stderr, code := runTool(t, 10*time.Second, nil, cmd, "-h")
+		require.Equal(t, 0, code, stderr)
+		for _, s := range transport.Settings() {
+			if s.Flag == "" || cmd == "connect" && s.Flag == "handshake-timeout" {
+				continue
+			}
+			re := `(?m)^  -` + regexp.QuoteMeta(s.Flag) + `\b.*\n\s+.*` + regexp.QuoteMeta(s.Meaning[:20]) +
+				`.*\(default ` + regexp.QuoteMeta(fmt.Sprint(s.Default)) + `\)$`
+			require.Regexp(t, re, stdout, "%s -h does not document -%s as transport.Settings has it", cmd, s.Flag)
+		}
+	}
+}
