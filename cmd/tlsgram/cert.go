@@ -19,14 +19,16 @@ import (
 const certDescription = `
 Writes a development CA and a server key and certificate signed by it into
 DIR: ca.pem (give it to clients: connect -ca), server.pem and server-key.pem
-(give them to the server: serve -cert, -key). The CA's private key is not
-kept, so this CA can sign nothing else. Existing files are not overwritten
+(give them to the server: serve -cert, -key), and client.pem and
+client-key.pem (for mutual TLS: the server requires them with -client-ca
+ca.pem, the client presents them with connect -cert, -key). The CA's private
+key is not kept, so this CA can sign nothing else. Existing files are not overwritten
 unless -force is given. Keys are ECDSA P-256; the server certificate is valid
 for 90 days, for the names and addresses in -hosts.`
 
 func runCert(_ context.Context, e *env, name string, args []string) error {
 	f := newFlags(e, name, "-out DIR [-hosts a,b] [-force]", certDescription, false)
-	out := f.String("out", "", "`directory` to write ca.pem, server.pem, server-key.pem into (created if missing)")
+	out := f.String("out", "", "`directory` to write ca.pem, server.pem, server-key.pem, client.pem, client-key.pem into (created if missing)")
 	hosts := f.String("hosts", "localhost,127.0.0.1,::1", "comma-separated `list` of DNS names and IP addresses the server certificate is valid for")
 	force := f.Bool("force", false, "overwrite existing files")
 	pos, err := f.parse(args)
@@ -87,6 +89,10 @@ func runCert(_ context.Context, e *env, name string, args []string) error {
 	fmt.Fprintf(w, "wrote %s\tdevelopment CA certificate: clients use  connect -ca %s\n", ca, ca)
 	fmt.Fprintf(w, "wrote %s\tserver certificate:          server uses  serve -cert %s\n", crt, crt)
 	fmt.Fprintf(w, "wrote %s\tserver private key (0600):    server uses  serve -key %s\n", key, key)
+	fmt.Fprintf(w, "wrote %s\tclient certificate (mutual TLS): clients use connect -cert %s, servers require it with -client-ca %s\n",
+		filepath.Join(*out, "client.pem"), filepath.Join(*out, "client.pem"), ca)
+	fmt.Fprintf(w, "wrote %s\tclient private key (0600):    clients use  connect -key %s\n",
+		filepath.Join(*out, "client-key.pem"), filepath.Join(*out, "client-key.pem"))
 	fmt.Fprintf(w, "the server certificate is valid for %s until %s\n", strings.Join(hostList, ", "), notAfter.Format("2006-01-02"))
 	fmt.Fprintf(w, "its SHA-256 fingerprint (for connect -pin) is %s\n", fp)
 	fmt.Fprintf(w, "\ntry:\n  tlsgram serve -cert %s -key %s -mode echo\n  echo hello | tlsgram connect -ca %s %s\n",
@@ -110,7 +116,31 @@ type pkiFile struct {
 	mode os.FileMode
 }
 
-// makeDevPKI creates the CA and the server certificate in memory.
+// issueLeaf makes a P-256 key and a certificate for it signed by the CA, for usage (server or
+// client authentication). It returns the certificate's DER, the key as PEM and the template.
+func issueLeaf(ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string, hosts []string, validity time.Duration,
+	usage x509.ExtKeyUsage) (der, keyPEM []byte, tmpl *x509.Certificate, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tmpl, err = leafTemplate(cn, hosts, validity)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{usage}
+	der, err = x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return der, encodePEM("PRIVATE KEY", keyDER), tmpl, nil
+}
+
+// makeDevPKI creates the CA, the server certificate and a client certificate in memory.
 func makeDevPKI(hosts []string, validity time.Duration) (files []pkiFile, fp string, notAfter time.Time, err error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -132,7 +162,7 @@ func makeDevPKI(hosts []string, validity time.Duration) (files []pkiFile, fp str
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		// The CA signs one server certificate and nothing below it.
+		// The CA signs the leaves it is made with and nothing below them.
 		MaxPathLenZero: true,
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
@@ -144,26 +174,20 @@ func makeDevPKI(hosts []string, validity time.Duration) (files []pkiFile, fp str
 		return nil, "", time.Time{}, err
 	}
 
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, keyPEM, tmpl, err := issueLeaf(caCert, caKey, hosts[0], hosts, validity, x509.ExtKeyUsageServerAuth)
 	if err != nil {
 		return nil, "", time.Time{}, err
 	}
-	tmpl, err := leafTemplate(hosts[0], hosts, validity)
-	if err != nil {
-		return nil, "", time.Time{}, err
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, "", time.Time{}, err
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	clientDER, clientKeyPEM, _, err := issueLeaf(caCert, caKey, "tlsgram development client", nil, validity, x509.ExtKeyUsageClientAuth)
 	if err != nil {
 		return nil, "", time.Time{}, err
 	}
 	files = []pkiFile{
 		{"ca.pem", encodePEM("CERTIFICATE", caDER), 0o644},
 		{"server.pem", encodePEM("CERTIFICATE", der), 0o644},
-		{"server-key.pem", encodePEM("PRIVATE KEY", keyDER), 0o600},
+		{"server-key.pem", keyPEM, 0o600},
+		{"client.pem", encodePEM("CERTIFICATE", clientDER), 0o644},
+		{"client-key.pem", clientKeyPEM, 0o600},
 	}
 	return files, formatFingerprint(fingerprint(der)), tmpl.NotAfter, nil
 }

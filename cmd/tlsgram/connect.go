@@ -27,16 +27,28 @@ How the server is authenticated:
   -insecure     no check at all (testing only: anyone on the path can read
                 and change the session)
 
+A pinned certificate must still be within its validity period unless
+-allow-expired says otherwise. -cert and -key present a client certificate
+to a server that asks for one (serve -client-ca).
+
 The name checked against the certificate is ADDR's host unless -servername
 is given. Ctrl-C closes the session properly; a second one exits at once.`
 
+const connectSynopsis = "[-ca FILE | -pin SHA256 [-allow-expired] | -insecure] [-servername NAME] [-cert FILE -key FILE] ADDR"
+
 func runConnect(ctx context.Context, e *env, name string, args []string) error {
-	f := newFlags(e, name, "[-ca FILE | -pin SHA256 | -insecure] [-servername NAME] ADDR", connectDescription, true)
+	f := newFlags(e, name, connectSynopsis, connectDescription, true)
 	var o clientTLS
 	f.StringVar(&o.caFile, "ca", "", "trust the CA certificates in this PEM `file` instead of the system's")
 	f.StringVar(&o.pin, "pin", "", "accept only a server certificate with this SHA-256 `fingerprint` (64 hex digits, colons allowed, as serve and cert print it)")
 	f.BoolVar(&o.insecure, "insecure", false, "do not verify the server at all (DANGEROUS: for testing only)")
 	f.StringVar(&o.serverName, "servername", "", "`name` to send (SNI) and to verify the certificate against (default: ADDR's host)")
+	f.BoolVar(&o.allowExpired, "allow-expired", false, "with -pin: accept the pinned certificate even if it has expired (or is not yet valid)")
+	f.StringVar(&o.certFile, "cert", "", "client certificate `file` (PEM) to present, for a server that requires one (serve -client-ca)")
+	f.StringVar(&o.keyFile, "key", "", "client private key `file` (PEM)")
+	var extras tlsExtras
+	extras.register(f, false)
+	f.addJSON("on stderr (stdout carries the data)")
 	timeout := durationValue(transport.DefaultHandshakeTimeout)
 	f.Var(&timeout, "timeout", "give up if the handshake has not completed after this `duration`")
 	var so sessionFlags
@@ -56,10 +68,16 @@ func runConnect(ctx context.Context, e *env, name string, args []string) error {
 	if err := checkAddr("connect", addr); err != nil {
 		return err
 	}
+	o.warn = func(msg string) { fmt.Fprintf(e.stderr, "%s: %s\n", name, msg) }
 	tlsConf, err := o.config(addr)
 	if err != nil {
 		return err
 	}
+	closeKeyLog, err := extras.apply(tlsConf, e, name)
+	if err != nil {
+		return err
+	}
+	defer closeKeyLog()
 	if o.insecure {
 		fmt.Fprintf(e.stderr, "%s: WARNING: -insecure: the server's certificate is NOT verified; "+
 			"anyone on the path can read and change this session\n", name)
@@ -81,13 +99,16 @@ func runConnect(ctx context.Context, e *env, name string, args []string) error {
 		}
 		return fmt.Errorf("handshake with %s failed: %w", addr, err)
 	}
+	handshake := time.Since(start)
 	cs := s.ConnectionState()
 	e.log.Debug("session established", "remote", s.RemoteAddr(), "local", s.LocalAddr(),
-		"handshake", time.Since(start), "cipher", cipherName(cs.CipherSuite), "server_name", tlsConf.ServerName)
+		"handshake", handshake, "cipher", cipherName(cs.CipherSuite), "server_name", tlsConf.ServerName,
+		"alpn", cs.NegotiatedProtocol)
 
 	var sent, received counter
-	prog := startProgress(f.showProgress(true), e.stderr, func() progressSample {
-		p := progressSample{sent: sent.Load(), received: received.Load()}
+	total := inputSize(e.stdin)
+	prog := startProgress(f.progressMode(true), time.Duration(f.interval), e.stderr, func() progressSample {
+		p := progressSample{sent: sent.Load(), received: received.Load(), total: total}
 		if st, ok := statsOf(s); ok {
 			p.rtt = st.SmoothedRTT
 		}
@@ -96,7 +117,14 @@ func runConnect(ctx context.Context, e *env, name string, args []string) error {
 	err = pipe(ctx, s, e.stdin, e.stdout, &sent, &received)
 	prog.Stop()
 	e.log.Debug("session ended", "sent", sent.Load(), "received", received.Load(), "elapsed", time.Since(start), "err", err)
-	if f.stats {
+	switch {
+	case f.json:
+		j := sessionToJSON(s, sent.Load(), received.Load(), time.Since(start), err, f.stats)
+		j.HandshakeMS = ms(handshake)
+		if jerr := writeJSON(e.stderr, j); jerr != nil && err == nil {
+			err = jerr
+		}
+	case f.stats:
 		fmt.Fprint(e.stderr, statsText("session "+addr, s))
 	}
 	return err

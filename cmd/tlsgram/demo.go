@@ -46,6 +46,7 @@ func runDemo(ctx context.Context, e *env, name string, args []string) error {
 	imp.register(f)
 	var so sessionFlags
 	so.register(f)
+	f.addJSON("on stdout instead of the text")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -86,6 +87,9 @@ func runDemo(ctx context.Context, e *env, name string, args []string) error {
 		path = "on loopback through the relay (" + cfg.String() + ", each way)"
 	}
 	out := e.stdout
+	if f.json {
+		out = io.Discard
+	}
 	fmt.Fprintf(out, "%s: sending %s from client to server %s\n", name, formatBytes(int64(size)), path)
 	fmt.Fprintf(out, "  settings    %s (the library's defaults unless marked)\n", so.describe())
 
@@ -128,8 +132,8 @@ func runDemo(ctx context.Context, e *env, name string, args []string) error {
 	e.log.Debug("client connected", "server", ln.Addr(), "via", target, "handshake", handshake)
 
 	var sent counter
-	prog := startProgress(f.showProgress(false), e.stderr, func() progressSample {
-		p := progressSample{sent: sent.Load(), received: received.Load()}
+	prog := startProgress(f.progressMode(false), time.Duration(f.interval), e.stderr, func() progressSample {
+		p := progressSample{sent: sent.Load(), received: received.Load(), total: int64(size), totalReceived: true}
 		if st, ok := statsOf(c); ok {
 			p.rtt = st.SmoothedRTT
 		}
@@ -225,7 +229,21 @@ func runDemo(ctx context.Context, e *env, name string, args []string) error {
 	} else {
 		row("lost", "%s; all recovered: every byte arrived and was verified", strings.Join(lost, ", "))
 	}
-	if f.stats {
+	switch {
+	case f.json:
+		j := demoJSON{Bytes: res.n, SHA256: hex.EncodeToString(wantSum[:]), HandshakeMS: ms(handshake),
+			Seconds: elapsed.Seconds(), MBps: float64(res.n) / 1e6 / elapsed.Seconds(), Path: "loopback",
+			Settings: so.values()}
+		if rl != nil {
+			j.Path = cfg.String()
+			rs := rl.Stats()
+			j.Relay = map[string]relayJSON{"up": linkJSON(rs.Up), "down": linkJSON(rs.Down)}
+		}
+		if okc && oks {
+			j.Client, j.Server = statsToJSON(cst), statsToJSON(sst)
+		}
+		return writeJSON(e.stdout, j)
+	case f.stats:
 		if okc {
 			fmt.Fprint(e.stderr, statsText("the client session", c))
 		}
@@ -234,6 +252,10 @@ func runDemo(ctx context.Context, e *env, name string, args []string) error {
 		}
 	}
 	return nil
+}
+
+func linkJSON(s impair.LinkStats) relayJSON {
+	return relayJSON{Datagrams: s.Sent, Dropped: s.Dropped(), Reordered: s.Reordered, Duplicated: s.Duplicated, Corrupted: s.Corrupted}
 }
 
 func linkSummary(s impair.LinkStats) string {

@@ -175,20 +175,13 @@ func TestServerToClient(t *testing.T) {
 func TestInterruptConnect(t *testing.T) {
 	t.Parallel()
 	srv, addr, pin := startServer(t, procOpts{}, "-mode", "echo", "-once")
-	// *os.File pipes, so that exec does not wait for copying goroutines.
-	inR, inW, err := os.Pipe()
-	require.NoError(t, err)
-	defer inR.Close()
-	defer inW.Close()
-	outR, outW, err := os.Pipe()
-	require.NoError(t, err)
-	defer outR.Close()
-	defer outW.Close()
+	inR, inW := osPipe(t)
+	outR, outW := osPipe(t)
 	cli := startProc(t, procOpts{stdin: inR, stdout: outW}, "connect", "-pin", pin, addr)
 
 	// Once the echo is back, the session is established and carrying data.
 	msg := "some bytes before the interrupt\n"
-	_, err = inW.Write([]byte(msg))
+	_, err := inW.Write([]byte(msg))
 	require.NoError(t, err)
 	require.NoError(t, outR.SetReadDeadline(time.Now().Add(20*time.Second)))
 	echoed := make([]byte, len(msg))
@@ -210,10 +203,7 @@ func TestInterruptConnect(t *testing.T) {
 func TestInterruptServe(t *testing.T) {
 	t.Parallel()
 	srv, addr, pin := startServer(t, procOpts{}, "-mode", "echo", "-v")
-	pr, pw, err := os.Pipe()
-	require.NoError(t, err)
-	defer pr.Close()
-	defer pw.Close()
+	pr, pw := osPipe(t)
 	out := &lockedBuffer{}
 	cli := startProc(t, procOpts{stdin: pr, stdout: out}, "connect", "-pin", pin, addr)
 	srv.waitLine(regexp.MustCompile(`session accepted`), 20*time.Second)
@@ -283,10 +273,11 @@ func TestWalkthrough(t *testing.T) {
 func TestProgress(t *testing.T) {
 	t.Parallel()
 	// 8 Mbit/s makes 2 MiB take about two seconds.
-	_, stderr, code := runTool(t, 60*time.Second, nil, "demo", "-size", "2MiB", "-rate", "8mbit", "-progress", "always")
+	_, stderr, code := runTool(t, 60*time.Second, nil, "demo", "-size", "2MiB", "-rate", "8mbit", "-progress", "line")
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, stderr, "\r\x1b[K")
 	require.Regexp(t, `sent [\d.]+ [KM]iB \([\d.]+ [KM]iB/s\)  received [\d.]+ [KM]iB`, stderr)
+	// (TestProgressLines checks the percentage, the time left and the interval lines.)
 
 	_, stderr, code = runTool(t, 60*time.Second, nil, "demo", "-size", "2MiB", "-rate", "8mbit")
 	require.Equal(t, 0, code, stderr)

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	tgsession "github.com/tlsgram/tlsgram/session"
 )
 
 // explain returns err's message with a hint for the mistakes users make most
@@ -25,6 +27,7 @@ func explain(err error) string {
 func hintFor(err error) string {
 	var (
 		pin      *pinError
+		expired  *expiredError
 		unknown  x509.UnknownAuthorityError
 		unknownP *x509.UnknownAuthorityError
 		host     x509.HostnameError
@@ -35,10 +38,13 @@ func hintFor(err error) string {
 		netErr   net.Error
 		addr     *net.AddrError
 		dns      *net.DNSError
+		closed   *tgsession.CloseError
 	)
 	switch {
 	case errors.As(err, &pin):
 		return "the server's certificate changed, or this is not the server you meant"
+	case errors.As(err, &expired):
+		return "renew the server's certificate, or accept it anyway with -allow-expired"
 	case errors.As(err, &unknown), errors.As(err, &unknownP):
 		return "give the CA that signed the server certificate with -ca FILE, or pin it with -pin"
 	case errors.As(err, &host), errors.As(err, &hostP):
@@ -50,6 +56,11 @@ func hintFor(err error) string {
 		return ""
 	case errors.As(err, &alert):
 		return "the peer rejected the handshake"
+	case strings.Contains(err.Error(), "remote error: tls: no application protocol"):
+		return "the server accepts none of the -alpn protocols offered"
+	case errors.As(err, &closed) && closed.Remote && closed.Code == tgsession.CodeTLS:
+		return "the server refused the handshake and its log says why: it may want a client certificate " +
+			"(-cert, -key), another -alpn, or be a 'tlsgram serve -mode stdio' busy with another client"
 	case errors.As(err, &recHdr):
 		return "the peer does not speak TLS 1.3 over tlsgram"
 	case errors.As(err, &dns):

@@ -73,11 +73,14 @@ func TestBadCommandLines(t *testing.T) {
 func TestHelpDocumentsEveryFlag(t *testing.T) {
 	t.Parallel()
 	want := map[string][]string{
-		"serve":   {"-listen", "-cert", "-key", "-mode", "-once", "-stats", "-v", "-progress", "-cc", "-idle", "-handshake-timeout"},
-		"connect": {"-ca", "-pin", "-insecure", "-servername", "-timeout", "-stats", "-v", "-progress", "-cc", "-idle"},
+		"serve": {"-listen", "-cert", "-key", "-mode", "-once", "-stats", "-v", "-progress", "-interval", "-json", "-cc", "-idle",
+			"-handshake-timeout", "-client-ca", "-alpn", "-keylog"},
+		"connect": {"-ca", "-pin", "-insecure", "-servername", "-timeout", "-stats", "-v", "-progress", "-interval", "-json", "-cc",
+			"-idle", "-cert", "-key", "-allow-expired", "-alpn", "-keylog"},
+		"version": {"-json", "-v"},
 		"cert":    {"-out", "-hosts", "-force", "-v"},
 		"relay":   {"-listen", "-to", "-loss", "-burst", "-reorder", "-dup", "-corrupt", "-delay", "-jitter", "-rate", "-seed", "-stats", "-v"},
-		"demo":    {"-size", "-loss", "-burst", "-reorder", "-dup", "-corrupt", "-delay", "-jitter", "-rate", "-seed", "-stats", "-v"},
+		"demo":    {"-json", "-size", "-loss", "-burst", "-reorder", "-dup", "-corrupt", "-delay", "-jitter", "-rate", "-seed", "-stats", "-v"},
 	}
 	for cmd, flags := range want {
 		stdout, stderr, code := runTool(t, 10*time.Second, nil, cmd, "-h")

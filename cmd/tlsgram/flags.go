@@ -22,7 +22,9 @@ type cmdFlags struct {
 
 	verbose  bool
 	stats    bool
+	json     bool
 	progress string
+	interval durationValue
 }
 
 // newFlags makes the flag set of one subcommand. withSession adds -stats and
@@ -42,9 +44,18 @@ func newFlags(e *env, name, synopsis, description string, withSession bool) *cmd
 	if withSession {
 		f.BoolVar(&f.stats, "stats", false, "print the session statistics on stderr at the end")
 		f.StringVar(&f.progress, "progress", "auto",
-			"progress line on stderr: `auto` (when stderr is a terminal and the data is not), always, never")
+			"progress on stderr, the `mode`: auto (a redrawn line when stderr is a terminal and the data is not), "+
+				"always (that line on a terminal, one line per -interval otherwise, like iperf3), line, lines, never")
+		f.interval = durationValue(time.Second)
+		f.Var(&f.interval, "interval", "time between progress lines when they are not redrawn (-progress always or lines)")
 	}
 	return f
+}
+
+// addJSON adds -json, for the commands that print a summary.
+func (f *cmdFlags) addJSON(where string) {
+	f.BoolVar(&f.json, "json", false, "print the summary (with -stats, the statistics too) as one JSON object "+where+
+		", like iperf3 -J (fields: see the README's \"JSON output\")")
 }
 
 func (f *cmdFlags) printUsage(w io.Writer) {
@@ -80,9 +91,12 @@ func (f *cmdFlags) parse(args []string) ([]string, error) {
 		args = rest[1:]
 	}
 	switch f.progress {
-	case "", "auto", "always", "never":
+	case "", "auto", "always", "line", "lines", "never":
 	default:
-		return nil, usagef("invalid value %q for flag -progress: want auto, always or never", f.progress)
+		return nil, usagef("invalid value %q for flag -progress: want auto, always, line, lines or never", f.progress)
+	}
+	if f.interval <= 0 && f.Lookup("interval") != nil {
+		return nil, usagef("-interval must be positive")
 	}
 	level := slog.LevelWarn
 	if f.verbose {
@@ -92,16 +106,27 @@ func (f *cmdFlags) parse(args []string) ([]string, error) {
 	return pos, nil
 }
 
-// showProgress reports whether a progress line should be drawn. usesStdio
-// says whether the session's data goes through stdin and stdout.
-func (f *cmdFlags) showProgress(usesStdio bool) bool {
+// progressMode says how progress is shown: not at all, as one line redrawn in place (a
+// terminal), or as one line per interval (a log or a pipe). usesStdio says whether the
+// session's data goes through stdin and stdout.
+func (f *cmdFlags) progressMode(usesStdio bool) progressMode {
 	switch f.progress {
-	case "always":
-		return true
 	case "never":
-		return false
+		return progressOff
+	case "line":
+		return progressRedraw
+	case "lines":
+		return progressLines
+	case "always":
+		if f.e.stderrTTY {
+			return progressRedraw
+		}
+		return progressLines
 	}
-	return f.e.stderrTTY && !(usesStdio && f.e.stdioTTY)
+	if f.e.stderrTTY && !(usesStdio && f.e.stdioTTY) {
+		return progressRedraw
+	}
+	return progressOff
 }
 
 // sizeValue is a byte count written as 1048576, 64MiB, 100M, 1.5GB.

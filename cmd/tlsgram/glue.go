@@ -93,17 +93,9 @@ func writeStats(b *strings.Builder, st transport.Stats) {
 	row("flow control", "peer's limit for us at %s, our receive window %s",
 		formatBytes(int64(st.SendWindow)), formatBytes(int64(st.ReceiveWindow)))
 	d := st.Drops
-	drops := []struct {
-		n    uint64
-		name string
-	}{
-		{d.Integrity, "corrupted"}, {d.Malformed, "malformed"}, {d.WrongConnID, "wrong connection ID"},
-		{d.WrongType, "wrong type"}, {d.Duplicate, "duplicate"}, {d.FlowControl, "beyond flow control"},
-		{d.TooManyGaps, "too many gaps"}, {d.AfterClose, "after close"}, {st.DroppedQueueFull, "queue full"},
-	}
 	var parts []string
 	var total uint64
-	for _, x := range drops {
+	for _, x := range dropReasons(st) {
 		if x.n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", x.name, x.n))
 			total += x.n
@@ -123,5 +115,21 @@ func writeStats(b *strings.Builder, st transport.Stats) {
 	if st.SocketReceiveBuffer > 0 || st.SocketSendBuffer > 0 {
 		row("socket", "receive buffer %s, send buffer %s (as the kernel reports them)",
 			formatBytes(int64(st.SocketReceiveBuffer)), formatBytes(int64(st.SocketSendBuffer)))
+	}
+}
+
+// dropCount is how many received datagrams were dropped for one reason.
+type dropCount struct {
+	n    uint64
+	name string
+}
+
+// dropReasons lists the received datagrams a session dropped, by reason.
+func dropReasons(st transport.Stats) []dropCount {
+	d := st.Drops
+	return []dropCount{
+		{d.Integrity, "corrupted"}, {d.Malformed, "malformed"}, {d.WrongConnID, "wrong connection ID"},
+		{d.WrongType, "wrong type"}, {d.Duplicate, "duplicate"}, {d.FlowControl, "beyond flow control"},
+		{d.TooManyGaps, "too many gaps"}, {d.AfterClose, "after close"}, {st.DroppedQueueFull, "queue full"},
 	}
 }

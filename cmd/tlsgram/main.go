@@ -54,9 +54,9 @@ type command struct {
 }
 
 var commands = []command{
-	{"serve", "[-listen ADDR] [-cert FILE -key FILE] [-mode stdio|echo|discard] [-once]",
+	{"serve", "[-listen ADDR] [-cert FILE -key FILE] [-client-ca FILE] [-mode stdio|echo|discard] [-once]",
 		"accept sessions: pipe one to stdin/stdout, or echo/discard for many clients", runServe},
-	{"connect", "[-ca FILE | -pin SHA256 | -insecure] [-servername NAME] ADDR",
+	{"connect", connectSynopsis,
 		"open a session and copy stdin to it and it to stdout", runConnect},
 	{"cert", "-out DIR [-hosts a,b]",
 		"write a development CA and a server certificate signed by it", runCert},
@@ -64,6 +64,8 @@ var commands = []command{
 		"forward UDP between clients and a server, losing, reordering, delaying datagrams", runRelay},
 	{"demo", "[-size N] [impairment flags]",
 		"run server, client (and relay) in one process and report what happened", runDemo},
+	{"version", "[-json]",
+		"print the module version, the Go version and the wire format version (also: tlsgram -version)", runVersion},
 }
 
 func main() {
@@ -87,6 +89,8 @@ func run(args []string) int {
 	case "-h", "-help", "--help", "help":
 		usage(e.stdout)
 		return exitOK
+	case "-version", "--version":
+		name = "version"
 	}
 	var cmd *command
 	for i := range commands {
@@ -109,8 +113,8 @@ func run(args []string) int {
 		stop()
 	}()
 
-	err := cmd.run(ctx, e, "tlsgram "+name, args[1:])
-	return report(e.stderr, "tlsgram "+name, err)
+	err := cmd.run(ctx, e, "tlsgram "+cmd.name, args[1:])
+	return report(e.stderr, "tlsgram "+cmd.name, err)
 }
 
 // report prints err as one line and turns it into an exit status.

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,8 @@ func (w countingWriter) Write(p []byte) (int, error) {
 type progressSample struct {
 	labels         [2]string // of sent and received; default "sent", "received"
 	sent, received int64
+	total          int64         // bytes there are to send, if known (> 0): percentage and time left
+	totalReceived  bool          // the percentage counts received bytes (the demo sees both ends)
 	rtt            time.Duration // smoothed RTT; 0 if unknown
 	sessions       int           // shown when > 1 or when server is set
 	server         bool
@@ -65,15 +68,28 @@ type progressSample struct {
 	extra          string // appended as is
 }
 
-// progressDelay is how long a transfer runs before its progress line
-// appears: only long transfers get one.
+// progressMode is how progress is shown (cmdFlags.progressMode picks it).
+type progressMode int
+
+const (
+	progressOff    progressMode = iota
+	progressRedraw              // one line on a terminal, redrawn in place
+	progressLines               // one line per interval, for logs and pipes (iperf3's interval reports)
+)
+
+// progressDelay is how long a transfer runs before its redrawn line appears: only long
+// transfers get one.
 const progressDelay = time.Second
 
-// progress redraws one line on stderr (a terminal) until stopped. The rates
-// are over the last interval, which is what a person watching wants.
+// redrawInterval is how often the redrawn line changes: often enough to look alive.
+const redrawInterval = 500 * time.Millisecond
+
+// progress shows progress on stderr until stopped. Rates are over the last interval, which is
+// what a person watching wants; the time left is at the average rate so far, which jumps less.
 type progress struct {
 	w        io.Writer
 	sample   func() progressSample
+	mode     progressMode
 	interval time.Duration
 
 	stopOnce sync.Once
@@ -81,15 +97,18 @@ type progress struct {
 	done     chan struct{}
 
 	mu    sync.Mutex // guards drawn and writes to w
-	drawn bool       // a progress line is on the screen
+	drawn bool       // a redrawn progress line is on the screen
 }
 
-// startProgress starts drawing if enabled; otherwise it returns a progress
-// whose Stop does nothing.
-func startProgress(enabled bool, w io.Writer, sample func() progressSample) *progress {
-	p := &progress{w: w, sample: sample, interval: 500 * time.Millisecond,
+// startProgress starts showing progress in mode, every interval for progressLines; with
+// progressOff it returns a progress whose Stop does nothing.
+func startProgress(mode progressMode, interval time.Duration, w io.Writer, sample func() progressSample) *progress {
+	if mode == progressRedraw {
+		interval = redrawInterval
+	}
+	p := &progress{w: w, sample: sample, mode: mode, interval: interval,
 		stop: make(chan struct{}), done: make(chan struct{})}
-	if !enabled {
+	if mode == progressOff {
 		close(p.done)
 		return p
 	}
@@ -112,15 +131,19 @@ func (p *progress) loop() {
 			p.mu.Unlock()
 			return
 		case now := <-t.C:
-			if now.Sub(start) < progressDelay {
+			if p.mode == progressRedraw && now.Sub(start) < progressDelay {
 				// Short transfers finish without a progress line.
 				continue
 			}
 			s := p.sample()
-			line := progressLine(s, last, now.Sub(lastT))
+			line := progressLine(s, last, now.Sub(lastT), now.Sub(start))
 			p.mu.Lock()
-			fmt.Fprint(p.w, "\r\x1b[K"+line)
-			p.drawn = true
+			if p.mode == progressLines {
+				fmt.Fprintf(p.w, "[%6.1f-%6.1f s]  %s\n", lastT.Sub(start).Seconds(), now.Sub(start).Seconds(), line)
+			} else {
+				fmt.Fprint(p.w, "\r\x1b[K"+line)
+				p.drawn = true
+			}
 			p.mu.Unlock()
 			last, lastT = s, now
 		}
@@ -144,7 +167,8 @@ func (p *progress) Print(text string) {
 	io.WriteString(p.w, text)
 }
 
-func progressLine(s, last progressSample, dt time.Duration) string {
+// progressLine is one report: s now, last one interval dt ago, elapsed since the start.
+func progressLine(s, last progressSample, dt, elapsed time.Duration) string {
 	var b strings.Builder
 	if s.server || s.sessions > 1 {
 		unit := s.unit
@@ -163,8 +187,15 @@ func progressLine(s, last progressSample, dt time.Duration) string {
 		}
 		return formatBytes(int64(float64(now-before)/dt.Seconds())) + "/s"
 	}
-	fmt.Fprintf(&b, "%s %s (%s)  %s %s (%s)", labels[0], formatBytes(s.sent), rate(s.sent, last.sent),
-		labels[1], formatBytes(s.received), rate(s.received, last.received))
+	fmt.Fprintf(&b, "%s %s", labels[0], formatBytes(s.sent))
+	if s.total > 0 && !s.totalReceived {
+		fmt.Fprintf(&b, " of %s, %s", formatBytes(s.total), percentLeft(s.sent, s.total, elapsed))
+	}
+	fmt.Fprintf(&b, " (%s)  %s %s", rate(s.sent, last.sent), labels[1], formatBytes(s.received))
+	if s.total > 0 && s.totalReceived {
+		fmt.Fprintf(&b, " of %s, %s", formatBytes(s.total), percentLeft(s.received, s.total, elapsed))
+	}
+	fmt.Fprintf(&b, " (%s)", rate(s.received, last.received))
 	if s.rtt > 0 {
 		fmt.Fprintf(&b, "  rtt %s", formatDuration(s.rtt))
 	}
@@ -174,8 +205,42 @@ func progressLine(s, last progressSample, dt time.Duration) string {
 	return b.String()
 }
 
+// percentLeft is "37%, 0:12 left": the share of total sent and the time the rest takes at the
+// average rate so far.
+func percentLeft(sent, total int64, elapsed time.Duration) string {
+	pct := 100 * float64(min(sent, total)) / float64(total)
+	left := "?"
+	if sent > 0 && elapsed > 0 {
+		rest := time.Duration(float64(total-min(sent, total)) / float64(sent) * float64(elapsed))
+		left = formatClock(rest)
+	}
+	return fmt.Sprintf("%.0f%%, %s left", pct, left)
+}
+
+// formatClock writes a duration as m:ss or h:mm:ss, as progress bars do.
+func formatClock(d time.Duration) string {
+	sec := int64(d.Round(time.Second) / time.Second)
+	if sec >= 3600 {
+		return fmt.Sprintf("%d:%02d:%02d", sec/3600, sec/60%60, sec%60)
+	}
+	return fmt.Sprintf("%d:%02d", sec/60, sec%60)
+}
+
 // Stop erases the line and waits for the drawing goroutine to end.
 func (p *progress) Stop() {
 	p.stopOnce.Do(func() { close(p.stop) })
 	<-p.done
+}
+
+// inputSize is the size of r if it is a regular file (stdin redirected from one), else 0.
+func inputSize(r io.Reader) int64 {
+	f, ok := r.(*os.File)
+	if !ok {
+		return 0
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0
+	}
+	return fi.Size()
 }

@@ -66,7 +66,7 @@ func runRelay(ctx context.Context, e *env, name string, args []string) error {
 	e.log.Debug("relay started", "listen", r.Addr(), "target", *to, "impairment", cfg.String(),
 		"rcvbuf", st.ReadBuffer, "sndbuf", st.WriteBuffer)
 
-	prog := startProgress(f.showProgress(false), e.stderr, func() progressSample {
+	prog := startProgress(f.progressMode(false), time.Duration(f.interval), e.stderr, func() progressSample {
 		st := r.Stats()
 		return progressSample{
 			labels:   [2]string{"up", "down"},

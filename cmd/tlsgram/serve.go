@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,17 +30,24 @@ session ends), and print one line per session on stderr.
 Without -cert and -key, the server makes an ephemeral self-signed certificate
 and prints its SHA-256 fingerprint; clients pin it with "connect -pin".
 
+With -client-ca, clients must present a certificate signed by one of its
+CAs (mutual TLS; "tlsgram cert" makes one: client.pem, client-key.pem).
+
 On start, stderr gets a line "listening on ADDR" (the real port with
 -listen HOST:0) and, for an ephemeral certificate, "pin: SHA256".
 
 Ctrl-C closes open sessions properly; a second Ctrl-C exits at once.`
 
 func runServe(ctx context.Context, e *env, name string, args []string) error {
-	f := newFlags(e, name, "[-listen ADDR] [-cert FILE -key FILE] [-mode stdio|echo|discard] [-once]", serveDescription, true)
+	f := newFlags(e, name, "[-listen ADDR] [-cert FILE -key FILE] [-client-ca FILE] [-mode stdio|echo|discard] [-once]", serveDescription, true)
 	listen := f.String("listen", "127.0.0.1:4433", "UDP `address` to listen on (port 0: any free port)")
 	certFile := f.String("cert", "", "server certificate `file` (PEM; may hold the chain)")
 	keyFile := f.String("key", "", "server private key `file` (PEM)")
+	clientCA := f.String("client-ca", "", "require a client certificate signed by a CA in this PEM `file` (mutual TLS)")
 	mode := f.String("mode", "stdio", "what to do with sessions, the `mode`: stdio, echo or discard")
+	var extras tlsExtras
+	extras.register(f, true)
+	f.addJSON("per session, one line each, on stderr, instead of the session line")
 	once := f.Bool("once", false, "exit after the first session ends")
 	var so sessionFlags
 	so.register(f)
@@ -61,28 +70,73 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	if err != nil {
 		return err
 	}
+	if w := serverCertWarning(tlsConf.Certificates[0], time.Now()); w != "" {
+		fmt.Fprintf(e.stderr, "%s: %s\n", name, w)
+	}
+	if *clientCA != "" {
+		pool, err := loadCAPool("-client-ca", *clientCA)
+		if err != nil {
+			return err
+		}
+		tlsConf.ClientCAs = pool
+		tlsConf.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	closeKeyLog, err := extras.apply(tlsConf, e, name)
+	if err != nil {
+		return err
+	}
+	defer closeKeyLog()
+	srv := &server{e: e, f: f, name: name, mode: *mode, once: *once || *mode == "stdio",
+		active: make(map[session]struct{})}
+	if *mode == "stdio" {
+		tlsConf.GetConfigForClient = srv.refuseBusy
+	}
 	ln, err := listenSessions(*listen, tlsConf, so.config())
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", *listen, err)
 	}
-	addr := ln.Addr().String()
-	fmt.Fprintf(e.stderr, "%s: listening on %s (udp, mode %s)\n", name, addr, *mode)
+	srv.ln = ln
+	srv.announce(ln.Addr().String(), *certFile, pin)
+	return srv.run(ctx)
+}
+
+// errBusy refuses a client's handshake while a stdio session runs: one session owns stdin and
+// stdout, and a later client should hear so at once (a TLS alert, in one round trip) rather
+// than wait for a handshake timeout or get a session that ends at once and looks like success.
+var errBusy = errors.New("serving one session already (-mode stdio)")
+
+// refuseBusy is the stdio server's tls.Config.GetConfigForClient.
+func (s *server) refuseBusy(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	s.mu.Lock()
+	busy := len(s.active) > 0
+	s.mu.Unlock()
+	if busy {
+		s.refused(hello.Conn.RemoteAddr())
+		return nil, errBusy
+	}
+	return nil, nil
+}
+
+func (s *server) refused(addr net.Addr) {
+	s.prog.Print(fmt.Sprintf("%s: refused %s: %v\n", s.name, addr, errBusy))
+}
+
+// announce prints where the server listens and how to reach it.
+func (s *server) announce(addr, certFile, pin string) {
+	name, e := s.name, s.e
+	fmt.Fprintf(e.stderr, "%s: listening on %s (udp, mode %s)\n", name, addr, s.mode)
 	connectAddr := addr
 	if host, port, err := net.SplitHostPort(addr); err == nil {
 		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 			connectAddr = net.JoinHostPort("127.0.0.1", port)
 		}
 	}
-	if *certFile == "" {
+	if certFile == "" {
 		fmt.Fprintf(e.stderr, "%s: ephemeral self-signed certificate, pin: %s\n", name, pin)
 		fmt.Fprintf(e.stderr, "%s: connect with: tlsgram connect -pin %s %s\n", name, pin, connectAddr)
 	} else {
-		fmt.Fprintf(e.stderr, "%s: certificate %s, SHA-256 fingerprint %s\n", name, *certFile, pin)
+		fmt.Fprintf(e.stderr, "%s: certificate %s, SHA-256 fingerprint %s\n", name, certFile, pin)
 	}
-
-	srv := &server{e: e, f: f, name: name, mode: *mode, once: *once || *mode == "stdio",
-		ln: ln, active: make(map[session]struct{})}
-	return srv.run(ctx)
 }
 
 // server runs the accept loop and one goroutine per session.
@@ -100,16 +154,14 @@ type server struct {
 	mu       sync.Mutex           // guards the fields up to the blank line
 	active   map[session]struct{} // sessions being served
 	stopping bool                 // no new sessions: shutting down
-	// listenerClosed: stdio mode closed the listener after its session.
-	listenerClosed bool
-	firstErr       error // result of the first session, for -once
-	served         int
+	firstErr error                // result of the first session, for -once
+	served   int
 
 	wg sync.WaitGroup
 }
 
 func (s *server) run(ctx context.Context) error {
-	s.prog = startProgress(s.f.showProgress(s.mode == "stdio"), s.e.stderr, func() progressSample {
+	s.prog = startProgress(s.f.progressMode(s.mode == "stdio"), time.Duration(s.f.interval), s.e.stderr, func() progressSample {
 		s.mu.Lock()
 		n := len(s.active)
 		var rtt time.Duration
@@ -155,7 +207,10 @@ func (s *server) run(ctx context.Context) error {
 		if s.mode != "stdio" {
 			// A stdio session closes itself on interrupt, more patiently
 			// (see closeOnInterrupt).
-			closeAll(open)
+			if n := closeAll(open, shutdownGrace); n > 0 {
+				prog.Print(fmt.Sprintf("%s: not waiting for %s whose peer did not acknowledge the close within %s\n",
+					s.name, plural(n, "session"), shutdownGrace))
+			}
 		}
 	}()
 
@@ -164,7 +219,7 @@ func (s *server) run(ctx context.Context) error {
 		c, err := s.ln.Accept()
 		if err != nil {
 			s.mu.Lock()
-			if !s.stopping && !s.listenerClosed {
+			if !s.stopping {
 				acceptErr = err
 			}
 			s.mu.Unlock()
@@ -176,18 +231,20 @@ func (s *server) run(ctx context.Context) error {
 			c.Close()
 			continue
 		}
-		s.active[c] = struct{}{}
-		if s.mode == "stdio" {
-			// One session owns stdin and stdout. Later clients get no
-			// answer (their handshake times out) rather than a session
-			// that ends at once and looks like success.
-			s.listenerClosed = true
-			s.ln.Close()
+		if s.mode == "stdio" && len(s.active) > 0 {
+			// Two handshakes raced past refuseBusy: the first one owns
+			// stdin and stdout.
+			s.mu.Unlock()
+			s.refused(c.RemoteAddr())
+			c.Close()
+			continue
 		}
+		s.active[c] = struct{}{}
 		s.mu.Unlock()
 		cs := c.ConnectionState()
 		s.e.log.Debug("session accepted", "remote", c.RemoteAddr(), "cipher", cipherName(cs.CipherSuite),
-			"server_name", cs.ServerName, "resumed", cs.DidResume)
+			"server_name", cs.ServerName, "resumed", cs.DidResume, "alpn", cs.NegotiatedProtocol,
+			"client_certificate", clientSubject(cs))
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -224,18 +281,34 @@ func (s *server) run(ctx context.Context) error {
 	return nil
 }
 
-// closeAll closes sessions concurrently: each Close waits for the peer to
-// acknowledge what was written, so one slow peer must not hold up the rest.
-func closeAll(list []session) {
-	var wg sync.WaitGroup
+// shutdownGrace bounds how long a shutting-down server waits for its sessions' peers to
+// acknowledge the close. A live peer does so within a round trip; a peer that is gone (a killed
+// client whose session has not yet timed out) never does, and must not hold the shutdown for the
+// whole Config.CloseTimeout.
+const shutdownGrace = time.Second
+
+// closeAll closes sessions concurrently: each Close waits for the peer to acknowledge what was
+// written, so one slow peer must not hold up the rest. It returns after at most grace, with the
+// number of Closes still waiting (they go on in the background until the process exits; every
+// peer has been sent close_notify and the end of the stream by then).
+func closeAll(list []session, grace time.Duration) (waiting int) {
+	done := make(chan struct{}, len(list))
 	for _, c := range list {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
 			c.Close()
+			done <- struct{}{}
 		}()
 	}
-	wg.Wait()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	for n := len(list); n > 0; n-- {
+		select {
+		case <-done:
+		case <-t.C:
+			return n
+		}
+	}
+	return 0
 }
 
 // serve handles one session and prints its summary.
@@ -268,6 +341,16 @@ func (s *server) serve(ctx context.Context, c session) error {
 	elapsed := time.Since(start)
 	s.e.log.Debug("session ended", "remote", remote, "received", received.Load(), "sent", sent.Load(),
 		"elapsed", elapsed, "err", err)
+	if s.f.json {
+		j := sessionToJSON(c, sent.Load(), received.Load(), elapsed, err, s.f.stats)
+		j.ClientCert = clientSubject(c.ConnectionState())
+		b, jerr := json.Marshal(j)
+		if jerr != nil {
+			return jerr
+		}
+		s.prog.Print(string(b) + "\n")
+		return err
+	}
 	if s.mode != "stdio" || s.f.verbose || err != nil {
 		line := fmt.Sprintf("%s: session %s: received %s, sent %s in %s", s.name, remote,
 			formatBytes(received.Load()), formatBytes(sent.Load()), formatDuration(elapsed))
@@ -283,6 +366,14 @@ func (s *server) serve(ctx context.Context, c session) error {
 		s.prog.Print(statsText("session "+remote, c))
 	}
 	return err
+}
+
+// clientSubject names the client's certificate, if it sent one.
+func clientSubject(cs tls.ConnectionState) string {
+	if len(cs.PeerCertificates) == 0 {
+		return ""
+	}
+	return cs.PeerCertificates[0].Subject.String()
 }
 
 func isInterrupted(err error) bool {

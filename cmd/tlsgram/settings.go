@@ -59,6 +59,18 @@ func (o *sessionFlags) config() *transport.Config {
 	return &c
 }
 
+// values maps each flagged setting's flag to its value.
+func (o *sessionFlags) values() map[string]string {
+	v := reflect.ValueOf(o.conf)
+	m := map[string]string{}
+	for _, s := range transport.Settings() {
+		if s.Flag != "" {
+			m[s.Flag] = fmt.Sprint(v.FieldByName(s.Field).Interface())
+		}
+	}
+	return m
+}
+
 // describe lists the flagged settings as "-flag value", marking those that differ from the
 // library's default: what the demo shows.
 func (o *sessionFlags) describe() string {

@@ -62,12 +62,42 @@ func (e *pinError) Error() string {
 		formatFingerprint(e.got), formatFingerprint(e.want))
 }
 
-// clientTLS is the verification choice of "connect".
+// expiredError is a pinned certificate outside its validity period.
+type expiredError struct {
+	notBefore, notAfter time.Time
+	now                 time.Time
+}
+
+func (e *expiredError) Error() string {
+	if e.now.Before(e.notBefore) {
+		return fmt.Sprintf("the server's certificate matches -pin but is not valid before %s", e.notBefore.UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf("the server's certificate matches -pin but expired on %s", e.notAfter.UTC().Format(time.RFC3339))
+}
+
+// validityProblem describes a certificate outside its validity period at now, or returns "".
+func validityProblem(leaf *x509.Certificate, now time.Time) string {
+	switch {
+	case now.After(leaf.NotAfter):
+		return "expired on " + leaf.NotAfter.UTC().Format(time.RFC3339)
+	case now.Before(leaf.NotBefore):
+		return "is not valid before " + leaf.NotBefore.UTC().Format(time.RFC3339)
+	}
+	return ""
+}
+
+// clientTLS is the verification choice of "connect", and the client's certificate.
 type clientTLS struct {
 	caFile     string
 	pin        string
 	insecure   bool
 	serverName string
+	// allowExpired makes -pin accept a certificate outside its validity period; warn is
+	// told when that happens.
+	allowExpired bool
+	warn         func(string)
+	// certFile and keyFile are the client certificate for mutual TLS.
+	certFile, keyFile string
 }
 
 // config builds the client's tls.Config for a session to addr. With -pin and
@@ -84,12 +114,25 @@ func (o *clientTLS) config(addr string) (*tls.Config, error) {
 	if o.insecure && (o.caFile != "" || o.pin != "") {
 		return nil, usagef("-insecure cannot be combined with -ca or -pin")
 	}
+	if o.allowExpired && (o.pin == "" || o.caFile != "") {
+		return nil, usagef("-allow-expired goes with -pin alone: with -ca (or the system's CAs) the chain's validity is checked")
+	}
+	switch {
+	case o.certFile != "" && o.keyFile != "":
+		cert, err := loadKeyPair(o.certFile, o.keyFile)
+		if err != nil {
+			return nil, err
+		}
+		conf.Certificates = []tls.Certificate{cert}
+	case o.certFile != "" || o.keyFile != "":
+		return nil, usagef("-cert and -key go together")
+	}
 	if o.insecure {
 		conf.InsecureSkipVerify = true
 		return conf, nil
 	}
 	if o.caFile != "" {
-		pool, err := loadCAPool(o.caFile)
+		pool, err := loadCAPool("-ca", o.caFile)
 		if err != nil {
 			return nil, err
 		}
@@ -110,9 +153,24 @@ func (o *clientTLS) config(addr string) (*tls.Config, error) {
 			if len(cs.PeerCertificates) == 0 {
 				return errors.New("server sent no certificate")
 			}
-			got := fingerprint(cs.PeerCertificates[0].Raw)
+			leaf := cs.PeerCertificates[0]
+			got := fingerprint(leaf.Raw)
 			if got != want {
 				return &pinError{got: got, want: want}
+			}
+			if o.caFile != "" {
+				return nil // the chain was verified, validity included
+			}
+			// The pin replaces the chain, not the validity period: accepting an expired
+			// certificate is a choice the user states with -allow-expired.
+			now := time.Now()
+			if p := validityProblem(leaf, now); p != "" {
+				if !o.allowExpired {
+					return &expiredError{notBefore: leaf.NotBefore, notAfter: leaf.NotAfter, now: now}
+				}
+				if o.warn != nil {
+					o.warn("WARNING: -allow-expired: accepting the pinned certificate, which " + p)
+				}
 			}
 			return nil
 		}
@@ -120,14 +178,15 @@ func (o *clientTLS) config(addr string) (*tls.Config, error) {
 	return conf, nil
 }
 
-func loadCAPool(file string) (*x509.CertPool, error) {
+// loadCAPool reads the CA certificates of flag (-ca, -client-ca).
+func loadCAPool(flag, file string) (*x509.CertPool, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("-ca: cannot read CA certificate: %w", pathErr(err))
+		return nil, fmt.Errorf("%s: cannot read CA certificate: %w", flag, pathErr(err))
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("-ca %s: no PEM certificate in the file", file)
+		return nil, fmt.Errorf("%s %s: no PEM certificate in the file", flag, file)
 	}
 	return pool, nil
 }
@@ -273,4 +332,60 @@ func appendUnique(list []string, s string) []string {
 
 func encodePEM(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}
+
+// serverCertWarning returns a warning for a server certificate that clients verifying it will
+// refuse (expired or not yet valid), or "".
+func serverCertWarning(cert tls.Certificate, now time.Time) string {
+	leaf := cert.Leaf
+	if leaf == nil && len(cert.Certificate) > 0 {
+		leaf, _ = x509.ParseCertificate(cert.Certificate[0])
+	}
+	if leaf == nil {
+		return ""
+	}
+	if p := validityProblem(leaf, now); p != "" {
+		return "WARNING: the server certificate " + p + ": clients that verify it will refuse the handshake " +
+			"(-pin clients only with -allow-expired)"
+	}
+	return ""
+}
+
+// tlsExtras are the TLS options serve, connect and demo share.
+type tlsExtras struct {
+	alpn   string
+	keyLog string
+}
+
+func (x *tlsExtras) register(f *cmdFlags, server bool) {
+	what := "offer"
+	if server {
+		what = "accept (a client offering none of them is refused; one offering none at all is not)"
+	}
+	f.StringVar(&x.alpn, "alpn", "", "comma-separated application `protocols` to "+what+" with TLS ALPN, e.g. h2,http/1.1")
+	f.StringVar(&x.keyLog, "keylog", os.Getenv("SSLKEYLOGFILE"), "append the sessions' TLS secrets to this `file` in the NSS key log "+
+		"format (SSLKEYLOGFILE; default: that environment variable). DANGEROUS: whoever reads the file can decrypt the sessions")
+}
+
+// apply sets ALPN and the key log on conf. The returned function closes the key log.
+func (x *tlsExtras) apply(conf *tls.Config, e *env, name string) (func(), error) {
+	for _, p := range strings.Split(x.alpn, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			if len(p) > 255 {
+				return nil, usagef("-alpn: protocol name %.20q… is longer than 255 bytes", p)
+			}
+			conf.NextProtos = append(conf.NextProtos, p)
+		}
+	}
+	if x.keyLog == "" {
+		return func() {}, nil
+	}
+	f, err := os.OpenFile(x.keyLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("-keylog: %w", pathErr(err))
+	}
+	conf.KeyLogWriter = f
+	fmt.Fprintf(e.stderr, "%s: WARNING: writing the TLS secrets of these sessions to %s (-keylog or SSLKEYLOGFILE): "+
+		"whoever reads that file can decrypt them\n", name, x.keyLog)
+	return func() { f.Close() }, nil
 }

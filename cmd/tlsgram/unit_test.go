@@ -130,12 +130,13 @@ func TestDevPKI(t *testing.T) {
 	hosts := []string{"localhost", "127.0.0.1", "::1", "db.internal"}
 	files, fp, notAfter, err := makeDevPKI(hosts, 90*24*time.Hour)
 	require.NoError(t, err)
-	require.Len(t, files, 3)
+	require.Len(t, files, 5)
 	byName := map[string]pkiFile{}
 	for _, f := range files {
 		byName[f.name] = f
 	}
 	require.Equal(t, 0o600, int(byName["server-key.pem"].mode), "the private key must not be world-readable")
+	require.Equal(t, 0o600, int(byName["client-key.pem"].mode), "the private key must not be world-readable")
 
 	pool := x509.NewCertPool()
 	require.True(t, pool.AppendCertsFromPEM(byName["ca.pem"].data))
