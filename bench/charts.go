@@ -7,9 +7,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -17,7 +19,7 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// palette is colour-blind safe (Okabe–Ito), one colour per contender.
+// palette is colour-blind safe (Okabe–Ito).
 var palette = []color.Color{
 	color.RGBA{0, 114, 178, 255},   // blue
 	color.RGBA{230, 159, 0, 255},   // orange
@@ -28,6 +30,23 @@ var palette = []color.Color{
 	color.RGBA{240, 228, 66, 255},  // yellow
 	color.RGBA{0, 0, 0, 255},       // black
 }
+
+var grey = color.RGBA{110, 110, 110, 255}
+
+// Chart geometry. Contenders are rows (names read horizontally, so long names never collide
+// with each other, as rotated column labels did), values run along a log axis (tlsgram's
+// 0.7 MB/s on a lossy path and an unreliable sender's 118 MB/s both stay readable), and
+// values are printed in the row label, never on the plot, where they would collide or be cut.
+const (
+	chartCols      = 2
+	panelWidth     = 11 * vg.Centimeter
+	rowHeight      = 0.85 * vg.Centimeter // per contender: well above the 7-point label height
+	panelOverhead  = 2.6 * vg.Centimeter  // title, axis and tick labels of one panel
+	legendHeight   = 1.4 * vg.Centimeter
+	labelFontSize  = 7
+	titleFontSize  = 10
+	legendFontSize = 8
+)
 
 // WriteCharts draws the charts as SVG files in dir and returns their
 // file names. SVG keeps them small enough to commit next to the README.
@@ -46,22 +65,26 @@ func WriteChartsAs(r *Results, dir, format string) ([]string, error) {
 		}
 		return false
 	}
-	type chart struct {
+	charts := []struct {
 		m    Metric
 		file string
-		draw func(*Results, Condition, Metric) *plot.Plot
-	}
-	charts := []chart{
-		{MetricBulk, "throughput." + format, throughputPlot},
-		{MetricRR64, "latency-64B." + format, latencyPlot},
-		{MetricRR1K, "latency-1KiB." + format, latencyPlot},
-		{MetricHandshake, "handshake." + format, latencyPlot},
+	}{
+		{MetricBulk, "throughput." + format},
+		{MetricRR64, "latency-64B." + format},
+		{MetricRR1K, "latency-1KiB." + format},
+		{MetricHandshake, "handshake." + format},
 	}
 	for _, ch := range charts {
 		if !has(ch.m) {
 			continue
 		}
-		if err := tiles(r, ch.m, filepath.Join(dir, ch.file), ch.draw); err != nil {
+		var f figure
+		if ch.m == MetricBulk {
+			f = throughputFigure(r)
+		} else {
+			f = latencyFigure(r, ch.m)
+		}
+		if err := f.write(filepath.Join(dir, ch.file)); err != nil {
 			return names, fmt.Errorf("%s: %w", ch.file, err)
 		}
 		names = append(names, ch.file)
@@ -69,22 +92,24 @@ func WriteChartsAs(r *Results, dir, format string) ([]string, error) {
 	return names, nil
 }
 
-// tiles draws one panel per condition, three panels per row.
-func tiles(r *Results, m Metric, path string, draw1 func(*Results, Condition, Metric) *plot.Plot) error {
-	n := len(r.Conditions)
+// figure is a grid of panels (one per condition) above one legend for all of them: a legend
+// inside a panel would cover data.
+type figure struct {
+	panels []*plot.Plot
+	rows   int // contenders per panel
+	legend plot.Legend
+}
+
+func (f figure) write(path string) error {
+	n := len(f.panels)
 	if n == 0 {
 		return nil
 	}
-	cols := min(3, n)
-	rows := (n + cols - 1) / cols
-	plots := make([][]*plot.Plot, rows)
-	for j := range plots {
-		plots[j] = make([]*plot.Plot, cols)
-	}
-	for i, cond := range r.Conditions {
-		plots[i/cols][i%cols] = draw1(r, cond, m)
-	}
-	w, h := vg.Length(cols)*8*vg.Centimeter, vg.Length(rows)*8*vg.Centimeter
+	cols := min(chartCols, n)
+	gridRows := (n + cols - 1) / cols
+	panelHeight := vg.Length(f.rows)*rowHeight + panelOverhead
+	w := vg.Length(cols) * panelWidth
+	h := vg.Length(gridRows)*panelHeight + legendHeight
 	var img interface {
 		vg.CanvasSizer
 		io.WriterTo
@@ -95,9 +120,21 @@ func tiles(r *Results, m Metric, path string, draw1 func(*Results, Condition, Me
 		img = vgsvg.New(w, h)
 	}
 	dc := draw.New(img)
-	t := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Centimeter, PadY: vg.Centimeter,
-		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	canvases := plot.Align(plots, t, dc)
+	// White background: the SVG is shown on dark pages too.
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+
+	grid := draw.Crop(dc, 0, 0, legendHeight, 0)
+	plots := make([][]*plot.Plot, gridRows)
+	for j := range plots {
+		plots[j] = make([]*plot.Plot, cols)
+	}
+	for i, p := range f.panels {
+		plots[i/cols][i%cols] = p
+	}
+	t := draw.Tiles{Rows: gridRows, Cols: cols, PadX: vg.Centimeter, PadY: 0.6 * vg.Centimeter,
+		PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 5}
+	canvases := plot.Align(plots, t, grid)
 	for j := range plots {
 		for i, p := range plots[j] {
 			if p != nil {
@@ -105,103 +142,245 @@ func tiles(r *Results, m Metric, path string, draw1 func(*Results, Condition, Me
 			}
 		}
 	}
-	f, err := os.Create(path)
+	legend := draw.Crop(dc, 3*vg.Millimeter, 0, 2*vg.Millimeter, -(h - legendHeight))
+	f.legend.Draw(legend)
+
+	file, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if _, err := img.WriteTo(f); err != nil {
-		f.Close()
+	if _, err := img.WriteTo(file); err != nil {
+		file.Close()
 		return err
 	}
-	return f.Close()
+	return file.Close()
 }
 
-func newPlot(title string, names []string) *plot.Plot {
+// chartFont is Liberation Sans, metric-compatible with Arial and Helvetica: a viewer without
+// it substitutes a font of the same widths, so labels keep the room measured for them.
+var chartFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
+
+func styled(size float64) font.Font {
+	f := chartFont
+	f.Size = vg.Points(size)
+	return f
+}
+
+func newLegend() plot.Legend {
+	l := plot.NewLegend()
+	l.TextStyle.Font = styled(legendFontSize)
+	l.Top, l.Left = true, true
+	return l
+}
+
+// newPanel is one condition's panel: contenders as rows, first at the top, labelled by label.
+func newPanel(title string, labels []string, xLabel string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
-	p.Title.TextStyle.Font.Size = vg.Points(10)
-	if len(names) > 0 {
-		p.NominalX(names...)
+	p.Title.TextStyle.Font = styled(titleFontSize)
+	rows := make([]string, len(labels))
+	for i, l := range labels {
+		rows[len(labels)-1-i] = l // NominalY counts from the bottom
 	}
-	p.X.Tick.Label.Rotation = math.Pi / 4
-	p.X.Tick.Label.XAlign = draw.XRight
-	p.X.Tick.Label.YAlign = draw.YCenter
-	p.X.Tick.Label.Font.Size = vg.Points(7)
-	p.Y.Tick.Label.Font.Size = vg.Points(7)
-	p.Y.Label.TextStyle.Font.Size = vg.Points(8)
-	p.Legend.TextStyle.Font.Size = vg.Points(7)
-	p.Legend.Top = true
-	p.Add(plotter.NewGrid())
+	p.NominalY(rows...)
+	p.Y.Tick.Label.Font = styled(labelFontSize)
+	// Room between the labels and the marks, should a viewer's font run wider.
+	p.Y.Padding = vg.Points(10)
+	p.X.Label.Text = xLabel
+	p.X.Label.TextStyle.Font = styled(labelFontSize + 1)
+	p.X.Tick.Label.Font = styled(labelFontSize)
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = logTicks{}
+	grid := plotter.NewGrid()
+	grid.Horizontal.Width = 0 // rows need no lines across
+	p.Add(grid)
 	return p
 }
 
-func contenderNames(r *Results) []string {
-	names := make([]string, len(r.Contenders))
-	for i, c := range r.Contenders {
-		names[i] = c.Name
+// rowY is the y of contender i (of n) in a panel made by newPanel.
+func rowY(i, n int) float64 { return float64(n - 1 - i) }
+
+// logRange pads [lo, hi] so that marks do not sit on the panel's edge: by a tenth of the span
+// in decades, at least 0.05 decade (12%).
+func logRange(lo, hi float64) (float64, float64) {
+	if math.IsInf(lo, 1) || lo <= 0 {
+		return 0.01, 1
 	}
-	return names
+	f := math.Pow(10, math.Max(0.05, 0.1*math.Log10(hi/lo)))
+	return lo / f, hi * f
 }
 
-// throughputPlot: one bar per contender, MB/s; n/a and failed cells have
-// no bar and say so in the axis label.
-func throughputPlot(r *Results, cond Condition, m Metric) *plot.Plot {
-	names := contenderNames(r)
-	labels := make([]string, len(names))
-	p := newPlot(cond.Name, nil)
-	p.Y.Label.Text = "MB/s"
-	for i, name := range names {
-		labels[i] = name
-		x := r.Cell(name, cond.Name, m)
-		v, text := 0.0, ""
-		switch {
-		case x == nil:
-		case x.Median != nil:
-			v, text = x.Median.MBps, fnum(x.Median.MBps)
-			if !r.Contenders[i].Reliable {
-				text += " (" + pct(x.Median.Fraction) + ")"
-			}
-		default:
-			labels[i] = name + " (" + x.Status + ")"
+// throughputFigure: MB/s per contender on a log axis, a stem from the axis to a dot. The row
+// label carries the value; unreliable contenders get a hollow dot and the share of what they
+// sent that arrived.
+func throughputFigure(r *Results) figure {
+	n := len(r.Contenders)
+	f := figure{rows: n, legend: newLegend()}
+	var reliableKey, unreliableKey *plotter.Scatter
+	for _, cond := range r.Conditions {
+		labels := make([]string, n)
+		lo, hi := math.Inf(1), math.Inf(-1)
+		type mark struct {
+			y, v     float64
+			reliable bool
+			color    color.Color
 		}
-		vals := make(plotter.Values, len(names))
-		vals[i] = v
-		bars, err := plotter.NewBarChart(vals, vg.Points(14))
-		if err != nil {
-			continue
-		}
-		bars.Color = palette[i%len(palette)]
-		bars.LineStyle.Width = 0
-		p.Add(bars)
-		if v > 0 {
-			// The value on top of the bar: a fast contender must not make
-			// a slow one's bar unreadable.
-			lab, err := plotter.NewLabels(plotter.XYLabels{
-				XYs:    []plotter.XY{{X: float64(i), Y: v}},
-				Labels: []string{text},
-			})
-			if err == nil {
-				for k := range lab.TextStyle {
-					lab.TextStyle[k].Font.Size = vg.Points(6)
-					lab.TextStyle[k].XAlign = draw.XCenter
+		var marks []mark
+		for i, c := range r.Contenders {
+			x := r.Cell(c.Name, cond.Name, MetricBulk)
+			switch {
+			case x == nil:
+				labels[i] = c.Name + "  —"
+			case x.Median != nil && x.Median.MBps > 0:
+				v := x.Median.MBps
+				labels[i] = c.Name + "  " + fnum(v)
+				if !c.Reliable {
+					labels[i] += " (" + pct(x.Median.Fraction) + " arrived)"
 				}
-				lab.Offset = vg.Point{Y: vg.Points(2)}
-				p.Add(lab)
+				if x.Warning != "" {
+					labels[i] += " ‡"
+				}
+				marks = append(marks, mark{rowY(i, n), v, c.Reliable, palette[i%len(palette)]})
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			default:
+				labels[i] = c.Name + "  " + x.Status
 			}
 		}
+		p := newPanel(cond.Name, labels, "MB/s (log scale)")
+		p.X.Min, p.X.Max = logRange(lo, hi)
+		for _, m := range marks {
+			stem, err := plotter.NewLine(plotter.XYs{{X: p.X.Min, Y: m.y}, {X: m.v, Y: m.y}})
+			if err != nil {
+				continue
+			}
+			stem.Color = m.color
+			stem.Width = vg.Points(2)
+			p.Add(stem)
+			dot, err := plotter.NewScatter(plotter.XYs{{X: m.v, Y: m.y}})
+			if err != nil {
+				continue
+			}
+			dot.GlyphStyle.Color = m.color
+			dot.GlyphStyle.Radius = vg.Points(3.5)
+			dot.GlyphStyle.Shape = draw.CircleGlyph{}
+			if !m.reliable {
+				dot.GlyphStyle.Shape = draw.RingGlyph{}
+				if unreliableKey == nil {
+					k := *dot
+					k.GlyphStyle.Color = grey
+					unreliableKey = &k
+				}
+			} else if reliableKey == nil {
+				k := *dot
+				k.GlyphStyle.Color = grey
+				reliableKey = &k
+			}
+			p.Add(dot)
+		}
+		f.panels = append(f.panels, p)
 	}
-	p.NominalX(labels...)
-	p.Y.Min = 0
-	p.Y.Max *= 1.1
-	return p
+	if reliableKey != nil {
+		f.legend.Add("reliable stream: MB/s the receiver got", reliableKey)
+	}
+	if unreliableKey != nil {
+		f.legend.Add("unreliable messages (no retransmission): MB/s that arrived, and their share of what was sent", unreliableKey)
+	}
+	return f
 }
 
-// logTicks labels 1-2-5 steps of every decade a log axis spans (gonum's
-// LogTicks labels powers of ten only, so a panel within one decade would
-// have no labels at all).
+// latencyFigure: p50, p99 and p99.9 (handshake: p50, p99) per contender on a log axis.
+func latencyFigure(r *Results, m Metric) figure {
+	n := len(r.Contenders)
+	f := figure{rows: n, legend: newLegend()}
+	type series struct {
+		name  string
+		get   func(*Summary) float64
+		shape draw.GlyphDrawer
+		off   float64
+	}
+	ss := []series{
+		{"p50", func(s *Summary) float64 { return s.P50 }, draw.CircleGlyph{}, 0.22},
+		{"p99", func(s *Summary) float64 { return s.P99 }, draw.TriangleGlyph{}, 0},
+		{"p99.9 (the maximum when fewer than 1000 samples)", func(s *Summary) float64 { return s.P999 }, draw.CrossGlyph{}, -0.22},
+	}
+	if m == MetricHandshake {
+		ss = ss[:2]
+	}
+	keys := make([]*plotter.Scatter, len(ss))
+	for _, cond := range r.Conditions {
+		labels := make([]string, n)
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for i, c := range r.Contenders {
+			labels[i] = c.Name
+			x := r.Cell(c.Name, cond.Name, m)
+			switch {
+			case x == nil:
+				labels[i] += "  —"
+			case x.Median == nil:
+				labels[i] += "  " + x.Status
+			default:
+				for _, s := range ss {
+					if v := s.get(x.Median); v > 0 {
+						lo, hi = math.Min(lo, v), math.Max(hi, v)
+					}
+				}
+				switch s := x.Median; {
+				case m == MetricHandshake && s.Lost > 0:
+					labels[i] += fmt.Sprintf(" (%d failed)", s.Lost)
+				case m != MetricHandshake && (!c.Reliable || s.Lost > 0):
+					labels[i] += fmt.Sprintf(" (%s lost)", pct(float64(s.Lost)/float64(max(1, s.N+s.Lost))))
+				}
+			}
+		}
+		p := newPanel(cond.Name, labels, "ms (log scale)")
+		p.X.Min, p.X.Max = logRange(lo, hi)
+		for si, s := range ss {
+			var pts plotter.XYs
+			for i, c := range r.Contenders {
+				x := r.Cell(c.Name, cond.Name, m)
+				if x == nil || x.Median == nil {
+					continue
+				}
+				if v := s.get(x.Median); v > 0 {
+					pts = append(pts, plotter.XY{X: v, Y: rowY(i, n) + s.off})
+				}
+			}
+			if len(pts) == 0 {
+				continue
+			}
+			sc, err := plotter.NewScatter(pts)
+			if err != nil {
+				continue
+			}
+			sc.GlyphStyle.Shape = s.shape
+			sc.GlyphStyle.Radius = vg.Points(2.5)
+			sc.GlyphStyle.Color = palette[si%len(palette)]
+			p.Add(sc)
+			if keys[si] == nil {
+				keys[si] = sc
+			}
+		}
+		f.panels = append(f.panels, p)
+	}
+	for si, s := range ss {
+		if keys[si] != nil {
+			f.legend.Add(s.name, keys[si])
+		}
+	}
+	return f
+}
+
+// logTicks labels a log axis so that it always has a few labels and they never crowd: across
+// more than three decades only powers of ten, across more than one 1-2-5 steps (gonum's
+// LogTicks labels powers of ten only, so a panel within one decade would have none), within a
+// decade every digit, and within a narrow range (20 to 23 ms) steps of a linear axis.
 type logTicks struct{}
 
 func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	span := math.Log10(hi / lo)
+	if span < 0.3 {
+		return linearTicks(lo, hi)
+	}
 	var ticks []plot.Tick
 	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
 		base := math.Pow(10, e)
@@ -211,8 +390,9 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 				continue
 			}
 			t := plot.Tick{Value: v}
-			if m == 1 || m == 2 || m == 5 {
-				t.Label = fnum(v)
+			switch {
+			case m == 1, span <= 1, span <= 3 && (m == 2 || m == 5):
+				t.Label = strconv.FormatFloat(v, 'g', 4, 64)
 			}
 			ticks = append(ticks, t)
 		}
@@ -220,63 +400,18 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ticks
 }
 
-// latencyPlot: p50, p99 and p99.9 per contender on a log scale.
-func latencyPlot(r *Results, cond Condition, m Metric) *plot.Plot {
-	names := contenderNames(r)
-	labels := make([]string, len(names))
-	p := newPlot(cond.Name, nil)
-	p.Y.Label.Text = "ms (log)"
-	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = logTicks{}
-	type series struct {
-		name  string
-		get   func(*Summary) float64
-		shape draw.GlyphDrawer
-		off   float64
-	}
-	ss := []series{
-		{"p50", func(s *Summary) float64 { return s.P50 }, draw.CircleGlyph{}, -0.2},
-		{"p99", func(s *Summary) float64 { return s.P99 }, draw.TriangleGlyph{}, 0},
-		{"p99.9", func(s *Summary) float64 { return s.P999 }, draw.CrossGlyph{}, 0.2},
-	}
-	if m == MetricHandshake {
-		ss = ss[:2]
-	}
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for si, s := range ss {
-		var pts plotter.XYs
-		for i, name := range names {
-			labels[i] = name
-			x := r.Cell(name, cond.Name, m)
-			if x == nil || x.Median == nil {
-				if x != nil {
-					labels[i] = name + " (" + x.Status + ")"
-				}
-				continue
-			}
-			if v := s.get(x.Median); v > 0 {
-				pts = append(pts, plotter.XY{X: float64(i) + s.off, Y: v})
-				lo, hi = math.Min(lo, v), math.Max(hi, v)
-			}
+// linearTicks labels about five evenly spaced round values between lo and hi.
+func linearTicks(lo, hi float64) []plot.Tick {
+	step := math.Pow(10, math.Floor(math.Log10((hi-lo)/5)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if (hi-lo)/(step*m) <= 6 {
+			step *= m
+			break
 		}
-		if len(pts) == 0 {
-			continue
-		}
-		sc, err := plotter.NewScatter(pts)
-		if err != nil {
-			continue
-		}
-		sc.GlyphStyle.Shape = s.shape
-		sc.GlyphStyle.Radius = vg.Points(2.5)
-		sc.GlyphStyle.Color = palette[si%len(palette)]
-		p.Add(sc)
-		p.Legend.Add(s.name, sc)
 	}
-	p.NominalX(labels...)
-	if math.IsInf(lo, 1) {
-		lo, hi = 0.01, 1
+	var ticks []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi; v += step {
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 4, 64)})
 	}
-	// Headroom above the data for the legend.
-	p.Y.Min, p.Y.Max = lo/1.5, hi*6
-	return p
+	return ticks
 }

@@ -56,6 +56,9 @@ func Markdown(r *Results, charts []string) string {
 		w("| %s | %s |\n", c.Name, c.Description)
 	}
 	w("\n")
+	if sum := summaryTable(r); sum != "" {
+		w("## Summary: %s ÷ each baseline\n\n%s", primary(r), sum)
+	}
 
 	conds := r.Conditions
 	has := func(m Metric) bool {
@@ -121,7 +124,7 @@ func Markdown(r *Results, charts []string) string {
 			})
 		}
 		w("\n")
-		ratioTable(&b, r, MetricBulk, "Throughput ratios", "MB/s of the contender ÷ MB/s of the baseline, same repetition; > 1 is faster.")
+		ratioTable(&b, r, MetricBulk, "Throughput ratios, every contender", "MB/s of the contender ÷ MB/s of the baseline, same repetition; > 1 is faster.")
 	}
 	for _, lm := range []struct {
 		m     Metric
@@ -137,7 +140,7 @@ func Markdown(r *Results, charts []string) string {
 			row(c.Name, lm.m, nil, func(s *Summary) string { return latText(s, !rel) })
 		}
 		w("\n")
-		ratioTable(&b, r, lm.m, fmt.Sprintf("Latency ratios, %s", lm.title), "p50 of the contender ÷ p50 of the baseline, same repetition; < 1 is faster.")
+		ratioTable(&b, r, lm.m, fmt.Sprintf("Latency ratios, %s, every contender", lm.title), "p50 of the contender ÷ p50 of the baseline, same repetition; < 1 is faster.")
 	}
 	if has(MetricHandshake) {
 		w("## Handshake: dial → first echoed byte, p50 / p99 ms\n\n")
@@ -219,12 +222,54 @@ func Markdown(r *Results, charts []string) string {
 	return b.String()
 }
 
+// SummaryMarkdown is the short form of the report for the project's README: the run, the
+// summary table, the absolute goodput and 64 B latency tables folded below it, and the charts
+// (file names relative to the README).
+func SummaryMarkdown(r *Results, charts []string) string {
+	var b strings.Builder
+	m := r.Meta
+	fmt.Fprintf(&b, "%s run of %s · %s · %d cores · %s · %s · %d repetition(s), medians · took %s.\n\n",
+		m.Mode, m.Date.Format("2006-01-02 15:04 UTC"), nonEmpty(m.CPU, "unknown CPU"), m.Cores, m.OS, m.Go, m.Reps,
+		time.Duration(m.Seconds*float64(time.Second)).Round(time.Second))
+	b.WriteString(summaryTable(r))
+	full := Markdown(r, nil)
+	for _, t := range []string{"## Bulk one-way goodput", "## Request/response latency, 64 B", "## Handshake"} {
+		sec := sectionOf(full, t)
+		if sec == "" {
+			continue
+		}
+		title, body, _ := strings.Cut(sec, "\n")
+		fmt.Fprintf(&b, "<details><summary>%s</summary>\n\n%s\n\n</details>\n\n", strings.TrimPrefix(title, "## "), strings.TrimSpace(body))
+	}
+	for _, c := range charts {
+		fmt.Fprintf(&b, "![%s](%s)\n", strings.TrimSuffix(path.Base(c), path.Ext(c)), c)
+	}
+	return b.String()
+}
+
+// sectionOf returns the "## " section of md whose heading starts with title, up to the next
+// "## " heading or folded block, without its sub-sections ("### ").
+func sectionOf(md, title string) string {
+	i := strings.Index(md, "\n"+title)
+	if i < 0 {
+		return ""
+	}
+	s := md[i+1:]
+	for _, end := range []string{"\n## ", "\n### ", "\n<details>"} {
+		if j := strings.Index(s, end); j >= 0 {
+			s = s[:j]
+		}
+	}
+	return s
+}
+
 func ratioTable(b *strings.Builder, r *Results, m Metric, title, explain string) {
 	bases := r.Baselines()
 	if len(bases) == 0 {
 		return
 	}
-	fmt.Fprintf(b, "### %s\n\n%s\n\n| contender ÷ baseline |", title, explain)
+	// Folded: the summary table above says what most readers want; this is the detail.
+	fmt.Fprintf(b, "<details><summary>%s</summary>\n\n%s\n\n| contender ÷ baseline |", title, explain)
 	for _, c := range r.Conditions {
 		fmt.Fprintf(b, " %s |", c.Name)
 	}
@@ -261,7 +306,97 @@ func ratioTable(b *strings.Builder, r *Results, m Metric, title, explain string)
 			b.WriteString("\n")
 		}
 	}
-	b.WriteString("\n")
+	b.WriteString("\n</details>\n\n")
+}
+
+// primary is the contender the report is about: tlsgram, or else the first that is not a
+// baseline.
+func primary(r *Results) string {
+	first := ""
+	for _, c := range r.Contenders {
+		if c.Name == "tlsgram" {
+			return c.Name
+		}
+		if first == "" && !c.Baseline {
+			first = c.Name
+		}
+	}
+	return first
+}
+
+// summaryMetrics are the rows of the summary table, with which way is better.
+var summaryMetrics = []struct {
+	m      Metric
+	name   string
+	higher bool // a higher ratio is better for the contender
+}{
+	{MetricBulk, "goodput", true},
+	{MetricRR64, "latency p50, 64 B", false},
+	{MetricRR1K, "latency p50, 1 KiB", false},
+	{MetricHandshake, "handshake p50", false},
+}
+
+// behindBy is how far a ratio must be on the wrong side of 1 to be shown in bold as "behind".
+const behindBy = 0.10
+
+// summaryTable is one table of the primary contender ÷ each baseline, metric by metric, or ""
+// if the run has no ratios. Cells where the contender is behind by more than 10% are bold.
+func summaryTable(r *Results) string {
+	name := primary(r)
+	bases := r.Baselines()
+	var b strings.Builder
+	rows := 0
+	for _, sm := range summaryMetrics {
+		for _, base := range bases {
+			var cells []string
+			any := false
+			for _, cond := range r.Conditions {
+				x := r.Cell(name, cond.Name, sm.m)
+				v, ok := 0.0, false
+				if x != nil {
+					v, ok = x.Ratios[base]
+				}
+				switch {
+				case ok:
+					any = true
+					t := fnum(v)
+					if sm.higher && v < 1-behindBy || !sm.higher && v > 1+behindBy {
+						t = "**" + t + "**"
+					}
+					cells = append(cells, t)
+				case x != nil && x.Status == "n/a", r.Cell(base, cond.Name, sm.m) != nil && r.Cell(base, cond.Name, sm.m).Status == "n/a":
+					cells = append(cells, "n/a")
+				default:
+					cells = append(cells, "—")
+				}
+			}
+			if !any {
+				continue
+			}
+			better := "> 1: faster"
+			if !sm.higher {
+				better = "< 1: faster"
+			}
+			fmt.Fprintf(&b, "| %s (%s) | %s | %s |\n", sm.name, better, base, strings.Join(cells, " | "))
+			rows++
+		}
+	}
+	if rows == 0 {
+		return ""
+	}
+	var h strings.Builder
+	fmt.Fprintf(&h, "%s's median ÷ the baseline's, same repetition. **Bold**: %s is behind by more than %.0f%%. Every contender's ratios are folded under each table below.\n\n",
+		name, name, 100*behindBy)
+	h.WriteString("| metric | baseline |")
+	for _, c := range r.Conditions {
+		fmt.Fprintf(&h, " %s |", c.Name)
+	}
+	h.WriteString("\n|---|---|")
+	for range r.Conditions {
+		h.WriteString("---:|")
+	}
+	h.WriteString("\n")
+	return h.String() + b.String() + "\n"
 }
 
 func cellText(x *Cell, f func(*Summary) string) string {

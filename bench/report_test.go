@@ -131,6 +131,10 @@ func TestUpdateReadmeReplacesOnlyTheMarkedSection(t *testing.T) {
 	require.NotContains(t, s, "\nold\n")
 	require.Contains(t, s, "## tlsgram benchmark")
 	require.Contains(t, s, "](results/throughput.svg)")
+	// The results the charts come from are committed next to them, so they can be re-rendered.
+	back, err := bench.ReadResults(filepath.Join(dir, "results", bench.ResultsFile))
+	require.NoError(t, err)
+	require.Len(t, back.Cells, len(synthetic().Cells))
 }
 
 func TestCheckFlagsInsaneResults(t *testing.T) {
@@ -222,4 +226,36 @@ func TestQuickSuite(t *testing.T) {
 		_, err := os.Stat(filepath.Join(dir, f))
 		require.NoError(t, err, f)
 	}
+}
+
+// TestSummaryTableAndFoldedRatios: one summary table of the main contender ÷ each baseline,
+// with the cells where it is behind in bold, and every contender's ratios folded below.
+func TestSummaryTableAndFoldedRatios(t *testing.T) {
+	r := synthetic()
+	md := bench.Markdown(r, nil)
+	require.Contains(t, md, "## Summary: a ÷ each baseline")
+	require.Contains(t, md, "| goodput (> 1: faster) | b | **0.500** | n/a |", "a at half of b's goodput is behind: bold")
+	require.Contains(t, md, "<details><summary>Throughput ratios, every contender</summary>")
+	require.Less(t, strings.Index(md, "## Summary"), strings.Index(md, "<details>"), "the summary comes before the details")
+	require.Equal(t, strings.Count(md, "<details>"), strings.Count(md, "</details>"))
+
+	r.Cells[0].Ratios["b"] = 1.05
+	require.Contains(t, bench.Markdown(r, nil), "| goodput (> 1: faster) | b | 1.05 | n/a |", "within 10%: not bold")
+
+	// The project README's summary: the table, the absolute figures folded, the charts.
+	dir := t.TempDir()
+	readme := filepath.Join(dir, "README.md")
+	require.NoError(t, os.WriteFile(readme, []byte("intro\n<!-- bench:summary:begin -->\nold\n<!-- bench:summary:end -->\nwords\n"), 0o644))
+	charts := filepath.Join(dir, "bench", "results")
+	require.NoError(t, os.MkdirAll(charts, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(charts, "throughput.svg"), []byte("<svg/>"), 0o644))
+	require.NoError(t, bench.UpdateSummary(r, readme, charts))
+	b, err := os.ReadFile(readme)
+	require.NoError(t, err)
+	s := string(b)
+	require.NotContains(t, s, "\nold\n")
+	require.True(t, strings.HasSuffix(s, "<!-- bench:summary:end -->\nwords\n"))
+	require.Contains(t, s, "| goodput (> 1: faster) | b | 1.05 | n/a |")
+	require.Contains(t, s, "<details><summary>Bulk one-way goodput")
+	require.Contains(t, s, "![throughput](bench/results/throughput.svg)")
 }

@@ -5,7 +5,8 @@
 //
 //	go run ./bench/cmd/report -quick            # ~2 minutes, checks sanity (what .ci/run runs)
 //	go run ./bench/cmd/report                   # full run: 3 repetitions, medians
-//	go run ./bench/cmd/report -readme bench/README.md   # full run, then update the README's figures
+//	go run ./bench/cmd/report -readme bench/README.md -summary README.md   # full run, then update the READMEs' figures
+//	go run ./bench/cmd/report -from bench/results/results.json -readme bench/README.md -summary README.md   # re-render only
 //
 // It exits with status 1 when the results are not sane (see bench.Check):
 // a clean-link measurement failed, a reliable contender lost bytes,
@@ -47,7 +48,8 @@ func run() error {
 		concurrent  = flag.Int("concurrent", 0, "concurrent sessions (default: 200 quick, 1000 full)")
 		seed        = flag.Int64("seed", 1, "seed of the impairment relays")
 		check       = flag.Bool("check", true, "exit 1 if the results are not sane")
-		readme      = flag.String("readme", "", "also replace the results section of this README and put its charts in bench/results")
+		readme      = flag.String("readme", "", "also replace the results section of this README and put its charts and results.json in bench/results")
+		summary     = flag.String("summary", "", "also replace the summary section of this README (the project's) after -readme")
 		from        = flag.String("from", "", "do not measure: render the report from this results.json")
 		list        = flag.Bool("list", false, "list contenders and conditions and exit")
 		chartFolder = flag.String("readme-charts", filepath.Join("bench", "results"), "where -readme puts its charts")
@@ -138,6 +140,11 @@ func run() error {
 	}
 	if *readme != "" {
 		if err := bench.UpdateReadme(res, *readme, *chartFolder); err != nil {
+			return err
+		}
+	}
+	if *summary != "" {
+		if err := bench.UpdateSummary(res, *summary, *chartFolder); err != nil {
 			return err
 		}
 	}
