@@ -26,9 +26,11 @@
 // (§17.1, Appendix A), ACK ranges (§19.3), and frame shapes from §19. The
 // CRC-32C trailer is not authentication; it keeps corrupted datagrams away
 // from reassembly and the TLS record layer above it (one corrupted chunk fed
-// to TLS ends the session). Reserved first-byte bits leave room for a key
-// phase and a MAC flag once an authentication tag keyed from the TLS exporter
-// is added.
+// to TLS ends the session). Authentication is the authentication flag (A) of
+// short headers: after the handshake, such datagrams end in a TagLen-byte
+// AES-GMAC tag keyed from the TLS exporter instead of the CRC (README.md §11).
+// This package parses the flag and leaves the tag to the session package,
+// which computes and checks it (session/auth.go).
 package header
 
 import (

@@ -17,7 +17,7 @@ import (
 	"github.com/tlsgram/tlsgram/header"
 )
 
-// TestCoreIsSansIO keeps the package boundary by tooling (STYLE.md §12): the core never reads the
+// TestCoreIsSansIO keeps the package boundary by tooling, not by hope: the core never reads the
 // clock, sleeps or starts goroutines.
 func TestCoreIsSansIO(t *testing.T) {
 	files, err := filepath.Glob("*.go")

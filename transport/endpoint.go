@@ -89,7 +89,7 @@ func newEndpoint(pc net.PacketConn, conf *Config, setBuffers, dialled bool) *end
 // start runs the reader goroutine.
 func (ep *endpoint) start() { go ep.readLoop() }
 
-// newConnID returns a random connection ID that no connection of ep uses. Must hold ep.mu.
+// newConnIDLocked returns a random connection ID that no connection of ep uses. Must hold ep.mu.
 func (ep *endpoint) newConnIDLocked() uint64 {
 	for {
 		id := randomConnID()
@@ -105,7 +105,7 @@ func randomConnID() uint64 {
 	return binary.LittleEndian.Uint64(b[:])
 }
 
-// register makes datagrams carrying any of ids go to c. It fails once the endpoint is closing
+// registerLocked makes datagrams carrying any of ids go to c. It fails once the endpoint is closing
 // or an ID is taken.
 func (ep *endpoint) registerLocked(c *Conn, ids ...uint64) bool {
 	if ep.closed {

@@ -1,5 +1,6 @@
 // Package simnet runs two session cores against each other over a simulated network with a
-// virtual clock: tlsgram's main correctness weapon (tier 1 of the test strategy in DESIGN.md).
+// virtual clock: tlsgram's main correctness weapon, the first tier of its tests (the seeded
+// scenarios run on every go test; real sockets and the end-to-end runs come after).
 //
 // Each direction is an impair.Link — the same seeded impairment model the real UDP relay uses —
 // so loss (random and bursty), reordering, duplication, corruption, delay, jitter, a rate limit
