@@ -269,3 +269,15 @@ func osPipe(t *testing.T) (r, w *os.File) {
 	})
 	return r, w
 }
+
+// TestConnectProgressKnowsTheSize: with a file on stdin, connect's progress lines say how much
+// of it was sent and how long the rest will take.
+func TestConnectProgressKnowsTheSize(t *testing.T) {
+	t.Parallel()
+	_, _, inF, _ := fileTransfer(t, 16<<20, 3)
+	srv, addr, pin := startServer(t, procOpts{}, "-mode", "discard", "-once")
+	_, stderr, code := runTool(t, 60*time.Second, inF, "connect", "-pin", pin, "-progress", "lines", "-interval", "2ms", addr)
+	require.Equal(t, 0, code, stderr)
+	require.Regexp(t, `(?m)^\[ *\d+\.\d- *\d+\.\d s\]  sent [\d.]+ [KM]iB of 16\.0 MiB, \d+%, \d+:\d\d left`, stderr)
+	require.Equal(t, 0, srv.wait(20*time.Second), srv.Stderr())
+}

@@ -148,8 +148,9 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  tlsgram %s %s\n", c.name, c.args)
 		fmt.Fprintf(w, "        %s\n", c.summary)
 	}
-	fmt.Fprintf(w, "\nEvery command takes -v (debug logging) and -h (its flags);\n"+
-		"commands that run sessions take -stats (statistics at the end, on stderr).\n")
+	fmt.Fprintf(w, "\nEvery command takes -v (debug logging) and -h (its flags); commands that run\n"+
+		"sessions take -stats (statistics at the end, on stderr), -json (the summary as JSON),\n"+
+		"-progress and -interval, and the library's settings (-cc, -idle, ...) with its defaults.\n")
 }
 
 func commandNames() string {

@@ -101,8 +101,9 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 }
 
 // errBusy refuses a client's handshake while a stdio session runs: one session owns stdin and
-// stdout, and a later client should hear so at once (a TLS alert, in one round trip) rather
-// than wait for a handshake timeout or get a session that ends at once and looks like success.
+// stdout, and a later client should hear so at once (its handshake fails within a round trip)
+// rather than wait for a handshake timeout or get a session that ends at once and looks like
+// success.
 var errBusy = errors.New("serving one session already (-mode stdio)")
 
 // refuseBusy is the stdio server's tls.Config.GetConfigForClient.
