@@ -47,10 +47,19 @@ func (o *sessionFlags) registerRows(f *cmdFlags, rows []transport.Setting, skip 
 		case *transport.Congestion:
 			f.TextVar(p, s.Flag, *p, "`name` of the "+usage)
 		default:
-			// TestEverySettingCanBeAFlag registers every row, so this cannot reach a user.
+			// TestEverySettingCanBeAFlag fails first, so this cannot reach a user.
 			panic(fmt.Sprintf("tlsgram: no flag type for transport.Config.%s (%T)", s.Field, p))
 		}
 	}
+}
+
+// canFlag reports whether register can make a flag of a Config field of type t.
+func canFlag(t reflect.Type) bool {
+	switch reflect.New(t).Interface().(type) {
+	case *time.Duration, *int, *uint64, *bool, *transport.Congestion:
+		return true
+	}
+	return false
 }
 
 // config returns the settings for Listen or Dial.

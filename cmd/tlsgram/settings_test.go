@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,12 +13,22 @@ import (
 	"github.com/tlsgram/tlsgram/transport"
 )
 
-// TestEverySettingCanBeAFlag: whatever row of the library's settings table gets a flag, the
-// command can register it with the row's default.
+// TestEverySettingCanBeAFlag: every row of the library's settings table that names a flag is
+// of a type the command can parse, and every row of such a type, given a flag, is registered
+// with the row's default.
 func TestEverySettingCanBeAFlag(t *testing.T) {
-	rows := transport.Settings()
-	for i := range rows {
-		rows[i].Flag = strings.ToLower(rows[i].Field)
+	typ := reflect.TypeFor[transport.Config]()
+	var rows []transport.Setting
+	for _, s := range transport.Settings() {
+		f, ok := typ.FieldByName(s.Field)
+		require.True(t, ok, s.Field)
+		if !canFlag(f.Type) {
+			require.Empty(t, s.Flag, "transport.Settings gives Config.%s the flag -%s, but the command cannot parse a %s: extend sessionFlags.register",
+				s.Field, s.Flag, f.Type)
+			continue
+		}
+		s.Flag = strings.ToLower(s.Field)
+		rows = append(rows, s)
 	}
 	var o sessionFlags
 	f := newFlags(&env{}, "test", "", "", true)
