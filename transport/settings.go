@@ -46,7 +46,7 @@ var settings = []Setting{
 	{"SendBuffer", session.DefaultSendBuffer, "4 MiB",
 		"written, unacknowledged bytes a connection holds before Write blocks", ""},
 	{"Congestion", Cubic, "Cubic",
-		"congestion controller: " + strings.Join(CongestionNames(), " or "), "cc"},
+		"congestion controller: " + strings.Join(CongestionNames(), " or ") + " (CUBIC: RFC 9438 with HyStart++, RFC 9406; NewReno: RFC 9002 §7)", "cc"},
 	{"DisablePacing", false, "false",
 		"send whole congestion windows at once instead of pacing them (RFC 9002 §7.7)", ""},
 	{"HandshakeTimeout", DefaultHandshakeTimeout, "10s",
