@@ -270,7 +270,7 @@ func (c *Conn) handleFrame(now time.Time, f *header.Frame, untagged bool) bool {
 	case header.FrameDataBlocked:
 		c.maxDataSend = true
 	case header.FrameClose:
-		c.setErr(&CloseError{Remote: true, Code: f.ErrorCode, Reason: string(f.Data)})
+		c.setErr(peerCloseError(f.ErrorCode, string(f.Data)))
 		// RFC 9000 §10.2.2: drain — send nothing more, then forget the connection.
 		c.state = stateDraining
 		c.closeAt = now.Add(3 * c.rtt.PTO(peerMaxAckDelay))

@@ -232,7 +232,11 @@ var testHookCloseNotifySent func(*Conn)
 // right after Close. It returns nil if every byte written reached the peer, an error matching
 // ErrNotAcknowledged otherwise. The connection's closing period (RFC 9000 §10.2), in which it
 // answers the peer's stray packets, runs on in the background while the process lives.
-func (c *Conn) Close() error {
+func (c *Conn) Close() error { return c.close(nil) }
+
+// close is Close, and CloseWithError when app is not nil: then no close_notify and no end of
+// stream are sent, and the CLOSE frame carries app's code and reason.
+func (c *Conn) close(app *session.ApplicationError) error {
 	first := false
 	c.closeOnce.Do(func() {
 		first = true
@@ -253,7 +257,9 @@ func (c *Conn) Close() error {
 	if alive && hs {
 		// Wait for a Write still inside tls.Write, so its bytes precede close_notify.
 		c.writeSem <- struct{}{}
-		_ = c.closeStream()
+		if app == nil {
+			_ = c.closeStream()
+		}
 		<-c.writeSem
 		c.waitAcked()
 	}
@@ -261,7 +267,11 @@ func (c *Conn) Close() error {
 	c.mu.Lock()
 	acked := c.core.AllAcked()
 	cause := c.core.Err()
-	c.core.Close(time.Now(), session.CodeNoError, "")
+	if app != nil {
+		c.core.CloseApplication(time.Now(), app.Code, app.Reason)
+	} else {
+		c.core.Close(time.Now(), session.CodeNoError, "")
+	}
 	c.noteTerminatedLocked()
 	c.mu.Unlock()
 	c.poke()

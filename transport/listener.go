@@ -140,7 +140,20 @@ func tls13(c *tls.Config) *tls.Config {
 // Accept waits for and returns the next connection, whose TLS handshake has completed. The
 // net.Conn is a *Conn. After Close, Accept returns an error matching net.ErrClosed.
 func (l *Listener) Accept() (net.Conn, error) {
+	c, err := l.AcceptContext(context.Background())
+	if err != nil {
+		return nil, err // not a nil *Conn in a non-nil net.Conn
+	}
+	return c, nil
+}
+
+// AcceptContext is Accept that also returns when ctx is done, with an error wrapping ctx.Err()
+// (a net.Error with Timeout() true for context.DeadlineExceeded). The listener stays open then,
+// and a connection that completes its handshake later waits for the next call.
+func (l *Listener) AcceptContext(ctx context.Context) (*Conn, error) {
 	select {
+	case <-ctx.Done():
+		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.Addr(), Err: ctx.Err()}
 	case c := <-l.acceptQ:
 		l.mu.Lock()
 		if l.space != nil {
