@@ -373,7 +373,7 @@ func (c *Conn) terminate(code uint64, reason string) {
 	c.abort(code, reason)
 	c.stopOnce.Do(func() { close(c.stop) })
 	<-c.driverDone
-	if c.ep.ln == nil {
+	if c.ep.single {
 		<-c.ep.readerDone
 	}
 }

@@ -46,6 +46,7 @@ type Listener struct {
 	closing chan struct{} // closed by Close
 	ctx     context.Context
 	cancel  context.CancelFunc
+	shared  bool // the socket is a Transport's: Close leaves it open
 
 	mu     sync.Mutex    // guards the fields below
 	closed bool          // Close was called (or the socket failed)
@@ -109,6 +110,13 @@ func prepare(tlsConf *tls.Config, conf *Config) (*Config, error) {
 
 func newListener(pc net.PacketConn, network string, tlsConf *tls.Config, cfg *Config, setBuffers bool) *Listener {
 	ep := newEndpoint(pc, cfg, setBuffers, false)
+	l := newListenerOn(ep, network, tlsConf, cfg)
+	ep.start()
+	return l
+}
+
+// newListenerOn makes the Listener of ep, a new socket's endpoint or a Transport's.
+func newListenerOn(ep *endpoint, network string, tlsConf *tls.Config, cfg *Config) *Listener {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Listener{
 		ep:      ep,
@@ -123,8 +131,9 @@ func newListener(pc net.PacketConn, network string, tlsConf *tls.Config, cfg *Co
 	}
 	_, _ = rand.Read(l.tokenKey[:])
 	l.vnTokens = vnBurst
+	ep.mu.Lock()
 	ep.ln = l
-	ep.start()
+	ep.mu.Unlock()
 	return l
 }
 
@@ -217,7 +226,11 @@ func (l *Listener) closeWith(err error) bool {
 		}
 		break
 	}
-	l.ep.shutdown()
+	if l.shared {
+		l.ep.detach(l)
+	} else {
+		l.ep.shutdown()
+	}
 	return true
 }
 
