@@ -16,6 +16,7 @@ func (c *Conn) HandleDatagram(now time.Time, dg []byte) {
 	c.stats.DatagramsReceived++
 	c.stats.BytesReceived += uint64(len(dg))
 	c.handleDatagram(now, dg)
+	c.traceCongestion(now)
 }
 
 func (c *Conn) handleDatagram(now time.Time, dg []byte) {
@@ -89,6 +90,7 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 	}
 
 	// The packet is genuine as far as we can tell: learn from its header.
+	c.tracePacket(TracePacketReceived, now, pn, len(dg), ackEliciting)
 	c.lastRecv = now
 	if c.isClient && !c.peerCIDKnown && hdr.Type == header.TypeHandshake {
 		c.remoteCID = hdr.SrcConnID
