@@ -49,6 +49,8 @@ type Conn struct {
 
 	ids []uint64 // connection IDs this Conn is registered under; guarded by ep.mu
 
+	tracer Tracer // nil unless Config.Tracer or TLSGRAM_QLOGDIR: see trace.go
+
 	in         inbox         // datagrams from the socket reader, bounded
 	wake       chan struct{} // 1 slot: the application did something the core should act on
 	closing    chan struct{} // closed by Close: pending and later Reads and Writes fail
@@ -91,6 +93,7 @@ func newConn(ep *endpoint, core *session.Conn, network string, peer message, rem
 		writeDeadline: deadline.Make(),
 	}
 	c.bio = &bio{c: c, closed: make(chan struct{})}
+	c.observe()
 	return c
 }
 
@@ -348,6 +351,7 @@ func (c *Conn) noteTerminatedLocked() {
 	if err := c.core.Err(); err != nil {
 		c.err = err
 		close(c.done)
+		c.traceLocked(session.TraceClosed, err)
 	}
 }
 
@@ -442,6 +446,7 @@ func (c *Conn) setHandshakeComplete() {
 	}
 	c.core.SetHandshakeComplete(time.Now())
 	c.handshakeDone = true
+	c.traceLocked(session.TraceHandshakeDone, nil)
 	c.mu.Unlock()
 	c.poke()
 }

@@ -239,6 +239,7 @@ func (c *Conn) finish(d *driverState) {
 		close(c.done)
 	}
 	c.mu.Unlock()
+	c.finishObserving()
 	if !d.finalSent {
 		close(c.finalSent)
 	}

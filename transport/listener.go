@@ -134,6 +134,7 @@ func newListenerOn(ep *endpoint, network string, tlsConf *tls.Config, cfg *Confi
 	ep.mu.Lock()
 	ep.ln = l
 	ep.mu.Unlock()
+	registerListener(l)
 	return l
 }
 
@@ -231,6 +232,7 @@ func (l *Listener) closeWith(err error) bool {
 	} else {
 		l.ep.shutdown()
 	}
+	unregisterListener(l)
 	return true
 }
 
