@@ -93,7 +93,6 @@ func newConn(ep *endpoint, core *session.Conn, network string, peer message, rem
 		writeDeadline: deadline.Make(),
 	}
 	c.bio = &bio{c: c, closed: make(chan struct{})}
-	c.observe()
 	return c
 }
 

@@ -46,8 +46,9 @@ func newTracer(conf *Config, info ConnInfo) Tracer {
 }
 
 // observe registers a new connection for ReadMetrics, installs its tracer in its core, if
-// there is one, and reports the start of the handshake. Called once, before the driver runs;
-// finishObserving undoes it.
+// there is one, and reports the start of the handshake. The driver calls it first thing, so a
+// connection that never runs (its registration failed) leaves nothing behind;
+// finishObserving, called by the driver last, undoes it. The core handles no datagram before.
 func (c *Conn) observe() {
 	registerConn(c)
 	now := time.Now()
@@ -62,9 +63,11 @@ func (c *Conn) observe() {
 	if t == nil {
 		return
 	}
+	c.mu.Lock() // the handshake may already be writing to the core
 	c.tracer = t
 	c.core.SetTracer(t)
 	t.TraceEvent(TraceEvent{Kind: session.TraceHandshakeStarted, Time: now})
+	c.mu.Unlock()
 }
 
 // traceLocked reports a transport event. The caller holds c.mu, which orders it with the
