@@ -88,10 +88,15 @@ type Tracer interface {
 // SetTracer installs t (nil removes it). Call it before the first datagram.
 func (c *Conn) SetTracer(t Tracer) { c.tracer = t }
 
+// tracePacket reports a packet event. It is small enough to be inlined, so that without a
+// tracer an event costs a nil check and no call; emitPacket does the work.
 func (c *Conn) tracePacket(kind TraceKind, now time.Time, pn uint64, size int, ackEliciting bool) {
-	if c.tracer == nil {
-		return
+	if c.tracer != nil {
+		c.emitPacket(kind, now, pn, size, ackEliciting)
 	}
+}
+
+func (c *Conn) emitPacket(kind TraceKind, now time.Time, pn uint64, size int, ackEliciting bool) {
 	c.tracer.TraceEvent(TraceEvent{
 		Kind: kind, Time: now, PacketNumber: pn, Size: size, AckEliciting: ackEliciting,
 		CongestionWindow: c.cc.CongestionWindow(), BytesInFlight: c.bytesInFlight,
@@ -99,11 +104,15 @@ func (c *Conn) tracePacket(kind TraceKind, now time.Time, pn uint64, size int, a
 }
 
 // traceCongestion reports the controller's state when it differs from the last one reported.
-// It runs after the entry points that feed the controller ACKs and losses.
+// It runs after the entry points that feed the controller ACKs and losses; inlined, like
+// tracePacket.
 func (c *Conn) traceCongestion(now time.Time) {
-	if c.tracer == nil {
-		return
+	if c.tracer != nil {
+		c.emitCongestion(now)
 	}
+}
+
+func (c *Conn) emitCongestion(now time.Time) {
 	state := CongestionAvoidance
 	switch {
 	case c.cc.InRecovery():
