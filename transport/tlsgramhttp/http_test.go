@@ -182,3 +182,17 @@ func TestPlainHTTPScheme(t *testing.T) {
 	_, err := newClient(t, false).Get("http://localhost:1/")
 	require.ErrorContains(t, err, "use https")
 }
+
+// TestListenAndServe: ListenAndServe takes srv.TLSConfig when given no config, returns
+// http.ErrServerClosed after Shutdown, and refuses to run without a certificate config.
+func TestListenAndServe(t *testing.T) {
+	serverTLS, _ := testcert.Configs()
+	srv := &http.Server{TLSConfig: serverTLS}
+	served := make(chan error, 1)
+	go func() { served <- ListenAndServe("udp4", "127.0.0.1:0", srv, nil, nil) }()
+	require.NoError(t, srv.Shutdown(context.Background()))
+	require.ErrorIs(t, <-served, http.ErrServerClosed)
+
+	err := ListenAndServe("udp4", "127.0.0.1:0", &http.Server{}, nil, nil)
+	require.ErrorContains(t, err, "nil *tls.Config")
+}

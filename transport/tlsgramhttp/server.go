@@ -40,10 +40,11 @@ const (
 )
 
 // ServerTLSConfig returns a clone of c that offers HTTP/2 and HTTP/1.1 with ALPN, in that order
-// of preference, if c offers no protocols of its own. Pass it to transport.Listen for Serve.
+// of preference, if c offers no protocols of its own (nil stays nil). Pass it to
+// transport.Listen for Serve.
 func ServerTLSConfig(c *tls.Config) *tls.Config {
 	c = c.Clone()
-	if len(c.NextProtos) == 0 {
+	if c != nil && len(c.NextProtos) == 0 {
 		c.NextProtos = []string{ProtoHTTP2, ProtoHTTP11}
 	}
 	return c
