@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 )
@@ -88,28 +89,44 @@ func (e *Endpoint) Listen(tlsConf *tls.Config) (*Listener, error) {
 
 // Dial opens a connection to address from the socket, as transport.Dial does (the same
 // handshake, timeouts and errors), and returns it once the TLS handshake has completed. The
-// address must be of the socket's family. Closing the Conn leaves the socket open.
+// address must be of the socket's family; tlsConf's ServerName defaults to its host. Closing
+// the Conn leaves the socket open.
 func (e *Endpoint) Dial(ctx context.Context, address string, tlsConf *tls.Config) (*Conn, error) {
 	if tlsConf == nil {
 		return nil, e.opError("dial", nil, errors.New("tlsgram: nil *tls.Config"))
+	}
+	if e.ep.sock.udp == nil {
+		return nil, e.opError("dial", nil, fmt.Errorf("tlsgram: %T is not a UDP socket: use DialAddr", e.ep.sock.pc))
 	}
 	host, ap, err := resolve(ctx, e.network, address)
 	if err != nil {
 		return nil, e.opError("dial", nil, err)
 	}
-	raddr := net.UDPAddrFromAddrPort(ap)
-	peer := message{ap: ap}
-	if e.ep.sock.udp == nil {
-		peer = message{addr: raddr} // a PacketConn that is not a UDP socket takes net.Addrs
+	tc := tlsConf.Clone()
+	if tc.ServerName == "" {
+		tc.ServerName = host
+	}
+	return e.DialAddr(ctx, net.UDPAddrFromAddrPort(ap), tc)
+}
+
+// DialAddr is Dial to raddr, which must be of the socket's kind: a *net.UDPAddr for a UDP
+// socket, or what the caller's net.PacketConn takes (NewEndpointPacketConn).
+func (e *Endpoint) DialAddr(ctx context.Context, raddr net.Addr, tlsConf *tls.Config) (*Conn, error) {
+	if tlsConf == nil {
+		return nil, e.opError("dial", raddr, errors.New("tlsgram: nil *tls.Config"))
+	}
+	peer := message{addr: raddr}
+	if e.ep.sock.udp != nil {
+		ua, ok := raddr.(*net.UDPAddr)
+		if !ok {
+			return nil, e.opError("dial", raddr, fmt.Errorf("tlsgram: %T is not a *net.UDPAddr", raddr))
+		}
+		peer = message{ap: ua.AddrPort()}
 	}
 	if e.isClosed() {
 		return nil, e.opError("dial", raddr, net.ErrClosed)
 	}
-	tc := tls13(tlsConf)
-	if tc.ServerName == "" {
-		tc.ServerName = host
-	}
-	return dialOn(ctx, e.ep, e.network, peer, raddr, tc, e.conf, nil)
+	return dialOn(ctx, e.ep, e.network, peer, raddr, tls13(tlsConf), e.conf, nil)
 }
 
 // Close closes the Listener, if any, and makes later Listen and Dial calls fail. Established

@@ -4,8 +4,11 @@ import (
 	"io"
 	"net"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tlsgram/tlsgram/transport/transporttest"
 )
 
 // exchange writes msg on a and reads it on b.
@@ -85,4 +88,54 @@ func TestEndpointPeerToPeer(t *testing.T) {
 	_, err = a.Listen(serverTLS(t))
 	require.ErrorIs(t, err, net.ErrClosed)
 	require.ErrorIs(t, a.Close(), net.ErrClosed)
+}
+
+// TestSynctestEndpointPacketConn: Endpoints on the in-memory network (NewEndpointPacketConn,
+// DialAddr) dial each other on virtual time, and a handshake that cannot complete fails at
+// HandshakeTimeout without disturbing the endpoint's other connection.
+func TestSynctestEndpointPacketConn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := &transporttest.Network{Latency: 5 * time.Millisecond}
+		conf := &Config{HandshakeTimeout: 2 * time.Second}
+		a, err := NewEndpointPacketConn(nw.Listen("a"), conf)
+		require.NoError(t, err)
+		b, err := NewEndpointPacketConn(nw.Listen("b"), conf)
+		require.NoError(t, err)
+		lnB, err := b.Listen(serverTLS(t))
+		require.NoError(t, err)
+		_, err = a.Dial(t.Context(), "b:1", clientTLS(t))
+		require.ErrorContains(t, err, "use DialAddr")
+
+		accepted := make(chan *Conn, 1)
+		go func() {
+			c, err := lnB.AcceptContext(t.Context())
+			if err == nil {
+				accepted <- c
+			}
+		}()
+		ab, err := a.DialAddr(t.Context(), b.Addr(), clientTLS(t))
+		require.NoError(t, err)
+		atB := <-accepted
+		require.Equal(t, a.Addr(), atB.RemoteAddr())
+
+		// a has no listener: b's dial to it times out, and a's connection to b is unaffected.
+		start := time.Now()
+		_, err = b.DialAddr(t.Context(), a.Addr(), clientTLS(t))
+		var ne net.Error
+		require.ErrorAs(t, err, &ne)
+		require.True(t, ne.Timeout(), "%v", err)
+		require.Equal(t, 2*time.Second, time.Since(start))
+		exchange(t, ab, atB, "still fine")
+
+		require.NoError(t, ab.Close())
+		require.NoError(t, atB.Close())
+		require.NoError(t, a.Close())
+		require.NoError(t, b.Close())
+		// The closing periods end on virtual time, then the sockets close with their last
+		// connection and the readers return.
+		<-ab.driverDone
+		<-atB.driverDone
+		<-a.ep.readerDone
+		<-b.ep.readerDone
+	})
 }
