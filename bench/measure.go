@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -119,12 +118,10 @@ type resources struct {
 }
 
 func snapshot() resources {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return resources{
-		cpu:     time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
+		cpu:     processCPU(),
 		mallocs: ms.Mallocs,
 	}
 }

@@ -120,6 +120,9 @@ type Conn struct {
 	hsEnd    uint64      // client: the stream offset where its handshake bytes end
 	deferred deferredDatagrams
 
+	tracer      Tracer          // nil unless SetTracer: see trace.go
+	tracedState CongestionState // the congestion state last reported to tracer
+
 	frame    header.Frame    // scratch for parsing, kept here to stay off the stack
 	ackFrame header.AckFrame // scratch for building ACKs
 	stats    Stats
@@ -406,6 +409,7 @@ func (c *Conn) HandleTimeout(now time.Time) {
 	}
 	if t := c.lossDetectionTimer(); !t.IsZero() && !now.Before(t) {
 		c.onLossDetectionTimeout(now)
+		c.traceCongestion(now)
 	}
 	if c.conf.KeepAlive > 0 && !now.Before(c.keepAliveAt()) {
 		c.pingSend = true

@@ -29,14 +29,21 @@ type CloseError struct {
 }
 
 func (e *CloseError) Error() string {
-	who := "local"
+	who := "this side"
 	if e.Remote {
-		who = "peer"
+		who = "the peer"
+	}
+	what, ok := codeNames[e.Code]
+	if !ok {
+		what = "unknown error"
+	}
+	if e.Code == CodeNoError && e.Reason == "" {
+		return fmt.Sprintf("tlsgram: %s closed the connection", who)
 	}
 	if e.Reason != "" {
-		return fmt.Sprintf("tlsgram: connection closed by %s: code 0x%x: %s", who, e.Code, e.Reason)
+		what += ": " + e.Reason
 	}
-	return fmt.Sprintf("tlsgram: connection closed by %s: code 0x%x", who, e.Code)
+	return fmt.Sprintf("tlsgram: %s closed the connection: %s (code 0x%x)", who, what, e.Code)
 }
 
 func (e *CloseError) Unwrap() error { return net.ErrClosed }

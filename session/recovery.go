@@ -333,6 +333,7 @@ func (c *Conn) detectLost(now time.Time) {
 			lastLost = p.time
 			c.onPacketLost(p)
 			p.lost = true
+			c.tracePacket(TracePacketLost, now, p.pn, p.size, true)
 			continue
 		}
 		if t := p.time.Add(lossDelay); c.lossTime.IsZero() || t.Before(c.lossTime) {

@@ -16,6 +16,7 @@ func (c *Conn) HandleDatagram(now time.Time, dg []byte) {
 	c.stats.DatagramsReceived++
 	c.stats.BytesReceived += uint64(len(dg))
 	c.handleDatagram(now, dg)
+	c.traceCongestion(now)
 }
 
 func (c *Conn) handleDatagram(now time.Time, dg []byte) {
@@ -89,6 +90,7 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 	}
 
 	// The packet is genuine as far as we can tell: learn from its header.
+	c.tracePacket(TracePacketReceived, now, pn, len(dg), ackEliciting)
 	c.lastRecv = now
 	if c.isClient && !c.peerCIDKnown && hdr.Type == header.TypeHandshake {
 		c.remoteCID = hdr.SrcConnID
@@ -270,7 +272,7 @@ func (c *Conn) handleFrame(now time.Time, f *header.Frame, untagged bool) bool {
 	case header.FrameDataBlocked:
 		c.maxDataSend = true
 	case header.FrameClose:
-		c.setErr(&CloseError{Remote: true, Code: f.ErrorCode, Reason: string(f.Data)})
+		c.setErr(peerCloseError(f.ErrorCode, string(f.Data)))
 		// RFC 9000 §10.2.2: drain — send nothing more, then forget the connection.
 		c.state = stateDraining
 		c.closeAt = now.Add(3 * c.rtt.PTO(peerMaxAckDelay))

@@ -36,6 +36,7 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 		}
 		c.closeSend = false
 		n := c.buildClose(dst)
+		c.tracePacket(TracePacketSent, now, c.nextPN-1, n, false)
 		if c.largestRecv == header.NoPacket {
 			// Nothing ever came from the peer: there is nobody to answer stray packets for,
 			// so skip the closing period (RFC 9000 §10.2.1).
@@ -187,6 +188,7 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 			c.pacer.OnSent(now, len(b))
 		}
 	}
+	c.tracePacket(TracePacketSent, now, hdr.PacketNumber, len(b), ackEliciting)
 	return len(b), true
 }
 

@@ -116,6 +116,12 @@ type Config struct {
 	// behind, the socket reader yields to it, and further datagrams wait in the socket's buffer
 	// (SocketBuffer).
 	InboundQueueLen int
+	// Tracer, if set, is called for each new connection (dialled or accepted) and returns the
+	// Tracer for its events: handshake, packets sent, received and lost, congestion state,
+	// close with its reason (nil: none for that connection). SlogTracer logs them, QlogTracer
+	// writes qlog files. Default nil: no tracing, which costs a nil check per event; with
+	// Tracer nil, the environment variable TLSGRAM_QLOGDIR=dir turns on QlogTracer(dir).
+	Tracer func(ConnInfo) Tracer
 }
 
 // withDefaults returns a copy of c with every zero field set to its default.

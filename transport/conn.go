@@ -49,6 +49,8 @@ type Conn struct {
 
 	ids []uint64 // connection IDs this Conn is registered under; guarded by ep.mu
 
+	tracer Tracer // nil unless Config.Tracer or TLSGRAM_QLOGDIR: see trace.go
+
 	in         inbox         // datagrams from the socket reader, bounded
 	wake       chan struct{} // 1 slot: the application did something the core should act on
 	closing    chan struct{} // closed by Close: pending and later Reads and Writes fail
@@ -232,7 +234,11 @@ var testHookCloseNotifySent func(*Conn)
 // right after Close. It returns nil if every byte written reached the peer, an error matching
 // ErrNotAcknowledged otherwise. The connection's closing period (RFC 9000 §10.2), in which it
 // answers the peer's stray packets, runs on in the background while the process lives.
-func (c *Conn) Close() error {
+func (c *Conn) Close() error { return c.close(nil) }
+
+// close is Close, and CloseWithError when app is not nil: then no close_notify and no end of
+// stream are sent, and the CLOSE frame carries app's code and reason.
+func (c *Conn) close(app *session.ApplicationError) error {
 	first := false
 	c.closeOnce.Do(func() {
 		first = true
@@ -253,7 +259,9 @@ func (c *Conn) Close() error {
 	if alive && hs {
 		// Wait for a Write still inside tls.Write, so its bytes precede close_notify.
 		c.writeSem <- struct{}{}
-		_ = c.closeStream()
+		if app == nil {
+			_ = c.closeStream()
+		}
 		<-c.writeSem
 		c.waitAcked()
 	}
@@ -261,7 +269,11 @@ func (c *Conn) Close() error {
 	c.mu.Lock()
 	acked := c.core.AllAcked()
 	cause := c.core.Err()
-	c.core.Close(time.Now(), session.CodeNoError, "")
+	if app != nil {
+		c.core.CloseApplication(time.Now(), app.Code, app.Reason)
+	} else {
+		c.core.Close(time.Now(), session.CodeNoError, "")
+	}
 	c.noteTerminatedLocked()
 	c.mu.Unlock()
 	c.poke()
@@ -338,6 +350,7 @@ func (c *Conn) noteTerminatedLocked() {
 	if err := c.core.Err(); err != nil {
 		c.err = err
 		close(c.done)
+		c.traceLocked(session.TraceClosed, err)
 	}
 }
 
@@ -363,7 +376,7 @@ func (c *Conn) terminate(code uint64, reason string) {
 	c.abort(code, reason)
 	c.stopOnce.Do(func() { close(c.stop) })
 	<-c.driverDone
-	if c.ep.ln == nil {
+	if c.ep.single {
 		<-c.ep.readerDone
 	}
 }
@@ -432,6 +445,7 @@ func (c *Conn) setHandshakeComplete() {
 	}
 	c.core.SetHandshakeComplete(time.Now())
 	c.handshakeDone = true
+	c.traceLocked(session.TraceHandshakeDone, nil)
 	c.mu.Unlock()
 	c.poke()
 }

@@ -102,15 +102,27 @@ func dial(ctx context.Context, pc net.PacketConn, network string, peer message, 
 	ep := newEndpoint(pc, cfg, own, true)
 	ep.closing = true // the socket is this connection's: close it when the connection ends
 	ep.refuseFast = own && ep.sock.connected
+	ep.single = true
+	return dialOn(ctx, ep, network, peer, raddr, tc, cfg, ep.start)
+}
 
+// dialOn runs the client side of a connection on ep's socket: its own (start starts its reader
+// once the connection is registered) or a Transport's (start is nil: the reader runs).
+func dialOn(ctx context.Context, ep *endpoint, network string, peer message, raddr net.Addr, tc *tls.Config, cfg *Config, start func()) (*Conn, error) {
+	pc := ep.sock.pc
 	ep.mu.Lock()
 	local := ep.newConnIDLocked()
 	core := session.NewClient(cfg.sessionConfig(), local, randomConnID(), time.Now())
 	c := newConn(ep, core, network, peer, raddr, cfg)
 	c.tls = tls.Client(c.bio, tc)
-	ep.registerLocked(c, local)
+	ok := ep.registerLocked(c, local)
 	ep.mu.Unlock()
-	ep.start()
+	if !ok {
+		return nil, &net.OpError{Op: "dial", Net: network, Source: pc.LocalAddr(), Addr: raddr, Err: net.ErrClosed}
+	}
+	if start != nil {
+		start()
+	}
 	go c.run()
 
 	hctx, cancel := context.WithTimeout(ctx, cfg.HandshakeTimeout)

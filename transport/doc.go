@@ -13,7 +13,11 @@
 // (ErrNotAcknowledged). After Close every method returns an error matching net.ErrClosed. Done
 // and Err tell an application that is not reading when the connection ended, and why. Stats
 // reports RTT, congestion window, datagram and byte counters, retransmissions and drops by
-// reason.
+// reason. CloseWithError ends a connection with an application's code, which the peer's Read
+// returns as an *ApplicationError. An Endpoint is one socket that both listens and dials.
+// Config.Tracer (SlogTracer, QlogTracer, or TLSGRAM_QLOGDIR) traces connections, and
+// ReadMetrics snapshots process-wide counters. Subpackages tlsgramhttp and tlsgramgrpc carry
+// HTTP/2 and gRPC with the standard servers and clients.
 //
 // # Place in the layering
 //
@@ -95,4 +99,5 @@
 //   - DisableGSO: false
 //   - DisableGRO: false
 //   - InboundQueueLen: 1024
+//   - Tracer: nil
 package transport

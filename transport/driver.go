@@ -95,6 +95,7 @@ type driverState struct {
 // what the core produces, and wakes Reads and Writes waiting for the core. It returns when the
 // core is done (closed and its closing period over).
 func (c *Conn) run() {
+	c.observe()
 	d := &driverState{w: c.ep.sock.newWriter(), out: make([]message, sendBatch)}
 	for i := range d.out {
 		d.out[i] = c.peer
@@ -239,6 +240,7 @@ func (c *Conn) finish(d *driverState) {
 		close(c.done)
 	}
 	c.mu.Unlock()
+	c.finishObserving()
 	if !d.finalSent {
 		close(c.finalSent)
 	}

@@ -36,6 +36,8 @@ type endpoint struct {
 	readerDone chan struct{}
 	readErr    error // why the reader stopped, set before readerDone is closed
 
+	// single: the endpoint is one dialled connection's, and ends with it. Set before start.
+	single bool
 	// refuseFast: the socket is a connected UDP socket Dial opened for one connection, on which
 	// the kernel reports ICMP port unreachable as ECONNREFUSED. Set before start.
 	refuseFast bool

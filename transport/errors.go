@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"net"
+	"os"
 )
 
 // timeoutError is returned when a deadline passes. Like the standard library's
@@ -15,6 +16,10 @@ type timeoutError struct{}
 func (timeoutError) Error() string   { return "tlsgram: i/o timeout" }
 func (timeoutError) Timeout() bool   { return true }
 func (timeoutError) Temporary() bool { return true }
+
+// Unwrap lets errors.Is(err, os.ErrDeadlineExceeded) hold, as it does for the standard
+// library's net.Conn deadlines: code written against those keeps working.
+func (timeoutError) Unwrap() error { return os.ErrDeadlineExceeded }
 
 var errTimeout net.Error = timeoutError{}
 

@@ -46,6 +46,7 @@ type Listener struct {
 	closing chan struct{} // closed by Close
 	ctx     context.Context
 	cancel  context.CancelFunc
+	shared  bool // the socket is a Transport's: Close leaves it open
 
 	mu     sync.Mutex    // guards the fields below
 	closed bool          // Close was called (or the socket failed)
@@ -109,6 +110,13 @@ func prepare(tlsConf *tls.Config, conf *Config) (*Config, error) {
 
 func newListener(pc net.PacketConn, network string, tlsConf *tls.Config, cfg *Config, setBuffers bool) *Listener {
 	ep := newEndpoint(pc, cfg, setBuffers, false)
+	l := newListenerOn(ep, network, tlsConf, cfg)
+	ep.start()
+	return l
+}
+
+// newListenerOn makes the Listener of ep, a new socket's endpoint or a Transport's.
+func newListenerOn(ep *endpoint, network string, tlsConf *tls.Config, cfg *Config) *Listener {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Listener{
 		ep:      ep,
@@ -123,8 +131,10 @@ func newListener(pc net.PacketConn, network string, tlsConf *tls.Config, cfg *Co
 	}
 	_, _ = rand.Read(l.tokenKey[:])
 	l.vnTokens = vnBurst
+	ep.mu.Lock()
 	ep.ln = l
-	ep.start()
+	ep.mu.Unlock()
+	registerListener(l)
 	return l
 }
 
@@ -140,7 +150,20 @@ func tls13(c *tls.Config) *tls.Config {
 // Accept waits for and returns the next connection, whose TLS handshake has completed. The
 // net.Conn is a *Conn. After Close, Accept returns an error matching net.ErrClosed.
 func (l *Listener) Accept() (net.Conn, error) {
+	c, err := l.AcceptContext(context.Background())
+	if err != nil {
+		return nil, err // not a nil *Conn in a non-nil net.Conn
+	}
+	return c, nil
+}
+
+// AcceptContext is Accept that also returns when ctx is done, with an error wrapping ctx.Err()
+// (a net.Error with Timeout() true for context.DeadlineExceeded). The listener stays open then,
+// and a connection that completes its handshake later waits for the next call.
+func (l *Listener) AcceptContext(ctx context.Context) (*Conn, error) {
 	select {
+	case <-ctx.Done():
+		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.Addr(), Err: ctx.Err()}
 	case c := <-l.acceptQ:
 		l.mu.Lock()
 		if l.space != nil {
@@ -204,7 +227,12 @@ func (l *Listener) closeWith(err error) bool {
 		}
 		break
 	}
-	l.ep.shutdown()
+	if l.shared {
+		l.ep.detach(l)
+	} else {
+		l.ep.shutdown()
+	}
+	unregisterListener(l)
 	return true
 }
 

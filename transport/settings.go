@@ -69,6 +69,8 @@ var settings = []Setting{
 		"do not coalesce reads with UDP receive offload (Linux; TLSGRAM_DISABLE_GRO=1 for the whole process)", ""},
 	{"InboundQueueLen", DefaultInboundQueueLen, "1024",
 		"datagrams queued for one connection's driver; beyond it they are dropped and counted", ""},
+	{"Tracer", nil, "nil",
+		"per-connection event hook (SlogTracer, QlogTracer); TLSGRAM_QLOGDIR=dir turns on qlog files when nil", ""},
 }
 
 // Settings returns the table of Config fields with their defaults, meanings and the tlsgram

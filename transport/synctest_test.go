@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -180,6 +181,7 @@ func TestSynctestDeadlines(t *testing.T) {
 		var ne net.Error
 		require.ErrorAs(t, err, &ne)
 		require.True(t, ne.Timeout())
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded) // as the standard library's conns
 		require.Equal(t, time.Second, time.Since(start))
 
 		// Write deadline: the server does not read, so flow control and the send buffer fill up.
@@ -187,6 +189,7 @@ func TestSynctestDeadlines(t *testing.T) {
 		n, err := client.Write(make([]byte, 1<<20))
 		require.ErrorAs(t, err, &ne)
 		require.True(t, ne.Timeout())
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded)
 		require.Greater(t, n, 64<<10)
 		require.Less(t, n, 1<<20)
 

@@ -59,7 +59,7 @@ func (t tlsTCP) control(network, address string, c syscall.RawConn) error {
 	}
 	var serr error
 	err := c.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, t.mss)
+		serr = setMSS(fd, t.mss)
 	})
 	if err != nil {
 		return err
