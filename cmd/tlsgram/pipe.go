@@ -13,6 +13,7 @@ import (
 type session interface {
 	net.Conn
 	CloseWrite() error
+	CloseWithError(code uint64, reason string) error
 	ConnectionState() tls.ConnectionState
 }
 

@@ -208,7 +208,11 @@ func (s *server) run(ctx context.Context) error {
 		if s.mode != "stdio" {
 			// A stdio session closes itself on interrupt, more patiently
 			// (see closeOnInterrupt).
-			if n := closeAll(open, shutdownGrace); n > 0 {
+			why := "the server is shutting down (-once)"
+			if interrupted {
+				why = "the server was interrupted"
+			}
+			if n := closeAll(open, shutdownGrace, why); n > 0 {
 				prog.Print(fmt.Sprintf("%s: not waiting for %s whose peer did not acknowledge the close within %s\n",
 					s.name, plural(n, "session"), shutdownGrace))
 			}
@@ -288,15 +292,20 @@ func (s *server) run(ctx context.Context) error {
 // whole Config.CloseTimeout.
 const shutdownGrace = time.Second
 
-// closeAll closes sessions concurrently: each Close waits for the peer to acknowledge what was
-// written, so one slow peer must not hold up the rest. It returns after at most grace, with the
-// number of Closes still waiting (they go on in the background until the process exits; every
-// peer has been sent close_notify and the end of the stream by then).
-func closeAll(list []session, grace time.Duration) (waiting int) {
+// shutdownCode is the application close code a shutting-down server sends its clients, with the
+// reason in words: the client prints "the peer closed the connection with application code 1:
+// the server was interrupted" rather than a bare code.
+const shutdownCode = 1
+
+// closeAll closes sessions concurrently with shutdownCode and why: each close waits for the peer
+// to acknowledge what was written, so one slow peer must not hold up the rest. It returns after
+// at most grace, with the number of closes still waiting (they go on in the background until the
+// process exits; every peer has been sent the end of the stream and the reason by then).
+func closeAll(list []session, grace time.Duration, why string) (waiting int) {
 	done := make(chan struct{}, len(list))
 	for _, c := range list {
 		go func() {
-			c.Close()
+			c.CloseWithError(shutdownCode, why)
 			done <- struct{}{}
 		}()
 	}
