@@ -170,7 +170,7 @@ func newConn(conf *Config, localCID, remoteCID uint64, now time.Time) *Conn {
 	}
 	// InitialMaxData until the handshake completes; see updateReceiveWindow.
 	c.recv = reassembly.NewBuffer(InitialMaxData, maxGaps)
-	c.skip.init(localCID ^ remoteCID)
+	c.skip.init(cf.Rand)
 	return c
 }
 
@@ -256,7 +256,7 @@ func (c *Conn) enterClosing(now time.Time, code uint64, reason string) {
 	c.state = stateClosing
 	c.closeCode, c.closeWhy = code, reason
 	c.closeSend = true
-	c.closeAt = now.Add(3 * c.rtt.PTO(peerMaxAckDelay))
+	c.closeAt = now.Add(c.closingPeriod())
 	c.abandonSendState()
 }
 
@@ -362,13 +362,22 @@ func (c *Conn) NextTimeout() time.Time {
 	return t
 }
 
-// idleTimeout is at least three PTOs, so a slow path is not mistaken for a dead one (RFC 9000 §10.1).
+// idleTimeout is at least three PTOs, so a slow path is not mistaken for a dead one (RFC 9000
+// §10.1) — but at most maxPTOPeriod beyond the configuration: the PTO follows RTT samples, which
+// the peer shapes, and must not let it pin the connection for hours.
 func (c *Conn) idleTimeout() time.Duration {
-	if pto := 3 * c.rtt.PTO(peerMaxAckDelay); pto > c.conf.IdleTimeout {
-		return pto
-	}
-	return c.conf.IdleTimeout
+	return max(c.conf.IdleTimeout, min(3*c.rtt.PTO(peerMaxAckDelay), maxPTOPeriod))
 }
+
+// closingPeriod is how long a closing or draining connection lingers: three PTOs (RFC 9000
+// §10.2), capped like idleTimeout.
+func (c *Conn) closingPeriod() time.Duration {
+	return min(3*c.rtt.PTO(peerMaxAckDelay), maxPTOPeriod)
+}
+
+// maxPTOPeriod caps the periods derived from the PTO. A minute covers three PTOs on any path with
+// an RTT under ten seconds.
+const maxPTOPeriod = time.Minute
 
 func (c *Conn) keepAliveAt() time.Time {
 	last := c.lastRecv

@@ -39,6 +39,12 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 		c.handleRetry(&hdr)
 		return
 	}
+	if !c.isClient && hdr.Type == header.TypeInitial && len(dg) < header.MinInitialDatagramSize {
+		// RFC 9000 §14.1 (header/README.md §2): every Initial, not only the first, comes in a
+		// datagram of at least 1200 bytes; smaller ones would buy amplification credit cheaply.
+		c.stats.Drops.ShortInitial++
+		return
+	}
 	// RFC 9000 §8.1: count what an unvalidated address sent us; the server may send 3× that.
 	if !c.isClient && !c.addrValidated {
 		c.ampRecv += uint64(len(dg))
@@ -88,6 +94,11 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 		return
 	}
 
+	if trustedOnly {
+		c.handleUntagged(now, payload)
+		return
+	}
+
 	// The packet is genuine as far as we can tell: learn from its header.
 	c.lastRecv = now
 	if c.isClient && !c.peerCIDKnown && hdr.Type == header.TypeHandshake {
@@ -115,14 +126,21 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 		return
 	}
 
+	// Before the client has shown it receives our datagrams, anyone can send these with its
+	// address and the CID of its first Initial: a spoofed CLOSE would free the session at once
+	// (the TLS work done, the half-open slot back), and a spoofed ACK would fake an RTT sample
+	// or acknowledge our flight for a client that never got it. A genuine client sends both to
+	// our CID, which validates its address first.
+	unvalidated := !c.isClient && !c.addrValidated
 	rejected := false
 	for p := payload; len(p) > 0; {
 		n, _ := header.ParseFrame(p, &c.frame)
 		p = p[n:]
-		if trustedOnly && !harmlessIfForged(c.frame.Type) {
+		if unvalidated && (c.frame.Type == header.FrameClose || c.frame.Type == header.FrameAck) {
+			c.stats.Drops.Unvalidated++
 			continue
 		}
-		if !c.handleFrame(now, &c.frame, trustedOnly) {
+		if !c.handleFrame(now, &c.frame) {
 			rejected = true
 			break
 		}
@@ -228,26 +246,38 @@ func (c *Conn) handleRetry(h *header.Header) {
 	c.ptoCount = 0
 }
 
-// harmlessIfForged reports whether a frame of type t may be acted on when it comes in an
-// unauthenticated datagram after the handshake (acceptUnauthenticated). Stream bytes are needed
-// and a forgery of them fails TLS at worst; ACKs are needed too, and count only for our untagged
-// packets (onAck). A CLOSE could end the connection, MAX_DATA overrun the peer, and
-// HANDSHAKE_DONE is always tagged: those wait for a tagged copy (MAX_DATA is repeated when
-// DATA_BLOCKED asks for it).
-func harmlessIfForged(t header.FrameType) bool {
-	switch t {
-	case header.FrameClose, header.FrameMaxData, header.FrameHandshakeDone:
-		return false
+// handleUntagged acts on an untagged datagram that a client takes after its handshake, before
+// the server's first tagged one (acceptUnauthenticated): the tail of the server's flight, sent
+// before the server completed, or a forgery. Its stream bytes are taken (a forgery of them fails
+// TLS at worst), and its ACK may acknowledge packets we sent untagged (onUntaggedAck). Nothing
+// else moves, since tagged datagrams depend on it: not the packet number state (a forged number
+// near 2^32 would make every genuine number decode wrong, RFC 9000 §A.3, and fail its tag), not
+// the set of packets we acknowledge (a genuine ack-eliciting one is retransmitted, tagged), not
+// the idle timer. A CLOSE, MAX_DATA or HANDSHAKE_DONE in it is ignored: those come tagged.
+func (c *Conn) handleUntagged(now time.Time, payload []byte) {
+	for p := payload; len(p) > 0; {
+		n, _ := header.ParseFrame(p, &c.frame)
+		p = p[n:]
+		switch c.frame.Type {
+		case header.FrameStream:
+			if !c.handleFrame(now, &c.frame) {
+				return
+			}
+		case header.FrameAck:
+			c.onUntaggedAck(&c.frame.Ack)
+		}
+		if c.state != stateOpen {
+			return
+		}
 	}
-	return true
 }
 
 // handleFrame applies one frame. It returns false if the frame's stream data could not be stored
 // (the packet must then not be acknowledged). Protocol violations close the connection.
-func (c *Conn) handleFrame(now time.Time, f *header.Frame, untagged bool) bool {
+func (c *Conn) handleFrame(now time.Time, f *header.Frame) bool {
 	switch f.Type {
 	case header.FrameAck:
-		if !c.onAck(now, &f.Ack, untagged) {
+		if !c.onAck(now, &f.Ack) {
 			c.protocolViolation(now, CodeProtocolViolation, "ACK for a packet never sent")
 		}
 	case header.FrameStream:
@@ -273,7 +303,7 @@ func (c *Conn) handleFrame(now time.Time, f *header.Frame, untagged bool) bool {
 		c.setErr(&CloseError{Remote: true, Code: f.ErrorCode, Reason: string(f.Data)})
 		// RFC 9000 §10.2.2: drain — send nothing more, then forget the connection.
 		c.state = stateDraining
-		c.closeAt = now.Add(3 * c.rtt.PTO(peerMaxAckDelay))
+		c.closeAt = now.Add(c.closingPeriod())
 		c.abandonSendState()
 	case header.FrameHandshakeDone:
 		if !c.isClient {

@@ -19,6 +19,10 @@ const pnLen = 4
 // asks for an immediate ACK on the packet that fills the window.
 const immediateAckWindow = 16
 
+// minCloseDatagram is the room a CLOSE datagram needs: a long header, the frame with a short
+// reason, the trailer.
+const minCloseDatagram = 64
+
 // minStreamPayload: do not start a STREAM frame with room for fewer bytes than this.
 const minStreamPayload = 32
 
@@ -33,6 +37,18 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 	case stateClosing:
 		if !c.closeSend {
 			return 0, false
+		}
+		if !c.isClient && !c.addrValidated {
+			// RFC 9000 §8.1 applies to CLOSE too: a spoofed Initial must not buy an answer
+			// beyond three times its size, however many stray packets follow it.
+			if b := c.ampBudget(); b < len(dst) {
+				dst = dst[:b]
+			}
+			if len(dst) < minCloseDatagram {
+				c.closeSend = false
+				c.stats.Drops.Amplification++
+				return 0, false
+			}
 		}
 		c.closeSend = false
 		n := c.buildClose(dst)
@@ -365,6 +381,9 @@ func (c *Conn) buildClose(dst []byte) int {
 	c.nextPN++
 	c.stats.DatagramsSent++
 	c.stats.BytesSent += uint64(len(b))
+	if !c.isClient && !c.addrValidated {
+		c.ampSent += uint64(len(b))
+	}
 	return len(b)
 }
 
