@@ -144,6 +144,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 		space := c.core.SendSpace()
 		if space >= want || (space > 0 && space >= c.conf.SendBuffer/2) {
 			c.mu.Unlock()
+			if testHookWriteChunk != nil {
+				testHookWriteChunk(c)
+			}
 			chunk := b[:min(len(b), space, maxChunk)]
 			m, err := c.tls.Write(chunk)
 			n += m
@@ -164,6 +167,10 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// testHookWriteChunk, if set, runs in Write right before a chunk goes to TLS. Tests use it to
+// hold a Write there while Close runs.
+var testHookWriteChunk func(*Conn)
 
 // closedErr reports net.ErrClosed for errors that are a consequence of our own Close.
 func (c *Conn) closedErr(err error) error {
@@ -244,17 +251,20 @@ func (c *Conn) Close() error {
 	c.readDeadline.Stop()
 	c.writeDeadline.Stop()
 
+	// Wait for a Write past its checks (closing makes any other return): its bytes count as
+	// written, so they must be in the core before we look at what was acknowledged, and they
+	// must precede close_notify.
+	c.writeSem <- struct{}{}
 	c.mu.Lock()
-	appAcked := c.core.AllAcked() // everything Write accepted so far has arrived
+	appAcked := c.core.AllAcked() // everything Write accepted has arrived
 	alive := c.core.Err() == nil
 	hs := c.handshakeDone
 	c.mu.Unlock()
-
 	if alive && hs {
-		// Wait for a Write still inside tls.Write, so its bytes precede close_notify.
-		c.writeSem <- struct{}{}
 		_ = c.closeStream()
-		<-c.writeSem
+	}
+	<-c.writeSem
+	if alive && hs {
 		c.waitAcked()
 	}
 
