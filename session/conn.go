@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/binary"
 	"io"
 	"time"
 
@@ -42,7 +43,8 @@ type Conn struct {
 
 	localCID  uint64
 	remoteCID uint64
-	origDCID  uint64 // server: the DCID of the client's first Initial (it routes Initials too)
+	origDCID  uint64 // the DCID of the client's first Initial (server: it routes Initials too)
+	retrySCID uint64 // the SCID of the Retry the client followed, 0 if none
 	token     []byte // client: Retry token echoed in Initials
 
 	state     connState
@@ -114,6 +116,7 @@ type Conn struct {
 	windowUpdate time.Time // when the limit was last raised
 	maxDataSend  bool      // a MAX_DATA frame is due
 	openWindow   bool      // the handshake completed: raise the limit to the configured window
+	windowHeld   bool      // HoldReceiveWindow: keep the handshake's window after completion
 
 	auth     *packetAuth // nil until InstallPacketKey
 	authRecv bool        // an authenticated datagram arrived
@@ -131,6 +134,7 @@ type Conn struct {
 func NewClient(conf *Config, localCID, remoteCID uint64, now time.Time) *Conn {
 	c := newConn(conf, localCID, remoteCID, now)
 	c.isClient = true
+	c.origDCID = remoteCID
 	return c
 }
 
@@ -172,6 +176,38 @@ func newConn(conf *Config, localCID, remoteCID uint64, now time.Time) *Conn {
 	c.recv = reassembly.NewBuffer(InitialMaxData, maxGaps)
 	c.skip.init(cf.Rand)
 	return c
+}
+
+// SetRetried tells a server core that the client's address was validated by a Retry: origDCID
+// is the DCID of the client's first Initial, which the Retry token carries, and the core's own
+// CID is the one the Retry chose. Both go into PacketKeyContext.
+func (c *Conn) SetRetried(origDCID uint64) {
+	c.origDCID = origDCID
+	c.retrySCID = c.localCID
+}
+
+// PacketKeyContext is the context of the TLS exporter that derives the packet key
+// (header/README.md §11): the DCID of the client's first Initial and the SCID of the Retry it
+// followed (zero without one), 8 bytes each. Both ends know both, and the TLS handshake
+// authenticates the exporter, so a Retry that an attacker injected, or one that did not come
+// from the server, gives the two ends different keys (as QUIC's original_destination_connection_id
+// and retry_source_connection_id transport parameters bind them, RFC 9000 §7.3).
+func (c *Conn) PacketKeyContext() []byte {
+	b := make([]byte, 16)
+	binary.BigEndian.PutUint64(b, c.origDCID)
+	binary.BigEndian.PutUint64(b[8:], c.retrySCID)
+	return b
+}
+
+// HoldReceiveWindow keeps the receive window at InitialMaxData after the handshake completes,
+// until it is called with false: a server's connection that nobody has accepted yet has no
+// reader, and may not make the listener buffer a full window for it.
+func (c *Conn) HoldReceiveWindow(held bool, now time.Time) {
+	if c.windowHeld && !held {
+		c.openWindow = c.handshakeComplete
+		c.windowUpdate = now
+	}
+	c.windowHeld = held
 }
 
 // LocalConnID is the ID this end demultiplexes on.

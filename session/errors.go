@@ -16,7 +16,8 @@ const (
 	CodeFinalSize         uint64 = 0x4
 	CodeHandshakeTimeout  uint64 = 0x5
 	CodeIdleTimeout       uint64 = 0x6
-	CodeTLS               uint64 = 0x7 // the TLS handshake or record layer failed
+	CodeTLS               uint64 = 0x7 // the TLS handshake or record layer failed; the reason says why
+	CodeRefused           uint64 = 0x8 // the server takes no new connection (listener closed, accept queue full)
 	CodeApplication       uint64 = 0x100
 )
 

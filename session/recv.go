@@ -223,6 +223,7 @@ func (c *Conn) acceptHeader(h *header.Header) bool {
 func (c *Conn) handleRetry(h *header.Header) {
 	c.token = append([]byte(nil), h.Token...)
 	c.remoteCID = h.SrcConnID
+	c.retrySCID = h.SrcConnID
 	for i := c.sent.head; i < len(c.sent.pkts); i++ {
 		p := &c.sent.pkts[i]
 		if p.gone || p.lost {

@@ -203,3 +203,26 @@ func TestServerIgnoresUnvalidatedCloseAndAck(t *testing.T) {
 	require.LessOrEqual(t, s.Stats().BytesSent, 3*s.ampRecv, "the CLOSE broke the 3× limit")
 	require.NotZero(t, s.Stats().Drops.Amplification)
 }
+
+// TestPacketKeyContextBindsRetry: both ends put the DCID of the client's first Initial and the
+// SCID of the Retry it followed into the packet key's exporter context (as QUIC's
+// original_destination_connection_id and retry_source_connection_id transport parameters); a
+// Retry the server did not send (another SCID) gives the ends different keys.
+func TestPacketKeyContextBindsRetry(t *testing.T) {
+	c := NewClient(nil, 0xc1, 0x5e, t0)
+	s := NewServer(nil, 0x5f, 0xc1, 0x5e, t0, false)
+	require.Equal(t, c.PacketKeyContext(), s.PacketKeyContext(), "without a Retry")
+
+	retry := func(scid uint64) []byte {
+		b := header.AppendHeader(nil, &header.Header{Type: header.TypeRetry, Version: header.Version1, DstConnID: 0xc1, SrcConnID: scid, Token: []byte("token")})
+		return header.Seal(b, 0)
+	}
+	c.HandleDatagram(t0, retry(0x77))
+	s = NewServer(nil, 0x77, 0xc1, 0x77, t0, true)
+	s.SetRetried(0x5e)
+	require.Equal(t, c.PacketKeyContext(), s.PacketKeyContext(), "after the Retry")
+
+	injected := NewServer(nil, 0x78, 0xc1, 0x78, t0, true)
+	injected.SetRetried(0x5e)
+	require.NotEqual(t, c.PacketKeyContext(), injected.PacketKeyContext())
+}

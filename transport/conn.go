@@ -103,9 +103,26 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 	n, err := c.tls.Read(b)
 	if err != nil && err != io.EOF {
+		c.tlsFailed(err)
 		err = c.opError("read", c.closedErr(err))
 	}
 	return n, err
+}
+
+// tlsFailed ends the session when TLS failed for good (an alert from the peer, a record that did
+// not verify): crypto/tls will not read or write again, so there is nothing left to wait for, and
+// the peer learns why from the CLOSE. Timeouts leave the Conn usable and are not failures.
+func (c *Conn) tlsFailed(err error) {
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return
+	}
+	c.mu.Lock()
+	if c.core.Err() == nil {
+		c.core.Close(time.Now(), session.CodeTLS, err.Error())
+		c.noteTerminatedLocked()
+	}
+	c.mu.Unlock()
+	c.poke()
 }
 
 // Write writes application data. It blocks while the send buffer (Config.SendBuffer) is full,
@@ -430,7 +447,10 @@ func (c *Conn) ConnectionState() tls.ConnectionState { return c.tls.ConnectionSt
 // (header/README.md §11): from then on forged datagrams cannot reach TLS.
 func (c *Conn) setHandshakeComplete() {
 	state := c.tls.ConnectionState()
-	key, err := state.ExportKeyingMaterial(session.PacketKeyLabel, nil, session.PacketKeyLen)
+	c.mu.Lock()
+	keyContext := c.core.PacketKeyContext()
+	c.mu.Unlock()
+	key, err := state.ExportKeyingMaterial(session.PacketKeyLabel, keyContext, session.PacketKeyLen)
 	c.mu.Lock()
 	if err == nil {
 		err = c.core.InstallPacketKey(key)
@@ -442,6 +462,15 @@ func (c *Conn) setHandshakeComplete() {
 	}
 	c.core.SetHandshakeComplete(time.Now())
 	c.handshakeDone = true
+	c.mu.Unlock()
+	c.poke()
+}
+
+// openWindow gives an accepted connection its configured receive window: until Accept returned
+// it, it kept the handshake's (session.Conn.HoldReceiveWindow).
+func (c *Conn) openWindow() {
+	c.mu.Lock()
+	c.core.HoldReceiveWindow(false, time.Now())
 	c.mu.Unlock()
 	c.poke()
 }

@@ -133,7 +133,11 @@ func (ep *endpoint) release(c *Conn) {
 		}
 	}
 	ep.closeIfIdleLocked()
+	ln := ep.ln
 	ep.mu.Unlock()
+	if ln != nil {
+		ln.releaseSlot(c)
+	}
 }
 
 // shutdown marks the endpoint closing: the socket is closed as soon as no connection uses it.

@@ -50,9 +50,10 @@ func (c *Conn) Stats() Stats {
 type ListenerStats struct {
 	Accepted          uint64 // connections handed to Accept
 	HandshakeFailures uint64 // TLS handshakes that failed or timed out
-	HalfOpen          int    // handshakes in progress now
+	HalfOpen          int    // sessions holding a half-open slot now (Config.MaxHalfOpen)
 
 	DroppedHalfOpen      uint64 // new clients dropped: Config.MaxHalfOpen handshakes in progress
+	DroppedPrefix        uint64 // validated new clients dropped: Config.MaxHalfOpenPerPrefix reached
 	DroppedShortInitial  uint64 // Initial datagrams below 1200 bytes (RFC 9000 §14.1)
 	DroppedInvalid       uint64 // failed the CRC, did not parse, or not an Initial
 	DroppedInvalidToken  uint64 // Initials with a Retry token that did not verify or expired
