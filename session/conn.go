@@ -118,6 +118,12 @@ type Conn struct {
 	openWindow   bool      // the handshake completed: raise the limit to the configured window
 	windowHeld   bool      // HoldReceiveWindow: keep the handshake's window after completion
 
+	// Stateless reset (RFC 9000 §10.3): the server sends the client the token a reset for this
+	// connection will end with, in an authenticated datagram; the client watches for it.
+	resetToken     [header.StatelessResetTokenLen]byte
+	resetKnown     bool // client: resetToken came from the server
+	resetTokenSend bool // server: a RESET_TOKEN frame is due
+
 	auth     *packetAuth // nil until InstallPacketKey
 	authRecv bool        // an authenticated datagram arrived
 	hsEnd    uint64      // client: the stream offset where its handshake bytes end
@@ -197,6 +203,15 @@ func (c *Conn) PacketKeyContext() []byte {
 	binary.BigEndian.PutUint64(b, c.origDCID)
 	binary.BigEndian.PutUint64(b[8:], c.retrySCID)
 	return b
+}
+
+// SetStatelessResetToken gives a server core the token that a stateless reset for its connection
+// ends with: a MAC of its CID under a key of the server's (transport.Config.StatelessResetKey),
+// which a restarted server computes again without state. The core sends it to the client in an
+// authenticated RESET_TOKEN frame once its handshake is complete.
+func (c *Conn) SetStatelessResetToken(token [header.StatelessResetTokenLen]byte) {
+	c.resetToken = token
+	c.resetTokenSend = true
 }
 
 // HoldReceiveWindow keeps the receive window at InitialMaxData after the handshake completes,

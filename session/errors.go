@@ -56,5 +56,15 @@ func (e *TimeoutError) Timeout() bool   { return true }
 func (e *TimeoutError) Temporary() bool { return false }
 func (e *TimeoutError) Unwrap() error   { return net.ErrClosed }
 
+// ResetError is the terminal error of a connection that the peer ended with a stateless reset
+// (RFC 9000 §10.3): it had no state for the connection, typically because it restarted. It
+// unwraps to net.ErrClosed.
+type ResetError struct{}
+
+func (*ResetError) Error() string {
+	return "tlsgram: connection reset by peer: it has no state for this connection (stateless reset; did the server restart?)"
+}
+func (*ResetError) Unwrap() error { return net.ErrClosed }
+
 // ErrWriteClosed is returned by Write after CloseWrite.
 var ErrWriteClosed = errors.New("tlsgram: write after CloseWrite")

@@ -34,6 +34,7 @@ type sentPacket struct {
 	chunks        [maxChunksPerPacket]streamChunk
 	maxData       bool // carried MAX_DATA
 	handshakeDone bool // carried HANDSHAKE_DONE
+	resetToken    bool // carried RESET_TOKEN
 	tagged        bool // carried an authentication tag
 	lost          bool // declared lost; kept a while so a late ACK still counts (spurious loss)
 	gone          bool // acknowledged, or lost and forgotten; removed lazily
@@ -432,6 +433,9 @@ func (c *Conn) onPacketLost(p *sentPacket) {
 	}
 	if p.handshakeDone {
 		c.handshakeDoneSend = true
+	}
+	if p.resetToken {
+		c.resetTokenSend = true
 	}
 }
 

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"crypto/subtle"
 	"errors"
 	"time"
 
@@ -21,6 +22,13 @@ func (c *Conn) HandleDatagram(now time.Time, dg []byte) {
 func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 	if c.state == stateClosed || c.state == stateDraining {
 		c.stats.Drops.AfterClose++
+		return
+	}
+	if c.isStatelessReset(dg) {
+		// RFC 9000 §10.3.1: the server has no state for us; send nothing more.
+		c.setErr(&ResetError{})
+		c.abandonSendState()
+		c.state = stateClosed
 		return
 	}
 	hdr, payload, err := header.Open(dg)
@@ -139,6 +147,9 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 		if unvalidated && (c.frame.Type == header.FrameClose || c.frame.Type == header.FrameAck) {
 			c.stats.Drops.Unvalidated++
 			continue
+		}
+		if c.frame.Type == header.FrameResetToken && !hdr.Authenticated {
+			continue // anyone could send it; the server sends it tagged
 		}
 		if !c.handleFrame(now, &c.frame) {
 			rejected = true
@@ -314,12 +325,30 @@ func (c *Conn) handleFrame(now time.Time, f *header.Frame) bool {
 		c.handshakeConfirmed = true
 	case header.FrameImmediateAck:
 		c.ackNow = true
+	case header.FrameResetToken:
+		if !c.isClient {
+			c.protocolViolation(now, CodeProtocolViolation, "RESET_TOKEN from a client")
+			return true
+		}
+		c.resetToken, c.resetKnown = f.ResetToken, true
 	case header.FramePing, header.FramePadding, header.FrameNewToken,
 		header.FramePathChallenge, header.FramePathResponse:
 		// PING and PADDING need nothing beyond the ACK. NEW_TOKEN and path validation are parsed
 		// for forward compatibility and not acted on yet.
 	}
 	return true
+}
+
+// isStatelessReset reports whether dg is a stateless reset from the server: it ends in the token
+// the server gave us (header.StatelessResetToken). A genuine datagram ends in a tag or CRC that
+// matches the token with probability 2^-128, so every datagram may be checked, before any other
+// processing; the comparison takes constant time, so that timing does not reveal the token.
+func (c *Conn) isStatelessReset(dg []byte) bool {
+	if !c.resetKnown {
+		return false
+	}
+	tok, ok := header.StatelessResetToken(dg)
+	return ok && subtle.ConstantTimeCompare(tok[:], c.resetToken[:]) == 1
 }
 
 func (c *Conn) protocolViolation(now time.Time, code uint64, reason string) {

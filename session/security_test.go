@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"errors"
 	"math/rand"
 	"testing"
 	"time"
@@ -225,4 +226,64 @@ func TestPacketKeyContextBindsRetry(t *testing.T) {
 	injected := NewServer(nil, 0x78, 0xc1, 0x78, t0, true)
 	injected.SetRetried(0x5e)
 	require.NotEqual(t, c.PacketKeyContext(), injected.PacketKeyContext())
+}
+
+var testResetToken = [header.StatelessResetTokenLen]byte{0x5e, 0x5e, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 0x5e}
+
+// resetPair is a completed client and server whose server was given testResetToken and has sent
+// it to the client.
+func resetPair(t testing.TB) (c, s *Conn, now time.Time) {
+	c, s, now = handshake(t, nil)
+	s.SetStatelessResetToken(testResetToken)
+	buf := make([]byte, 1500)
+	for range 3 {
+		now = now.Add(time.Millisecond)
+		exchange(c, s, now, buf)
+	}
+	require.True(t, c.resetKnown, "the client did not learn the token")
+	return c, s, now
+}
+
+// TestStatelessReset: a client that holds the server's token ends the connection with a
+// ResetError on a datagram that ends in it (RFC 9000 §10.3), and on no other; a RESET_TOKEN in
+// an untagged datagram is ignored, since anyone can send one.
+func TestStatelessReset(t *testing.T) {
+	c, _, now := resetPair(t)
+	random := bytes.Repeat([]byte{0xa5}, 64)
+	other := testResetToken
+	other[0] ^= 1
+	c.HandleDatagram(now, header.AppendStatelessReset(nil, 40, &other, random))
+	require.NoError(t, c.Err(), "a reset with another token")
+
+	c.HandleDatagram(now, header.AppendStatelessReset(nil, header.MinStatelessResetLen, &testResetToken, random))
+	var re *ResetError
+	require.ErrorAs(t, c.Err(), &re)
+	require.True(t, c.Done(), "a reset client sends nothing more")
+	_, ok := c.PollDatagram(now, make([]byte, 1500))
+	require.False(t, ok)
+
+	// Untagged, the frame is ignored.
+	c, _, now = handshake(t, nil)
+	f := header.AppendHeader(nil, &header.Header{Type: header.TypeShort, DstConnID: c.LocalConnID(), PacketNumber: 1 << 20, PNLen: 4})
+	f = header.AppendResetToken(f, &testResetToken)
+	c.HandleDatagram(now, header.Seal(f, 0))
+	require.False(t, c.resetKnown, "an untagged RESET_TOKEN was taken")
+}
+
+// FuzzClientStatelessReset: whatever arrives, a client that holds a reset token never panics,
+// and it ends with a ResetError exactly when the datagram is a stateless reset with its token.
+func FuzzClientStatelessReset(f *testing.F) {
+	random := bytes.Repeat([]byte{0xa5}, 64)
+	f.Add(header.AppendStatelessReset(nil, header.MinStatelessResetLen, &testResetToken, random))
+	f.Add(header.AppendStatelessReset(nil, 50, &testResetToken, random))
+	f.Add(append([]byte{0x44}, testResetToken[:]...))
+	f.Add(bytes.Repeat([]byte{0x40}, 40))
+	f.Fuzz(func(t *testing.T, dg []byte) {
+		c, _, now := resetPair(t)
+		_, ok := header.StatelessResetToken(dg)
+		want := ok && bytes.Equal(dg[len(dg)-header.StatelessResetTokenLen:], testResetToken[:])
+		c.HandleDatagram(now, dg)
+		var re *ResetError
+		require.Equal(t, want, errors.As(c.Err(), &re))
+	})
 }

@@ -136,6 +136,12 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 			sp.handshakeDone = true
 			ackEliciting = true
 		}
+		if c.resetTokenSend && hdr.Authenticated && len(b)+1+header.StatelessResetTokenLen <= limit {
+			b = header.AppendResetToken(b, &c.resetToken)
+			c.resetTokenSend = false
+			sp.resetToken = true
+			ackEliciting = true
+		}
 		if c.maxDataSend && !hsOnly && len(b)+1+header.VarintLen(c.recv.Limit()) <= limit {
 			b = header.AppendMaxData(b, c.recv.Limit())
 			c.maxDataSend = false
@@ -236,7 +242,8 @@ func (c *Conn) longHeader() bool {
 
 // wantsToSend reports whether anything ack-eliciting is waiting for the congestion window.
 func (c *Conn) wantsToSend() bool {
-	return !c.retransmit.empty() || c.hasNewData() || c.maxDataSend || c.handshakeDoneSend || c.pingSend
+	return !c.retransmit.empty() || c.hasNewData() || c.maxDataSend || c.handshakeDoneSend || c.pingSend ||
+		(c.resetTokenSend && c.authSending())
 }
 
 // hasAckToRepeat: piggyback an ACK on data packets while we still have unacknowledged ranges, so

@@ -97,6 +97,17 @@ type Config struct {
 	// burst of as many) whose address is not validated: a flood of spoofed handshakes that fail
 	// fast costs TLS work without filling the half-open slots. Default 256; negative never.
 	RetryRate int
+	// StatelessResetKey is the secret from which a Listener derives the stateless reset token of
+	// each connection (RFC 9000 §10.3): HMAC-SHA256 of the connection ID under this key. The
+	// listener gives each client its token after the handshake; when a datagram arrives for a
+	// connection the listener has no state for — the server process restarted — it answers with
+	// a stateless reset, and the client's Read and Write fail at once (*session.ResetError)
+	// instead of after IdleTimeout. A restarted server can only do that with the key of the
+	// process before it: set the same key (at least 16 random bytes, kept secret: whoever has it
+	// can reset the listener's connections) in every process that serves the address. Nil means
+	// a random key per Listener, with which only connections made through that Listener are
+	// reset (when a datagram comes after it forgot them).
+	StatelessResetKey []byte
 	// CloseTimeout is how long Conn.Close waits for the peer to acknowledge written data, the TLS
 	// close_notify and the end of the stream. Default 5s.
 	CloseTimeout time.Duration
@@ -192,6 +203,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("tlsgram: Config.CloseTimeout is negative")
 	case c.InboundQueueLen < 0:
 		return fmt.Errorf("tlsgram: Config.InboundQueueLen is negative")
+	case c.StatelessResetKey != nil && len(c.StatelessResetKey) < 16:
+		return fmt.Errorf("tlsgram: Config.StatelessResetKey is %d bytes, want at least 16", len(c.StatelessResetKey))
 	}
 	return nil
 }

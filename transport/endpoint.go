@@ -304,8 +304,29 @@ func (ep *endpoint) route(m *message, prev *Conn, prevCID uint64) (*Conn, uint64
 		ln.handleUnknown(m, time.Now())
 		return nil, 0
 	}
+	if ln == nil && !long {
+		// A dialled connection's socket is its own: a short header for an ID that is not ours
+		// may be a stateless reset from its server (RFC 9000 §10.3), which only the session
+		// can recognise. It drops anything else, counted.
+		if c := ep.dialled(); c != nil {
+			return c, cid
+		}
+	}
 	ep.dropUnknownCID.Add(1)
+	if ln != nil {
+		ln.statelessReset(m, cid, time.Now())
+	}
 	return nil, 0
+}
+
+// dialled returns the connection of a dialled endpoint.
+func (ep *endpoint) dialled() *Conn {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	for _, c := range ep.conns {
+		return c
+	}
+	return nil
 }
 
 // socketError looks at an error from a read or write on the socket. ICMP errors the kernel

@@ -60,16 +60,18 @@ type Listener struct {
 	prefixes map[string]int   // guarded by mu
 	halfOpen atomic.Int64
 	tokenKey [32]byte
+	resetKey []byte // Config.StatelessResetKey, or random
 
 	// Reader goroutine only.
 	w         batchWriter
 	vn        tokenBucket // Version Negotiation answers
 	refusals  tokenBucket // CLOSE answers to new clients after Close
+	resets    tokenBucket // stateless resets
 	newClient tokenBucket // new sessions from unvalidated addresses (Config.RetryRate)
 
 	accepted, handshakeFailures                                   atomic.Uint64
 	dropHalfOpen, dropShortInitial, dropInvalid, dropInvalidToken atomic.Uint64
-	dropPrefix                                                    atomic.Uint64
+	dropPrefix, resetsSent                                        atomic.Uint64
 	dropClosed, retriesSent, versionNegotiations, dropVersion     atomic.Uint64
 }
 
@@ -130,6 +132,11 @@ func newListener(pc net.PacketConn, network string, tlsConf *tls.Config, cfg *Co
 	}
 	l.slots, l.prefixes = make(map[*Conn]string), make(map[string]int)
 	_, _ = rand.Read(l.tokenKey[:])
+	l.resetKey = cfg.StatelessResetKey
+	if l.resetKey == nil {
+		l.resetKey = make([]byte, 32)
+		_, _ = rand.Read(l.resetKey)
+	}
 	ep.ln = l
 	ep.start()
 	return l
@@ -229,6 +236,7 @@ func (l *Listener) Stats() ListenerStats {
 		HalfOpen:             int(l.halfOpen.Load()),
 		DroppedHalfOpen:      l.dropHalfOpen.Load(),
 		DroppedPrefix:        l.dropPrefix.Load(),
+		StatelessResets:      l.resetsSent.Load(),
 		DroppedShortInitial:  l.dropShortInitial.Load(),
 		DroppedInvalid:       l.dropInvalid.Load(),
 		DroppedInvalidToken:  l.dropInvalidToken.Load(),
@@ -418,6 +426,7 @@ func (l *Listener) newSession(m *message, h *header.Header, validated bool, orig
 	// Nobody reads the connection before Accept returns it: until then it keeps the small
 	// window of the handshake (Conn.openWindow).
 	core.HoldReceiveWindow(true, now)
+	core.SetStatelessResetToken(l.resetToken(local))
 	c := newConn(ep, core, l.network, *m, ep.sock.remoteAddr(m), l.conf)
 	c.tls = tls.Server(c.bio, l.tlsConf)
 	ok = ep.registerLocked(c, ids...)
@@ -535,6 +544,48 @@ func (l *Listener) refuse(m *message, h *header.Header, now time.Time) {
 }
 
 const reasonListenerClosed = "listener closed"
+
+// resetToken is the stateless reset token of the connection with ID cid: a MAC of the ID under
+// the reset key, which a restarted process with the same key computes again.
+func (l *Listener) resetToken(cid uint64) [header.StatelessResetTokenLen]byte {
+	mac := hmac.New(sha256.New, l.resetKey)
+	mac.Write([]byte("tlsgram stateless reset"))
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], cid)
+	mac.Write(b[:])
+	var tok [header.StatelessResetTokenLen]byte
+	copy(tok[:], mac.Sum(nil))
+	return tok
+}
+
+// Stateless resets are rate-limited like Version Negotiation, and this large at most: like a
+// short packet with a few frames.
+const (
+	resetPerSecond = 100
+	resetBurst     = 20
+	maxResetLen    = 43
+)
+
+// statelessReset answers a short header datagram for a connection ID we do not know — a client
+// of a process that ran before us — with a stateless reset (RFC 9000 §10.3), so that the client
+// learns at once that the connection is gone. The reset is smaller than the datagram, and a
+// datagram that is not larger than the smallest reset gets none, so two endpoints cannot make
+// each other answer forever (§10.3.3).
+func (l *Listener) statelessReset(m *message, cid uint64, now time.Time) {
+	n := len(m.buf.bytes())
+	if n <= header.MinStatelessResetLen || !l.resets.allow(now, resetPerSecond, resetBurst) {
+		return
+	}
+	size := min(n-1, maxResetLen)
+	var random [maxResetLen]byte
+	_, _ = rand.Read(random[:size-header.StatelessResetTokenLen])
+	tok := l.resetToken(cid)
+	pb := l.ep.sendPool.get()
+	pb.n = len(header.AppendStatelessReset(pb.b[:0], size, &tok, random[:]))
+	l.resetsSent.Add(1)
+	l.ep.writeOne(l.w, pb, m)
+	l.ep.sendPool.put(pb)
+}
 
 // tokenBucket is a rate limiter for the reader goroutine's answers. The zero value is full.
 type tokenBucket struct {

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -8,6 +9,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
+	"runtime"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -364,4 +368,91 @@ func TestSynctestUnacceptedConnsAreBounded(t *testing.T) {
 		conns = append(conns, accepted, ln)
 		shutdown(conns...)
 	})
+}
+
+// restartHelperEnv makes the test binary run TestStatelessResetAfterRestart's server process.
+const restartHelperEnv = "TLSGRAM_RESTART_HELPER"
+
+// TestStatelessResetAfterRestart: a server process is killed (SIGKILL: it sends nothing) and a
+// new one starts on the same port with the same Config.StatelessResetKey. The client's next
+// datagram reaches a listener that has no state for its connection, which answers with a
+// stateless reset, and the client's Read fails within a round trip with a *session.ResetError
+// instead of waiting for its 30 s idle timeout.
+func TestStatelessResetAfterRestart(t *testing.T) {
+	if addr := os.Getenv(restartHelperEnv); addr != "" {
+		serveUntilKilled(t, addr)
+		return
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("needs SIGKILL")
+	}
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := pc.LocalAddr().String()
+	require.NoError(t, pc.Close())
+
+	first := startServerProcess(t, addr)
+	tc := clientTLS(t)
+	tc.InsecureSkipVerify = true // each process makes its own certificate; this is about resets
+	c, err := Dial(t.Context(), "udp4", addr, tc, nil)
+	require.NoError(t, err)
+	defer c.Close()
+	echoOnce(t, c, "before")
+
+	require.NoError(t, first.Process.Kill())
+	_ = first.Wait()
+	startServerProcess(t, addr)
+
+	start := time.Now()
+	_, err = c.Write([]byte("after"))
+	require.NoError(t, err) // buffered; the datagram carrying it meets the new process
+	_, err = c.Read(make([]byte, 16))
+	elapsed := time.Since(start)
+	var re *session.ResetError
+	require.ErrorAs(t, err, &re)
+	require.ErrorIs(t, err, net.ErrClosed)
+	t.Logf("the client learned of the restart %v after its next write: %v", elapsed, err)
+	require.Less(t, elapsed, time.Second, "not within a few round trips")
+}
+
+var restartKey = []byte("tlsgram test stateless reset key")
+
+// startServerProcess runs this test binary as an echo server on addr and waits until it listens.
+func startServerProcess(t *testing.T, addr string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStatelessResetAfterRestart$")
+	cmd.Env = append(os.Environ(), restartHelperEnv+"="+addr)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "listening\n", line)
+	return cmd
+}
+
+// serveUntilKilled is the server process: an echo server on addr.
+func serveUntilKilled(t *testing.T, addr string) {
+	ln, err := Listen("udp4", addr, serverTLS(t), &Config{StatelessResetKey: restartKey})
+	require.NoError(t, err)
+	fmt.Println("listening")
+	for {
+		c, err := ln.Accept()
+		require.NoError(t, err)
+		go echo(c)
+	}
+}
+
+func echoOnce(t *testing.T, c *Conn, msg string) {
+	t.Helper()
+	_, err := c.Write([]byte(msg))
+	require.NoError(t, err)
+	got := make([]byte, len(msg))
+	_, err = io.ReadFull(c, got)
+	require.NoError(t, err)
+	require.Equal(t, msg, string(got))
 }

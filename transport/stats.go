@@ -62,6 +62,7 @@ type ListenerStats struct {
 	DroppedTruncated     uint64 // larger than the receive buffers
 	DroppedClosed        uint64 // new clients after Close
 	RetriesSent          uint64 // stateless Retry datagrams sent (address validation)
+	StatelessResets      uint64 // stateless resets sent for connection IDs we had no state for
 	VersionNegotiations  uint64 // Version Negotiation datagrams sent
 	DroppedVersion       uint64 // unknown versions not answered (rate limit, or too short)
 
