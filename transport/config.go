@@ -69,9 +69,9 @@ type Config struct {
 	// MaxHalfOpen caps the sessions a Listener holds that are not in its accept queue: in the
 	// handshake, completed but waiting for room in the accept queue, or failed and not yet
 	// released. New clients beyond it are dropped (and counted in ListenerStats) until slots
-	// free up; the client retransmits. Default 1024. Each holds at most a 64 KiB receive window;
-	// measured with spoofed handshakes, one costs about 60 KiB of heap (README, Security), so
-	// the default cap bounds them at about 60 MiB.
+	// free up; the client retransmits. Default 1024. Measured with spoofed handshakes, one costs
+	// about 53 KiB of heap and stacks, up to about 120 KiB if its client fills the handshake's
+	// 64 KiB receive window (README, Security).
 	MaxHalfOpen int
 	// MaxHalfOpenPerPrefix caps the half-open sessions (see MaxHalfOpen) of clients whose
 	// address a Retry token proved, per source prefix (/24 for IPv4, /48 for IPv6): one host,

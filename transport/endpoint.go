@@ -207,6 +207,9 @@ func (ep *endpoint) readLoop() {
 			behind = ep.handOver(runConn, run) || behind
 			run = run[:0]
 		}
+		if ep.ln != nil {
+			ep.ln.flushAnswers()
+		}
 		for i := 0; i < k; i++ {
 			if ms[i].buf == nil {
 				ms[i].buf = ep.recvPool.get()
@@ -353,10 +356,14 @@ func (ep *endpoint) socketError(err error) {
 	}
 }
 
-// writeOne sends one datagram from the reader goroutine (Retry, Version Negotiation).
-func (ep *endpoint) writeOne(w batchWriter, b *packetBuf, m *message) {
-	out := [1]message{{buf: b, ap: m.ap, addr: m.addr}}
-	_ = w.writeBatch(out[:])
+// writeAnswers sends the datagrams the reader goroutine queued (Retry, Version Negotiation,
+// refusals, stateless resets; Listener.answer) in one batch write and recycles their buffers.
+func (ep *endpoint) writeAnswers(w batchWriter, ms []message) {
+	_ = w.writeBatch(ms)
+	for i := range ms {
+		ep.sendPool.put(ms[i].buf)
+		ms[i] = message{}
+	}
 }
 
 func isICMPError(err error) bool {

@@ -64,6 +64,7 @@ type Listener struct {
 
 	// Reader goroutine only.
 	w         batchWriter
+	answers   []message   // datagrams answering this read batch's: see answer
 	vn        tokenBucket // Version Negotiation answers
 	refusals  tokenBucket // CLOSE answers to new clients after Close
 	resets    tokenBucket // stateless resets
@@ -520,8 +521,7 @@ func (l *Listener) versionNegotiate(m *message, dcid, scid uint64, now time.Time
 	versions := [1]uint32{header.Version1}
 	pb.n = len(header.AppendVersionNegotiation(pb.b[:0], scid, dcid, versions[:]))
 	l.versionNegotiations.Add(1) // before sending: whoever receives the answer sees it counted
-	l.ep.writeOne(l.w, pb, m)
-	l.ep.sendPool.put(pb)
+	l.answer(pb, m)
 }
 
 // refuse answers a new client's Initial after Close with a CLOSE frame (code CodeRefused), so
@@ -539,11 +539,27 @@ func (l *Listener) refuse(m *message, h *header.Header, now time.Time) {
 	b := header.AppendHeader(pb.b[:0], &out)
 	b = header.AppendClose(b, session.CodeRefused, []byte(reasonListenerClosed))
 	pb.n = len(header.Seal(b, 0))
-	l.ep.writeOne(l.w, pb, m)
-	l.ep.sendPool.put(pb)
+	l.answer(pb, m)
 }
 
 const reasonListenerClosed = "listener closed"
+
+// answer queues pb, an answer to the datagram m (a Retry, Version Negotiation, refusal or
+// stateless reset), to go out with the other answers to the same read batch in one batch write
+// (flushAnswers). Under a flood of spoofed Initials a system call per Retry made the reader
+// slower than the flood: the socket's buffer filled with spoofed datagrams, and a legitimate
+// client's Initial queued behind thousands of them.
+func (l *Listener) answer(pb *packetBuf, m *message) {
+	l.answers = append(l.answers, message{buf: pb, ap: m.ap, addr: m.addr})
+}
+
+// flushAnswers sends what answer queued. The reader calls it after each read batch.
+func (l *Listener) flushAnswers() {
+	if len(l.answers) > 0 {
+		l.ep.writeAnswers(l.w, l.answers)
+		l.answers = l.answers[:0]
+	}
+}
 
 // resetToken is the stateless reset token of the connection with ID cid: a MAC of the ID under
 // the reset key, which a restarted process with the same key computes again.
@@ -583,8 +599,7 @@ func (l *Listener) statelessReset(m *message, cid uint64, now time.Time) {
 	pb := l.ep.sendPool.get()
 	pb.n = len(header.AppendStatelessReset(pb.b[:0], size, &tok, random[:]))
 	l.resetsSent.Add(1)
-	l.ep.writeOne(l.w, pb, m)
-	l.ep.sendPool.put(pb)
+	l.answer(pb, m)
 }
 
 // tokenBucket is a rate limiter for the reader goroutine's answers. The zero value is full.
@@ -626,8 +641,7 @@ func (l *Listener) sendRetry(m *message, clientCID, origDCID uint64, now time.Ti
 	b := header.AppendHeader(pb.b[:0], &h)
 	pb.n = len(header.Seal(b, 0))
 	l.retriesSent.Add(1) // before sending, like versionNegotiations
-	l.ep.writeOne(l.w, pb, m)
-	l.ep.sendPool.put(pb)
+	l.answer(pb, m)
 }
 
 // A Retry token is an 8-byte timestamp (Unix milliseconds), the 8-byte DCID of the client's

@@ -144,13 +144,23 @@ func captureClientHello(t *testing.T, nw *transporttest.Network) []byte {
 	t.Helper()
 	sink := nw.Listen("sink")
 	defer sink.Close()
+	return firstHello(t, sink, func(ctx context.Context) {
+		_, _ = DialPacketConn(ctx, nw.Listen("victim"), sink.LocalAddr(), clientTLS(t), nil)
+	})
+}
+
+// firstHello runs dial (which dials sink) until sink receives the first datagram, and returns
+// the STREAM data of that Initial.
+func firstHello(t *testing.T, sink net.PacketConn, dial func(ctx context.Context)) []byte {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, _ = DialPacketConn(ctx, nw.Listen("victim"), sink.LocalAddr(), clientTLS(t), nil)
+		dial(ctx)
 	}()
 	buf := make([]byte, 2048)
+	require.NoError(t, sink.SetReadDeadline(time.Now().Add(5*time.Second)))
 	n, _, err := sink.ReadFrom(buf)
 	require.NoError(t, err)
 	cancel()
