@@ -116,6 +116,9 @@ func (c *Conn) tlsFailed(err error) {
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		return
 	}
+	if errors.Is(err, net.ErrClosed) || isClosedChan(c.closing) {
+		return // the session ended, or our own Close is ending it gracefully
+	}
 	c.mu.Lock()
 	if c.core.Err() == nil {
 		c.core.Close(time.Now(), session.CodeTLS, err.Error())
