@@ -207,7 +207,11 @@ func (c *Conn) acceptHeader(h *header.Header) bool {
 			c.stats.Drops.WrongType++
 			return false
 		}
-		if c.peerCIDKnown && h.SrcConnID != c.remoteCID {
+		// After a Retry the server's session is the one with the Retry's CID (RFC 9000 §7.3
+		// binds it). Another session, made by one of our Initials that got no Retry, may
+		// answer too; following it would give the two ends different packet keys
+		// (PacketKeyContext).
+		if (c.peerCIDKnown || c.retrySCID != 0) && h.SrcConnID != c.remoteCID {
 			c.stats.Drops.WrongConnID++
 			return false
 		}

@@ -226,6 +226,16 @@ func TestPacketKeyContextBindsRetry(t *testing.T) {
 	injected := NewServer(nil, 0x78, 0xc1, 0x78, t0, true)
 	injected.SetRetried(0x5e)
 	require.NotEqual(t, c.PacketKeyContext(), injected.PacketKeyContext())
+
+	// Having followed the Retry, the client does not switch to another session that one of its
+	// Initials made without a token: the two would derive different keys, and the connection
+	// would hang (the flood test hit this when Retry started between a ClientHello's two
+	// datagrams).
+	c.HandleDatagram(t0, forgeHandshake(0xc1, 0x99, 0, func(b []byte) []byte { return header.AppendPing(b) }))
+	require.Equal(t, uint64(0x77), c.RemoteConnID())
+	require.Equal(t, uint64(1), c.Stats().Drops.WrongConnID)
+	c.HandleDatagram(t0, forgeHandshake(0xc1, 0x77, 0, func(b []byte) []byte { return header.AppendPing(b) }))
+	require.Equal(t, uint64(1), c.Stats().Drops.WrongConnID, "the Retry's session is followed")
 }
 
 var testResetToken = [header.StatelessResetTokenLen]byte{0x5e, 0x5e, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 0x5e}

@@ -46,12 +46,16 @@
 // behind, the reader yields its processor so the driver can catch up. On a
 // Listener, an unknown ID carrying a padded Initial of our version starts a new session (its TLS
 // handshake runs in a goroutine of its own, bounded by HandshakeTimeout, so Accept never waits
-// behind a slow client), up to MaxHalfOpen at once. An unknown version is answered with Version
-// Negotiation, rate-limited. With RequireAddressValidation, or while RetryThreshold handshakes
-// are in progress, new clients get a stateless Retry whose token (an HMAC over the client's
-// address, the new connection ID and the time) they must echo before the server keeps any state
-// (RFC 9000 §8.1.2). The core enforces the 3× anti-amplification limit for unvalidated
-// addresses and pads the client's first datagrams to 1200 bytes.
+// behind a slow client), up to MaxHalfOpen at once (a session holds its slot until it is queued
+// for Accept or released). An unknown version is answered with Version Negotiation,
+// rate-limited. With RequireAddressValidation, while RetryThreshold sessions are half-open, or
+// beyond RetryRate new clients a second, new clients get a stateless Retry whose token (an HMAC
+// over the client's address, the new connection ID, its original DCID and the time) they must
+// echo before the server keeps any state (RFC 9000 §8.1.2). The core enforces the 3×
+// anti-amplification limit for unvalidated addresses, CLOSE frames included, ignores their
+// CLOSE and ACK frames, and pads the client's first datagrams to 1200 bytes. A short header for
+// an unknown connection ID is answered with a stateless reset (Config.StatelessResetKey). The
+// README's Security section has the threat model and the limits' memory cost.
 //
 // # Closing
 //
@@ -72,9 +76,10 @@
 //
 // A nil *Config means: 1200-byte datagrams, CUBIC with pacing, 1 MiB initial receive window
 // growing to 16 MiB, 4 MiB send buffer, 25 ms max ACK delay, 30 s idle timeout, 10 s keep-alive,
-// 10 s handshake timeout, 1024 half-open sessions per listener, 128 queued accepts, Retry above
-// 512 handshakes in progress, 5 s close timeout, 4 MiB socket buffers, 1024 queued datagrams per
-// connection. See Config.
+// 10 s handshake timeout, 1024 half-open sessions per listener (128 per source prefix for
+// validated clients), 128 queued accepts, Retry from 512 half-open sessions or beyond 256 new
+// clients a second, 5 s close timeout, 4 MiB socket buffers, 1024 queued datagrams per
+// connection, a random stateless reset key per listener. See Config.
 //
 // Package transporttest provides an in-memory datagram network, so that whole sessions run
 // inside a testing/synctest bubble on virtual time.
