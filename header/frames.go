@@ -19,6 +19,7 @@ const (
 	FrameStream        FrameType = 0x08 // 0x09 on the wire when Fin is set
 	FrameMaxData       FrameType = 0x10
 	FrameDataBlocked   FrameType = 0x14
+	FrameResetToken    FrameType = 0x18
 	FramePathChallenge FrameType = 0x1a
 	FramePathResponse  FrameType = 0x1b
 	FrameClose         FrameType = 0x1c
@@ -45,6 +46,8 @@ func (t FrameType) String() string {
 		return "MAX_DATA"
 	case FrameDataBlocked:
 		return "DATA_BLOCKED"
+	case FrameResetToken:
+		return "RESET_TOKEN"
 	case FramePathChallenge:
 		return "PATH_CHALLENGE"
 	case FramePathResponse:
@@ -79,6 +82,8 @@ type Frame struct {
 	ErrorCode uint64
 	// PathData is the PATH_CHALLENGE / PATH_RESPONSE payload.
 	PathData [8]byte
+	// ResetToken is the RESET_TOKEN frame's stateless reset token.
+	ResetToken [StatelessResetTokenLen]byte
 	// Ack is the ACK frame. Only Ack.Ranges[:Ack.NumRanges] are meaningful.
 	Ack AckFrame
 }
@@ -94,6 +99,7 @@ func (f *Frame) reset() {
 	f.Limit = 0
 	f.ErrorCode = 0
 	f.PathData = [8]byte{}
+	f.ResetToken = [StatelessResetTokenLen]byte{}
 	f.Ack.NumRanges = 0
 	f.Ack.Delay = 0
 }
@@ -162,6 +168,11 @@ func ParseFrame(b []byte, f *Frame) (int, error) {
 			return 0, errFrameTruncated
 		}
 		n += copy(f.PathData[:], b[n:])
+	case FrameResetToken:
+		if len(b)-n < len(f.ResetToken) {
+			return 0, errFrameTruncated
+		}
+		n += copy(f.ResetToken[:], b[n:])
 	case FrameClose:
 		f.ErrorCode, n, err = parseVarintAt(b, n)
 		if err == nil {
@@ -283,6 +294,12 @@ func AppendNewToken(b []byte, token []byte) []byte {
 	b = append(b, byte(FrameNewToken))
 	b = AppendVarint(b, uint64(len(token)))
 	return append(b, token...)
+}
+
+// AppendResetToken appends a RESET_TOKEN frame: the token a stateless reset from the server
+// for this connection ends with (§9.12).
+func AppendResetToken(b []byte, token *[StatelessResetTokenLen]byte) []byte {
+	return append(append(b, byte(FrameResetToken)), token[:]...)
 }
 
 // AppendPathChallenge appends a PATH_CHALLENGE frame with 8 unpredictable

@@ -17,6 +17,7 @@ type frameCase struct {
 
 func frameCases() []frameCase {
 	pathData := [8]byte{1, 2, 3, 4, 5, 6, 7, 8}
+	resetToken := [header.StatelessResetTokenLen]byte{0xa0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0xaf}
 	ack1 := ackOf(0, header.AckRange{Smallest: 0, Largest: 0})
 	ack3 := ackOf(25000,
 		header.AckRange{Smallest: 95, Largest: 100},
@@ -52,6 +53,8 @@ func frameCases() []frameCase {
 			header.Frame{Type: header.FramePathChallenge, PathData: pathData}},
 		{"path response", header.AppendPathResponse(nil, pathData),
 			header.Frame{Type: header.FramePathResponse, PathData: pathData}},
+		{"reset token", header.AppendResetToken(nil, &resetToken),
+			header.Frame{Type: header.FrameResetToken, ResetToken: resetToken}},
 		{"close/reason", header.AppendClose(nil, 0x100, []byte("bye")),
 			header.Frame{Type: header.FrameClose, ErrorCode: 0x100, Data: []byte("bye")}},
 		{"close/no reason", header.AppendClose(nil, 0, nil), header.Frame{Type: header.FrameClose}},

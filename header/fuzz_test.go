@@ -159,3 +159,42 @@ func FuzzAckRoundTrip(f *testing.F) {
 		require.Equal(t, norm(&fr), norm(&again))
 	})
 }
+
+// FuzzStatelessReset: StatelessResetToken never panics and reports a datagram's last 16 bytes
+// only when it is long enough to be a reset and starts like a short header; a reset built by
+// AppendStatelessReset of any valid size from any bytes is recognised with its token.
+func FuzzStatelessReset(f *testing.F) {
+	f.Add(make([]byte, header.MinStatelessResetLen))
+	f.Add(make([]byte, header.MinStatelessResetLen-1))
+	f.Add(fullDatagram(nil))
+	f.Add(append([]byte{0x40}, make([]byte, 60)...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tok, ok := header.StatelessResetToken(data)
+		if ok {
+			require.GreaterOrEqual(t, len(data), header.MinStatelessResetLen)
+			require.Equal(t, data[len(data)-header.StatelessResetTokenLen:], tok[:])
+		} else {
+			require.True(t, len(data) < header.MinStatelessResetLen || data[0]&0xc0 != 0x40)
+		}
+
+		if len(data) < header.StatelessResetTokenLen+1 {
+			return
+		}
+		var want [header.StatelessResetTokenLen]byte
+		copy(want[:], data)
+		random := data[header.StatelessResetTokenLen:]
+		size := header.MinStatelessResetLen + int(random[0])%64
+		for len(random) < size {
+			random = append(random, random...)
+		}
+		reset := header.AppendStatelessReset(nil, size, &want, random)
+		require.Len(t, reset, size)
+		got, ok := header.StatelessResetToken(reset)
+		require.True(t, ok)
+		require.Equal(t, want, got)
+		cid, long, ok := header.PeekDstConnID(reset)
+		require.True(t, ok, "a reset peeks like a short header")
+		require.False(t, long)
+		_ = cid
+	})
+}

@@ -73,6 +73,8 @@ func appendFrame(t testing.TB, b []byte, f *header.Frame, padLen int) []byte {
 		return header.AppendPathChallenge(b, f.PathData)
 	case header.FramePathResponse:
 		return header.AppendPathResponse(b, f.PathData)
+	case header.FrameResetToken:
+		return header.AppendResetToken(b, &f.ResetToken)
 	case header.FrameClose:
 		return header.AppendClose(b, f.ErrorCode, f.Data)
 	case header.FrameHandshakeDone:

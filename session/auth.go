@@ -11,7 +11,7 @@ import (
 )
 
 // PacketKeyLabel is the TLS exporter label both ends use to derive the packet authentication key
-// (header/README.md §11): ExportKeyingMaterial(PacketKeyLabel, nil, PacketKeyLen).
+// (header/README.md §11): ExportKeyingMaterial(PacketKeyLabel, PacketKeyContext(), PacketKeyLen).
 const (
 	PacketKeyLabel = "EXPORTER-tlsgram-packet-auth"
 	PacketKeyLen   = 16
@@ -29,7 +29,7 @@ type packetAuth struct {
 }
 
 // InstallPacketKey sets the packet authentication key, derived by both ends from the completed TLS
-// session with ExportKeyingMaterial(PacketKeyLabel, nil, PacketKeyLen). Call it before
+// session with ExportKeyingMaterial(PacketKeyLabel, c.PacketKeyContext(), PacketKeyLen). Call it before
 // SetHandshakeComplete. From then on the core sends authenticated datagrams as soon as the peer
 // can verify them, and once the peer's first authenticated datagram has arrived it drops every
 // datagram that is not authenticated.

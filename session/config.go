@@ -1,8 +1,10 @@
 package session
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/tlsgram/tlsgram/header"
@@ -61,6 +63,11 @@ type Config struct {
 	Congestion func(maxDatagramSize int) congestion.Controller
 	// DisablePacing sends whole congestion windows at once. Default false: pacing (RFC 9002 §7.7) is on.
 	DisablePacing bool
+	// Rand is where the core takes its secrets from: the seed of the packet numbers it skips to
+	// catch optimistic ACKs (RFC 9000 §21.4), which must be unpredictable to the peer. Nil means
+	// crypto/rand.Reader. The core reads it only in NewClient/NewServer; the simulated network
+	// passes a seeded reader so that a run replays exactly.
+	Rand io.Reader
 }
 
 // withDefaults returns a copy of c with zero fields set to their defaults.
@@ -98,6 +105,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.Congestion == nil {
 		d.Congestion = congestion.NewCubic
+	}
+	if d.Rand == nil {
+		d.Rand = rand.Reader
 	}
 	return d
 }

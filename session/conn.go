@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/binary"
 	"io"
 	"time"
 
@@ -42,7 +43,8 @@ type Conn struct {
 
 	localCID  uint64
 	remoteCID uint64
-	origDCID  uint64 // server: the DCID of the client's first Initial (it routes Initials too)
+	origDCID  uint64 // the DCID of the client's first Initial (server: it routes Initials too)
+	retrySCID uint64 // the SCID of the Retry the client followed, 0 if none
 	token     []byte // client: Retry token echoed in Initials
 
 	state     connState
@@ -114,6 +116,13 @@ type Conn struct {
 	windowUpdate time.Time // when the limit was last raised
 	maxDataSend  bool      // a MAX_DATA frame is due
 	openWindow   bool      // the handshake completed: raise the limit to the configured window
+	windowHeld   bool      // HoldReceiveWindow: keep the handshake's window after completion
+
+	// Stateless reset (RFC 9000 §10.3): the server sends the client the token a reset for this
+	// connection will end with, in an authenticated datagram; the client watches for it.
+	resetToken     [header.StatelessResetTokenLen]byte
+	resetKnown     bool // client: resetToken came from the server
+	resetTokenSend bool // server: a RESET_TOKEN frame is due
 
 	auth     *packetAuth // nil until InstallPacketKey
 	authRecv bool        // an authenticated datagram arrived
@@ -134,6 +143,7 @@ type Conn struct {
 func NewClient(conf *Config, localCID, remoteCID uint64, now time.Time) *Conn {
 	c := newConn(conf, localCID, remoteCID, now)
 	c.isClient = true
+	c.origDCID = remoteCID
 	return c
 }
 
@@ -173,8 +183,49 @@ func newConn(conf *Config, localCID, remoteCID uint64, now time.Time) *Conn {
 	}
 	// InitialMaxData until the handshake completes; see updateReceiveWindow.
 	c.recv = reassembly.NewBuffer(InitialMaxData, maxGaps)
-	c.skip.init(localCID ^ remoteCID)
+	c.skip.init(cf.Rand)
 	return c
+}
+
+// SetRetried tells a server core that the client's address was validated by a Retry: origDCID
+// is the DCID of the client's first Initial, which the Retry token carries, and the core's own
+// CID is the one the Retry chose. Both go into PacketKeyContext.
+func (c *Conn) SetRetried(origDCID uint64) {
+	c.origDCID = origDCID
+	c.retrySCID = c.localCID
+}
+
+// PacketKeyContext is the context of the TLS exporter that derives the packet key
+// (header/README.md §11): the DCID of the client's first Initial and the SCID of the Retry it
+// followed (zero without one), 8 bytes each. Both ends know both, and the TLS handshake
+// authenticates the exporter, so a Retry that an attacker injected, or one that did not come
+// from the server, gives the two ends different keys (as QUIC's original_destination_connection_id
+// and retry_source_connection_id transport parameters bind them, RFC 9000 §7.3).
+func (c *Conn) PacketKeyContext() []byte {
+	b := make([]byte, 16)
+	binary.BigEndian.PutUint64(b, c.origDCID)
+	binary.BigEndian.PutUint64(b[8:], c.retrySCID)
+	return b
+}
+
+// SetStatelessResetToken gives a server core the token that a stateless reset for its connection
+// ends with: a MAC of its CID under a key of the server's (transport.Config.StatelessResetKey),
+// which a restarted server computes again without state. The core sends it to the client in an
+// authenticated RESET_TOKEN frame once its handshake is complete.
+func (c *Conn) SetStatelessResetToken(token [header.StatelessResetTokenLen]byte) {
+	c.resetToken = token
+	c.resetTokenSend = true
+}
+
+// HoldReceiveWindow keeps the receive window at InitialMaxData after the handshake completes,
+// until it is called with false: a server's connection that nobody has accepted yet has no
+// reader, and may not make the listener buffer a full window for it.
+func (c *Conn) HoldReceiveWindow(held bool, now time.Time) {
+	if c.windowHeld && !held {
+		c.openWindow = c.handshakeComplete
+		c.windowUpdate = now
+	}
+	c.windowHeld = held
 }
 
 // LocalConnID is the ID this end demultiplexes on.
@@ -259,7 +310,7 @@ func (c *Conn) enterClosing(now time.Time, code uint64, reason string) {
 	c.state = stateClosing
 	c.closeCode, c.closeWhy = code, reason
 	c.closeSend = true
-	c.closeAt = now.Add(3 * c.rtt.PTO(peerMaxAckDelay))
+	c.closeAt = now.Add(c.closingPeriod())
 	c.abandonSendState()
 }
 
@@ -365,13 +416,22 @@ func (c *Conn) NextTimeout() time.Time {
 	return t
 }
 
-// idleTimeout is at least three PTOs, so a slow path is not mistaken for a dead one (RFC 9000 §10.1).
+// idleTimeout is at least three PTOs, so a slow path is not mistaken for a dead one (RFC 9000
+// §10.1) — but at most maxPTOPeriod beyond the configuration: the PTO follows RTT samples, which
+// the peer shapes, and must not let it pin the connection for hours.
 func (c *Conn) idleTimeout() time.Duration {
-	if pto := 3 * c.rtt.PTO(peerMaxAckDelay); pto > c.conf.IdleTimeout {
-		return pto
-	}
-	return c.conf.IdleTimeout
+	return max(c.conf.IdleTimeout, min(3*c.rtt.PTO(peerMaxAckDelay), maxPTOPeriod))
 }
+
+// closingPeriod is how long a closing or draining connection lingers: three PTOs (RFC 9000
+// §10.2), capped like idleTimeout.
+func (c *Conn) closingPeriod() time.Duration {
+	return min(3*c.rtt.PTO(peerMaxAckDelay), maxPTOPeriod)
+}
+
+// maxPTOPeriod caps the periods derived from the PTO. A minute covers three PTOs on any path with
+// an RTT under ten seconds.
+const maxPTOPeriod = time.Minute
 
 func (c *Conn) keepAliveAt() time.Time {
 	last := c.lastRecv

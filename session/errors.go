@@ -16,7 +16,8 @@ const (
 	CodeFinalSize         uint64 = 0x4
 	CodeHandshakeTimeout  uint64 = 0x5
 	CodeIdleTimeout       uint64 = 0x6
-	CodeTLS               uint64 = 0x7 // the TLS handshake or record layer failed
+	CodeTLS               uint64 = 0x7 // the TLS handshake or record layer failed; the reason says why
+	CodeRefused           uint64 = 0x8 // the server takes no new connection (listener closed, accept queue full)
 	CodeApplication       uint64 = 0x100
 )
 
@@ -61,6 +62,16 @@ func (e *TimeoutError) Error() string {
 func (e *TimeoutError) Timeout() bool   { return true }
 func (e *TimeoutError) Temporary() bool { return false }
 func (e *TimeoutError) Unwrap() error   { return net.ErrClosed }
+
+// ResetError is the terminal error of a connection that the peer ended with a stateless reset
+// (RFC 9000 §10.3): it had no state for the connection, typically because it restarted. It
+// unwraps to net.ErrClosed.
+type ResetError struct{}
+
+func (*ResetError) Error() string {
+	return "tlsgram: connection reset by peer: it has no state for this connection (stateless reset; did the server restart?)"
+}
+func (*ResetError) Unwrap() error { return net.ErrClosed }
 
 // ErrWriteClosed is returned by Write after CloseWrite.
 var ErrWriteClosed = errors.New("tlsgram: write after CloseWrite")

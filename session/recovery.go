@@ -1,6 +1,8 @@
 package session
 
 import (
+	"io"
+	"math/rand/v2"
 	"time"
 
 	"github.com/tlsgram/tlsgram/header"
@@ -32,6 +34,7 @@ type sentPacket struct {
 	chunks        [maxChunksPerPacket]streamChunk
 	maxData       bool // carried MAX_DATA
 	handshakeDone bool // carried HANDSHAKE_DONE
+	resetToken    bool // carried RESET_TOKEN
 	tagged        bool // carried an authentication tag
 	lost          bool // declared lost; kept a while so a late ACK still counts (spurious loss)
 	gone          bool // acknowledged, or lost and forgotten; removed lazily
@@ -106,24 +109,30 @@ func (l *sentList) oldest() *sentPacket {
 }
 
 // skipper decides which packet numbers to skip. An ACK for a skipped number proves the peer is
-// acknowledging packets it never saw — an optimistic-ACK attack (RFC 9000 §21.4).
+// acknowledging packets it never saw — an optimistic-ACK attack (RFC 9000 §21.4). The choice must
+// be unpredictable to the peer, who sees every number we use: the generator is ChaCha8 keyed from
+// Config.Rand (a linear generator such as xorshift could be solved from a few observed gaps).
 type skipper struct {
-	state   uint64
-	next    uint64    // the next packet number to skip
-	skipped [4]uint64 // recent skipped numbers (0 = none; PN 0 is never skipped)
+	rng     *rand.ChaCha8
+	next    uint64                // the next packet number to skip
+	skipped [rememberSkips]uint64 // recent skipped numbers (0 = none; PN 0 is never skipped)
 	i       int
 }
 
-func (s *skipper) init(seed uint64) {
-	s.state = seed | 1
-	s.next = 32 + s.rand()%256
-}
+// rememberSkips is how many skipped numbers are checked against ACKs. Skips come every 64 to 1088
+// packets, so this covers the last several thousand packets, more than any window in flight: an
+// optimistic ACK must cover what is in flight to be of use, and with it a recent skip.
+const rememberSkips = 16
 
-func (s *skipper) rand() uint64 { // xorshift64
-	s.state ^= s.state << 13
-	s.state ^= s.state >> 7
-	s.state ^= s.state << 17
-	return s.state
+func (s *skipper) init(src io.Reader) {
+	var seed [32]byte
+	if _, err := io.ReadFull(src, seed[:]); err != nil {
+		// crypto/rand.Read never fails (Go 1.24+); a caller's reader might. The skips are then
+		// predictable, which costs only optimistic-ACK detection; the session still works.
+		seed = [32]byte{}
+	}
+	s.rng = rand.NewChaCha8(seed)
+	s.next = 32 + s.rng.Uint64()%256
 }
 
 // number returns the packet number to use for the next packet: next, or next+1 when next is due to
@@ -142,7 +151,7 @@ func (s *skipper) commit(next, pn uint64) {
 	}
 	s.skipped[s.i%len(s.skipped)] = next
 	s.i++
-	s.next = pn + 64 + s.rand()%1024
+	s.next = pn + 64 + s.rng.Uint64()%1024
 }
 
 func (s *skipper) isSkipped(smallest, largest uint64) bool {
@@ -156,52 +165,21 @@ func (s *skipper) isSkipped(smallest, largest uint64) bool {
 
 // onAck processes an ACK frame (RFC 9002 §A.7). It returns false if the frame is a protocol
 // violation (it acknowledges a packet never sent), in which case the caller closes the connection.
-// An ACK from an untagged datagram after our handshake (untagged) counts only for our untagged
-// packets: a server acknowledges our tagged packets only once it has the key, and then its
-// datagrams are tagged too. So a forged ACK cannot make us forget data we sent after the
-// handshake.
-func (c *Conn) onAck(now time.Time, a *header.AckFrame, untagged bool) bool {
+func (c *Conn) onAck(now time.Time, a *header.AckFrame) bool {
 	if a.NumRanges == 0 {
 		return true
 	}
-	largest := a.Ranges[0].Largest
-	if largest >= c.nextPN {
+	if !c.ackPlausible(a) {
 		return false
 	}
-	for i := 0; i < a.NumRanges; i++ {
-		if c.skip.isSkipped(a.Ranges[i].Smallest, a.Ranges[i].Largest) {
-			return false
-		}
-	}
+	largest := a.Ranges[0].Largest
 	if c.largestAcked == header.NoPacket || largest > c.largestAcked {
 		c.largestAcked = largest
 	}
 	// RFC 9002 §5.1: an RTT sample when the largest acknowledged packet is newly acknowledged
 	// (every tracked packet is ack-eliciting).
-	if untagged {
-		for r := 0; r < a.NumRanges; r++ {
-			rg := a.Ranges[r]
-			for i := c.sent.index(rg.Smallest); i < len(c.sent.pkts) && c.sent.pkts[i].pn <= rg.Largest; i++ {
-				if p := &c.sent.pkts[i]; !p.gone && p.tagged {
-					c.stats.Drops.Unauthenticated++ // not a drop of the datagram, but of its claim
-					return true
-				}
-			}
-		}
-	}
 	if i := c.sent.index(largest); i < len(c.sent.pkts) && c.sent.pkts[i].pn == largest && !c.sent.pkts[i].gone && !c.sent.pkts[i].lost {
-		delay := time.Duration(a.Delay) * time.Microsecond
-		sample := now.Sub(c.sent.pkts[i].time)
-		if !c.rtt.HasSample() && delay < sample {
-			// RFC 9002 §5.3 takes the first sample unadjusted, because min_rtt starts there. But
-			// when a handshake packet was lost, the first ACK often comes with the peer's PTO
-			// probe, a second or more after the packet it acknowledges — and our peers report
-			// that wait exactly in the ACK delay field. Keeping it would inflate srtt (and so the
-			// PTO and the pacing interval) for dozens of round trips.
-			sample -= delay
-			delay = 0
-		}
-		c.rtt.Update(sample, delay, peerMaxAckDelay, c.handshakeConfirmed)
+		c.rttSample(now.Sub(c.sent.pkts[i].time), ackDelay(a.Delay))
 	}
 	newly := false
 	for r := 0; r < a.NumRanges; r++ {
@@ -234,6 +212,89 @@ func (c *Conn) onAck(now time.Time, a *header.AckFrame, untagged bool) bool {
 	// RFC 9002 §6.2.1: the PTO backoff resets when an acknowledgement arrives.
 	c.ptoCount = 0
 	return true
+}
+
+// rttSample feeds an RTT sample and the ACK delay the peer reported for it (saturated by
+// ackDelay) to the estimator.
+//
+// RFC 9002 §5.3 takes the first sample unadjusted, because min_rtt starts there. We subtract the
+// reported delay when it is smaller than the sample, a deliberate deviation: when a handshake
+// packet was lost, the first ACK often comes with the peer's PTO probe, a second or more after
+// the packet it acknowledges, and our peers report exactly that wait in the ACK delay. Kept, it
+// inflates srtt, the PTO and the pacing interval for dozens of round trips; at 30% loss the
+// handshake then times out (session/simnet's loss30 scenario, seed 1, does with the RFC's rule,
+// and also when such a first ACK gives no sample at all). What the deviation costs: a peer that
+// lies can make our first sample as small as it likes — it only makes us retransmit to it
+// sooner. What it must not do, and did before the delay saturated, is wrap: a 62-bit delay
+// multiplied into time.Duration came out negative and made the sample an hour.
+func (c *Conn) rttSample(sample, delay time.Duration) {
+	if !c.rtt.HasSample() && delay < sample {
+		sample -= delay
+		delay = 0
+	}
+	c.rtt.Update(sample, delay, peerMaxAckDelay, c.handshakeConfirmed)
+}
+
+// ackPlausible reports whether a acknowledges only packet numbers we used: none above the
+// largest sent, none we skipped (RFC 9000 §13.1, §21.4).
+func (c *Conn) ackPlausible(a *header.AckFrame) bool {
+	if a.Ranges[0].Largest >= c.nextPN {
+		return false
+	}
+	for i := 0; i < a.NumRanges; i++ {
+		if c.skip.isSkipped(a.Ranges[i].Smallest, a.Ranges[i].Largest) {
+			return false
+		}
+	}
+	return true
+}
+
+// maxAckDelayField bounds the ACK Delay a peer reports. The field is a 62-bit count of
+// microseconds, which overflows time.Duration (RFC 9000 §19.3 leaves the range to the
+// receiver); no genuine delay comes near an hour.
+const maxAckDelayField = time.Hour
+
+// ackDelay converts an ACK frame's delay field, saturating rather than wrapping.
+func ackDelay(us uint64) time.Duration {
+	if us >= uint64(maxAckDelayField/time.Microsecond) {
+		return maxAckDelayField
+	}
+	return time.Duration(us) * time.Microsecond
+}
+
+// onUntaggedAck applies an ACK from an untagged datagram that a client takes after its
+// handshake (handleUntagged). A server acknowledges our tagged packets only once it has the key,
+// and then in tagged datagrams, so an ACK that covers a tagged packet is forged or confused and
+// is ignored whole. Otherwise it retires the untagged packets it covers — their data arrived —
+// and nothing else: no RTT sample, no largest acknowledged, no loss detection, no congestion
+// window growth, since a forgery could fake those against packets that are tagged.
+func (c *Conn) onUntaggedAck(a *header.AckFrame) {
+	if a.NumRanges == 0 || !c.ackPlausible(a) {
+		c.stats.Drops.Unauthenticated++ // not a drop of the datagram, but of its claim
+		return
+	}
+	for pass := 0; pass < 2; pass++ { // first check, then act: the ACK counts whole or not at all
+		for r := 0; r < a.NumRanges; r++ {
+			rg := a.Ranges[r]
+			for i := c.sent.index(rg.Smallest); i < len(c.sent.pkts) && c.sent.pkts[i].pn <= rg.Largest; i++ {
+				p := &c.sent.pkts[i]
+				switch {
+				case p.gone:
+				case p.tagged:
+					c.stats.Drops.Unauthenticated++
+					return
+				case pass == 1:
+					if !p.lost {
+						c.bytesInFlight -= p.size
+						c.ackElicitingFlight--
+					}
+					c.ackChunks(p)
+					c.sent.remove(p)
+				}
+			}
+		}
+	}
+	c.sent.trim()
 }
 
 func (c *Conn) onPacketAcked(now time.Time, p *sentPacket) {
@@ -373,6 +434,9 @@ func (c *Conn) onPacketLost(p *sentPacket) {
 	}
 	if p.handshakeDone {
 		c.handshakeDoneSend = true
+	}
+	if p.resetToken {
+		c.resetTokenSend = true
 	}
 }
 

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"crypto/subtle"
 	"errors"
 	"time"
 
@@ -24,6 +25,13 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 		c.stats.Drops.AfterClose++
 		return
 	}
+	if c.isStatelessReset(dg) {
+		// RFC 9000 §10.3.1: the server has no state for us; send nothing more.
+		c.setErr(&ResetError{})
+		c.abandonSendState()
+		c.state = stateClosed
+		return
+	}
 	hdr, payload, err := header.Open(dg)
 	if err != nil {
 		if errors.Is(err, header.ErrIntegrity) {
@@ -38,6 +46,12 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 	}
 	if hdr.Type == header.TypeRetry {
 		c.handleRetry(&hdr)
+		return
+	}
+	if !c.isClient && hdr.Type == header.TypeInitial && len(dg) < header.MinInitialDatagramSize {
+		// RFC 9000 §14.1 (header/README.md §2): every Initial, not only the first, comes in a
+		// datagram of at least 1200 bytes; smaller ones would buy amplification credit cheaply.
+		c.stats.Drops.ShortInitial++
 		return
 	}
 	// RFC 9000 §8.1: count what an unvalidated address sent us; the server may send 3× that.
@@ -89,6 +103,11 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 		return
 	}
 
+	if trustedOnly {
+		c.handleUntagged(now, payload)
+		return
+	}
+
 	// The packet is genuine as far as we can tell: learn from its header.
 	c.tracePacket(TracePacketReceived, now, pn, len(dg), ackEliciting)
 	c.lastRecv = now
@@ -117,14 +136,24 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 		return
 	}
 
+	// Before the client has shown it receives our datagrams, anyone can send these with its
+	// address and the CID of its first Initial: a spoofed CLOSE would free the session at once
+	// (the TLS work done, the half-open slot back), and a spoofed ACK would fake an RTT sample
+	// or acknowledge our flight for a client that never got it. A genuine client sends both to
+	// our CID, which validates its address first.
+	unvalidated := !c.isClient && !c.addrValidated
 	rejected := false
 	for p := payload; len(p) > 0; {
 		n, _ := header.ParseFrame(p, &c.frame)
 		p = p[n:]
-		if trustedOnly && !harmlessIfForged(c.frame.Type) {
+		if unvalidated && (c.frame.Type == header.FrameClose || c.frame.Type == header.FrameAck) {
+			c.stats.Drops.Unvalidated++
 			continue
 		}
-		if !c.handleFrame(now, &c.frame, trustedOnly) {
+		if c.frame.Type == header.FrameResetToken && !hdr.Authenticated {
+			continue // anyone could send it; the server sends it tagged
+		}
+		if !c.handleFrame(now, &c.frame) {
 			rejected = true
 			break
 		}
@@ -180,7 +209,11 @@ func (c *Conn) acceptHeader(h *header.Header) bool {
 			c.stats.Drops.WrongType++
 			return false
 		}
-		if c.peerCIDKnown && h.SrcConnID != c.remoteCID {
+		// After a Retry the server's session is the one with the Retry's CID (RFC 9000 §7.3
+		// binds it). Another session, made by one of our Initials that got no Retry, may
+		// answer too; following it would give the two ends different packet keys
+		// (PacketKeyContext).
+		if (c.peerCIDKnown || c.retrySCID != 0) && h.SrcConnID != c.remoteCID {
 			c.stats.Drops.WrongConnID++
 			return false
 		}
@@ -207,6 +240,7 @@ func (c *Conn) acceptHeader(h *header.Header) bool {
 func (c *Conn) handleRetry(h *header.Header) {
 	c.token = append([]byte(nil), h.Token...)
 	c.remoteCID = h.SrcConnID
+	c.retrySCID = h.SrcConnID
 	for i := c.sent.head; i < len(c.sent.pkts); i++ {
 		p := &c.sent.pkts[i]
 		if p.gone || p.lost {
@@ -230,26 +264,38 @@ func (c *Conn) handleRetry(h *header.Header) {
 	c.ptoCount = 0
 }
 
-// harmlessIfForged reports whether a frame of type t may be acted on when it comes in an
-// unauthenticated datagram after the handshake (acceptUnauthenticated). Stream bytes are needed
-// and a forgery of them fails TLS at worst; ACKs are needed too, and count only for our untagged
-// packets (onAck). A CLOSE could end the connection, MAX_DATA overrun the peer, and
-// HANDSHAKE_DONE is always tagged: those wait for a tagged copy (MAX_DATA is repeated when
-// DATA_BLOCKED asks for it).
-func harmlessIfForged(t header.FrameType) bool {
-	switch t {
-	case header.FrameClose, header.FrameMaxData, header.FrameHandshakeDone:
-		return false
+// handleUntagged acts on an untagged datagram that a client takes after its handshake, before
+// the server's first tagged one (acceptUnauthenticated): the tail of the server's flight, sent
+// before the server completed, or a forgery. Its stream bytes are taken (a forgery of them fails
+// TLS at worst), and its ACK may acknowledge packets we sent untagged (onUntaggedAck). Nothing
+// else moves, since tagged datagrams depend on it: not the packet number state (a forged number
+// near 2^32 would make every genuine number decode wrong, RFC 9000 §A.3, and fail its tag), not
+// the set of packets we acknowledge (a genuine ack-eliciting one is retransmitted, tagged), not
+// the idle timer. A CLOSE, MAX_DATA or HANDSHAKE_DONE in it is ignored: those come tagged.
+func (c *Conn) handleUntagged(now time.Time, payload []byte) {
+	for p := payload; len(p) > 0; {
+		n, _ := header.ParseFrame(p, &c.frame)
+		p = p[n:]
+		switch c.frame.Type {
+		case header.FrameStream:
+			if !c.handleFrame(now, &c.frame) {
+				return
+			}
+		case header.FrameAck:
+			c.onUntaggedAck(&c.frame.Ack)
+		}
+		if c.state != stateOpen {
+			return
+		}
 	}
-	return true
 }
 
 // handleFrame applies one frame. It returns false if the frame's stream data could not be stored
 // (the packet must then not be acknowledged). Protocol violations close the connection.
-func (c *Conn) handleFrame(now time.Time, f *header.Frame, untagged bool) bool {
+func (c *Conn) handleFrame(now time.Time, f *header.Frame) bool {
 	switch f.Type {
 	case header.FrameAck:
-		if !c.onAck(now, &f.Ack, untagged) {
+		if !c.onAck(now, &f.Ack) {
 			c.protocolViolation(now, CodeProtocolViolation, "ACK for a packet never sent")
 		}
 	case header.FrameStream:
@@ -275,7 +321,7 @@ func (c *Conn) handleFrame(now time.Time, f *header.Frame, untagged bool) bool {
 		c.setErr(peerCloseError(f.ErrorCode, string(f.Data)))
 		// RFC 9000 §10.2.2: drain — send nothing more, then forget the connection.
 		c.state = stateDraining
-		c.closeAt = now.Add(3 * c.rtt.PTO(peerMaxAckDelay))
+		c.closeAt = now.Add(c.closingPeriod())
 		c.abandonSendState()
 	case header.FrameHandshakeDone:
 		if !c.isClient {
@@ -285,12 +331,30 @@ func (c *Conn) handleFrame(now time.Time, f *header.Frame, untagged bool) bool {
 		c.handshakeConfirmed = true
 	case header.FrameImmediateAck:
 		c.ackNow = true
+	case header.FrameResetToken:
+		if !c.isClient {
+			c.protocolViolation(now, CodeProtocolViolation, "RESET_TOKEN from a client")
+			return true
+		}
+		c.resetToken, c.resetKnown = f.ResetToken, true
 	case header.FramePing, header.FramePadding, header.FrameNewToken,
 		header.FramePathChallenge, header.FramePathResponse:
 		// PING and PADDING need nothing beyond the ACK. NEW_TOKEN and path validation are parsed
 		// for forward compatibility and not acted on yet.
 	}
 	return true
+}
+
+// isStatelessReset reports whether dg is a stateless reset from the server: it ends in the token
+// the server gave us (header.StatelessResetToken). A genuine datagram ends in a tag or CRC that
+// matches the token with probability 2^-128, so every datagram may be checked, before any other
+// processing; the comparison takes constant time, so that timing does not reveal the token.
+func (c *Conn) isStatelessReset(dg []byte) bool {
+	if !c.resetKnown {
+		return false
+	}
+	tok, ok := header.StatelessResetToken(dg)
+	return ok && subtle.ConstantTimeCompare(tok[:], c.resetToken[:]) == 1
 }
 
 func (c *Conn) protocolViolation(now time.Time, code uint64, reason string) {

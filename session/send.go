@@ -19,6 +19,10 @@ const pnLen = 4
 // asks for an immediate ACK on the packet that fills the window.
 const immediateAckWindow = 16
 
+// minCloseDatagram is the room a CLOSE datagram needs: a long header, the frame with a short
+// reason, the trailer.
+const minCloseDatagram = 64
+
 // minStreamPayload: do not start a STREAM frame with room for fewer bytes than this.
 const minStreamPayload = 32
 
@@ -34,12 +38,26 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 		if !c.closeSend {
 			return 0, false
 		}
+		if !c.isClient && !c.addrValidated {
+			// RFC 9000 §8.1 applies to CLOSE too: a spoofed Initial must not buy an answer
+			// beyond three times its size, however many stray packets follow it.
+			if b := c.ampBudget(); b < len(dst) {
+				dst = dst[:b]
+			}
+			if len(dst) < minCloseDatagram {
+				c.closeSend = false
+				c.stats.Drops.Amplification++
+				return 0, false
+			}
+		}
 		c.closeSend = false
 		n := c.buildClose(dst)
 		c.tracePacket(TracePacketSent, now, c.nextPN-1, n, false)
-		if c.largestRecv == header.NoPacket {
-			// Nothing ever came from the peer: there is nobody to answer stray packets for,
-			// so skip the closing period (RFC 9000 §10.2.1).
+		if c.largestRecv == header.NoPacket || (!c.isClient && !c.addrValidated) {
+			// Nothing ever came from the peer, or nothing that proves the peer is where the
+			// datagrams came from: there is nobody to answer stray packets for, so skip the
+			// closing period (RFC 9000 §10.2.1, §10.2 allows discarding state at once). A
+			// spoofed handshake then frees its memory as soon as it fails.
 			c.state = stateClosed
 		}
 		return n, true
@@ -117,6 +135,12 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 			b = header.AppendHandshakeDone(b)
 			c.handshakeDoneSend = false
 			sp.handshakeDone = true
+			ackEliciting = true
+		}
+		if c.resetTokenSend && hdr.Authenticated && len(b)+1+header.StatelessResetTokenLen <= limit {
+			b = header.AppendResetToken(b, &c.resetToken)
+			c.resetTokenSend = false
+			sp.resetToken = true
 			ackEliciting = true
 		}
 		if c.maxDataSend && !hsOnly && len(b)+1+header.VarintLen(c.recv.Limit()) <= limit {
@@ -220,7 +244,8 @@ func (c *Conn) longHeader() bool {
 
 // wantsToSend reports whether anything ack-eliciting is waiting for the congestion window.
 func (c *Conn) wantsToSend() bool {
-	return !c.retransmit.empty() || c.hasNewData() || c.maxDataSend || c.handshakeDoneSend || c.pingSend
+	return !c.retransmit.empty() || c.hasNewData() || c.maxDataSend || c.handshakeDoneSend || c.pingSend ||
+		(c.resetTokenSend && c.authSending())
 }
 
 // hasAckToRepeat: piggyback an ACK on data packets while we still have unacknowledged ranges, so
@@ -313,17 +338,19 @@ func (c *Conn) appendStream(b []byte, limit int, sp *sentPacket, hsOnly bool) ([
 //
 // Until the handshake completes the window is InitialMaxData, whatever the configuration: a peer
 // that has not authenticated may not make us allocate megabytes (half-open sessions are many).
+// The same holds while HoldReceiveWindow says so: the listener's connections not yet accepted.
 func (c *Conn) updateReceiveWindow(now time.Time) {
 	read := c.recv.ReadOffset()
 	window := c.window
-	if !c.handshakeComplete {
+	held := !c.handshakeComplete || c.windowHeld
+	if held {
 		window = InitialMaxData
 	}
 	if c.recv.Limit()-read > window/2 && !c.openWindow {
 		return
 	}
 	c.openWindow = false
-	if c.handshakeComplete && c.window < c.conf.MaxWindow && c.rtt.HasSample() && now.Sub(c.windowUpdate) < 2*c.rtt.SmoothedRTT() {
+	if !held && c.window < c.conf.MaxWindow && c.rtt.HasSample() && now.Sub(c.windowUpdate) < 2*c.rtt.SmoothedRTT() {
 		c.window = min(2*c.window, c.conf.MaxWindow)
 		window = c.window
 	}
@@ -358,6 +385,7 @@ func (c *Conn) buildClose(dst []byte) int {
 		c.ackFrame.Delay = 0
 		b = header.AppendAck(b, &c.ackFrame)
 	}
+	b = c.appendCloseTail(b, size)
 	reason := c.closeWhy
 	if room := size - len(b) - header.TagLen - 16; len(reason) > room {
 		reason = reason[:max(room, 0)]
@@ -367,7 +395,32 @@ func (c *Conn) buildClose(dst []byte) int {
 	c.nextPN++
 	c.stats.DatagramsSent++
 	c.stats.BytesSent += uint64(len(b))
+	if !c.isClient && !c.addrValidated {
+		c.ampSent += uint64(len(b))
+	}
 	return len(b)
+}
+
+// maxCloseTail is the most unacknowledged stream bytes a CLOSE datagram repeats.
+const maxCloseTail = 256
+
+// appendCloseTail puts the stream bytes the peer has not acknowledged in front of the CLOSE frame,
+// if they are few and within its flow-control limit: typically the TLS alert of a failed
+// handshake, written just before the close. The peer's TLS reads it before the CLOSE's error
+// (Read returns in-order bytes first), so it reports the alert itself — "remote error: tls:
+// unknown certificate authority" — within one round trip. (QUIC maps alerts to CONNECTION_CLOSE
+// codes, RFC 9001 §4.8; we carry the TLS record stream, so the record itself can go.)
+func (c *Conn) appendCloseTail(b []byte, size int) []byte {
+	base, end := c.sendBuf.base, c.sendBuf.end
+	n := end - base
+	if n == 0 || n > maxCloseTail || end > c.peerMaxData {
+		return b
+	}
+	data := c.sendBuf.slice(base, int(n))
+	if uint64(len(data)) != n || len(b)+header.StreamOverhead(base, int(n))+int(n)+header.TagLen+16 > size {
+		return b // wrapped around the ring, or no room: the CLOSE alone says enough
+	}
+	return header.AppendStream(b, base, data, false)
 }
 
 // seal ends the datagram in b (at most size bytes) with its authentication tag or its CRC. A

@@ -44,9 +44,13 @@ type Drops struct {
 	TooManyGaps     uint64 // reassembly gap cap reached; the sender retransmits
 	AfterClose      uint64 // arrived after the connection closed
 	Amplification   uint64 // datagrams the server withheld because of the 3× limit (sent side)
+	ShortInitial    uint64 // server: an Initial in a datagram under 1200 bytes (RFC 9000 §14.1)
+	// Unvalidated counts CLOSE and ACK frames a server ignored because they came from an address
+	// it had not validated (they could be spoofed); the rest of the datagram was processed.
+	Unvalidated uint64
 }
 
 // Total is the number of received datagrams dropped for any reason.
 func (d Drops) Total() uint64 {
-	return d.Integrity + d.Unauthenticated + d.Malformed + d.WrongConnID + d.WrongType + d.Duplicate + d.FlowControl + d.TooManyGaps + d.AfterClose
+	return d.Integrity + d.Unauthenticated + d.Malformed + d.WrongConnID + d.WrongType + d.Duplicate + d.FlowControl + d.TooManyGaps + d.AfterClose + d.ShortInitial
 }

@@ -17,6 +17,7 @@ const (
 	DefaultCloseTimeout     = 5 * time.Second
 	DefaultSocketBuffer     = 4 << 20
 	DefaultInboundQueueLen  = 1024
+	DefaultRetryRate        = 256
 )
 
 // Congestion selects a congestion controller.
@@ -65,23 +66,48 @@ type Config struct {
 	// client, when it has not completed in this long. Default 10s. For Dial, the context's
 	// deadline applies as well, whichever comes first.
 	HandshakeTimeout time.Duration
-	// MaxHalfOpen caps the sessions a Listener has in the handshake at once. New clients beyond
-	// it are dropped (and counted in ListenerStats) until handshakes complete or time out; the
-	// client retransmits. Default 1024: a half-open session holds at most a 64 KiB receive window
-	// until its handshake completes, so the cap bounds what handshaking peers can make a listener
-	// buffer at 64 MiB.
+	// MaxHalfOpen caps the sessions a Listener holds that are not in its accept queue: in the
+	// handshake, completed but waiting for room in the accept queue, or failed and not yet
+	// released. New clients beyond it are dropped (and counted in ListenerStats) until slots
+	// free up; the client retransmits. Default 1024. Measured with spoofed handshakes, one costs
+	// about 53 KiB of heap and stacks, up to about 120 KiB if its client fills the handshake's
+	// 64 KiB receive window (README, Security).
 	MaxHalfOpen int
+	// MaxHalfOpenPerPrefix caps the half-open sessions (see MaxHalfOpen) of clients whose
+	// address a Retry token proved, per source prefix (/24 for IPv4, /48 for IPv6): one host,
+	// or one network, echoing Retry tokens cannot take every slot. Beyond it such clients are
+	// dropped and counted. (Clients not validated may be spoofed, so they are not counted per
+	// prefix: Retry handles them.) Default MaxHalfOpen/8, at least 1.
+	MaxHalfOpenPerPrefix int
 	// AcceptQueueLen is how many established connections wait for Accept. A handshake that
-	// completes while the queue is full waits for room until its HandshakeTimeout, then the
-	// connection is closed. Default 128.
+	// completes while the queue is full keeps its half-open slot and waits for room until its
+	// HandshakeTimeout, then the connection is closed with a CLOSE frame the client sees ("accept
+	// queue full"). Until Accept returns a connection, it keeps the 64 KiB window of the
+	// handshake. Default 128.
 	AcceptQueueLen int
 	// RequireAddressValidation makes a Listener answer every new client with a stateless Retry
 	// (RFC 9000 §8.1.2): no state is kept and no TLS work is done until the client has echoed a
 	// token proving it receives datagrams at its address. Costs one round trip. Default false.
 	RequireAddressValidation bool
-	// RetryThreshold turns Retry on automatically while at least this many handshakes are in
-	// progress (a sign of a flood from spoofed addresses). Default MaxHalfOpen/2; negative never.
+	// RetryThreshold turns Retry on automatically while at least this many sessions are
+	// half-open (see MaxHalfOpen; a sign of a flood from spoofed addresses). Default
+	// MaxHalfOpen/2; negative never.
 	RetryThreshold int
+	// RetryRate turns Retry on automatically for new clients beyond this many a second (with a
+	// burst of as many) whose address is not validated: a flood of spoofed handshakes that fail
+	// fast costs TLS work without filling the half-open slots. Default 256; negative never.
+	RetryRate int
+	// StatelessResetKey is the secret from which a Listener derives the stateless reset token of
+	// each connection (RFC 9000 §10.3): HMAC-SHA256 of the connection ID under this key. The
+	// listener gives each client its token after the handshake; when a datagram arrives for a
+	// connection the listener has no state for — the server process restarted — it answers with
+	// a stateless reset, and the client's Read and Write fail at once (*session.ResetError)
+	// instead of after IdleTimeout. A restarted server can only do that with the key of the
+	// process before it: set the same key (at least 16 random bytes, kept secret: whoever has it
+	// can reset the listener's connections) in every process that serves the address. Default
+	// nil: a random key per Listener, with which only connections made through that Listener
+	// are reset (when a datagram comes after it forgot them).
+	StatelessResetKey []byte
 	// CloseTimeout is how long Conn.Close waits for the peer to acknowledge written data, the TLS
 	// close_notify and the end of the stream. Default 5s.
 	CloseTimeout time.Duration
@@ -145,6 +171,12 @@ func (c *Config) withDefaults() Config {
 	if d.RetryThreshold == 0 {
 		d.RetryThreshold = max(d.MaxHalfOpen/2, 1)
 	}
+	if d.MaxHalfOpenPerPrefix == 0 {
+		d.MaxHalfOpenPerPrefix = max(d.MaxHalfOpen/8, 1)
+	}
+	if d.RetryRate == 0 {
+		d.RetryRate = DefaultRetryRate
+	}
 	if d.CloseTimeout == 0 {
 		d.CloseTimeout = DefaultCloseTimeout
 	}
@@ -169,12 +201,16 @@ func (c *Config) validate() error {
 		return fmt.Errorf("tlsgram: Config.HandshakeTimeout is negative")
 	case c.MaxHalfOpen < 0:
 		return fmt.Errorf("tlsgram: Config.MaxHalfOpen is negative")
+	case c.MaxHalfOpenPerPrefix < 0:
+		return fmt.Errorf("tlsgram: Config.MaxHalfOpenPerPrefix is negative")
 	case c.AcceptQueueLen < 0:
 		return fmt.Errorf("tlsgram: Config.AcceptQueueLen is negative")
 	case c.CloseTimeout < 0:
 		return fmt.Errorf("tlsgram: Config.CloseTimeout is negative")
 	case c.InboundQueueLen < 0:
 		return fmt.Errorf("tlsgram: Config.InboundQueueLen is negative")
+	case c.StatelessResetKey != nil && len(c.StatelessResetKey) < 16:
+		return fmt.Errorf("tlsgram: Config.StatelessResetKey is %d bytes, want at least 16", len(c.StatelessResetKey))
 	}
 	return nil
 }

@@ -105,9 +105,29 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 	n, err := c.tls.Read(b)
 	if err != nil && err != io.EOF {
+		c.tlsFailed(err)
 		err = c.opError("read", c.closedErr(err))
 	}
 	return n, err
+}
+
+// tlsFailed ends the session when TLS failed for good (an alert from the peer, a record that did
+// not verify): crypto/tls will not read or write again, so there is nothing left to wait for, and
+// the peer learns why from the CLOSE. Timeouts leave the Conn usable and are not failures.
+func (c *Conn) tlsFailed(err error) {
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return
+	}
+	if errors.Is(err, net.ErrClosed) || isClosedChan(c.closing) {
+		return // the session ended, or our own Close is ending it gracefully
+	}
+	c.mu.Lock()
+	if c.core.Err() == nil {
+		c.core.Close(time.Now(), session.CodeTLS, err.Error())
+		c.noteTerminatedLocked()
+	}
+	c.mu.Unlock()
+	c.poke()
 }
 
 // Write writes application data. It blocks while the send buffer (Config.SendBuffer) is full,
@@ -146,6 +166,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 		space := c.core.SendSpace()
 		if space >= want || (space > 0 && space >= c.conf.SendBuffer/2) {
 			c.mu.Unlock()
+			if testHookWriteChunk != nil {
+				testHookWriteChunk(c)
+			}
 			chunk := b[:min(len(b), space, maxChunk)]
 			m, err := c.tls.Write(chunk)
 			n += m
@@ -166,6 +189,10 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// testHookWriteChunk, if set, runs in Write right before a chunk goes to TLS. Tests use it to
+// hold a Write there while Close runs.
+var testHookWriteChunk func(*Conn)
 
 // closedErr reports net.ErrClosed for errors that are a consequence of our own Close.
 func (c *Conn) closedErr(err error) error {
@@ -250,19 +277,20 @@ func (c *Conn) close(app *session.ApplicationError) error {
 	c.readDeadline.Stop()
 	c.writeDeadline.Stop()
 
+	// Wait for a Write past its checks (closing makes any other return): its bytes count as
+	// written, so they must be in the core before we look at what was acknowledged, and they
+	// must precede close_notify.
+	c.writeSem <- struct{}{}
 	c.mu.Lock()
-	appAcked := c.core.AllAcked() // everything Write accepted so far has arrived
+	appAcked := c.core.AllAcked() // everything Write accepted has arrived
 	alive := c.core.Err() == nil
 	hs := c.handshakeDone
 	c.mu.Unlock()
-
+	if alive && hs && app == nil {
+		_ = c.closeStream()
+	}
+	<-c.writeSem
 	if alive && hs {
-		// Wait for a Write still inside tls.Write, so its bytes precede close_notify.
-		c.writeSem <- struct{}{}
-		if app == nil {
-			_ = c.closeStream()
-		}
-		<-c.writeSem
 		c.waitAcked()
 	}
 
@@ -433,7 +461,10 @@ func (c *Conn) ConnectionState() tls.ConnectionState { return c.tls.ConnectionSt
 // (header/README.md §11): from then on forged datagrams cannot reach TLS.
 func (c *Conn) setHandshakeComplete() {
 	state := c.tls.ConnectionState()
-	key, err := state.ExportKeyingMaterial(session.PacketKeyLabel, nil, session.PacketKeyLen)
+	c.mu.Lock()
+	keyContext := c.core.PacketKeyContext()
+	c.mu.Unlock()
+	key, err := state.ExportKeyingMaterial(session.PacketKeyLabel, keyContext, session.PacketKeyLen)
 	c.mu.Lock()
 	if err == nil {
 		err = c.core.InstallPacketKey(key)
@@ -446,6 +477,15 @@ func (c *Conn) setHandshakeComplete() {
 	c.core.SetHandshakeComplete(time.Now())
 	c.handshakeDone = true
 	c.traceLocked(session.TraceHandshakeDone, nil)
+	c.mu.Unlock()
+	c.poke()
+}
+
+// openWindow gives an accepted connection its configured receive window: until Accept returned
+// it, it kept the handshake's (session.Conn.HoldReceiveWindow).
+func (c *Conn) openWindow() {
+	c.mu.Lock()
+	c.core.HoldReceiveWindow(false, time.Now())
 	c.mu.Unlock()
 	c.poke()
 }

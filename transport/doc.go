@@ -50,12 +50,16 @@
 // behind, the reader yields its processor so the driver can catch up. On a
 // Listener, an unknown ID carrying a padded Initial of our version starts a new session (its TLS
 // handshake runs in a goroutine of its own, bounded by HandshakeTimeout, so Accept never waits
-// behind a slow client), up to MaxHalfOpen at once. An unknown version is answered with Version
-// Negotiation, rate-limited. With RequireAddressValidation, or while RetryThreshold handshakes
-// are in progress, new clients get a stateless Retry whose token (an HMAC over the client's
-// address, the new connection ID and the time) they must echo before the server keeps any state
-// (RFC 9000 §8.1.2). The core enforces the 3× anti-amplification limit for unvalidated
-// addresses and pads the client's first datagrams to 1200 bytes.
+// behind a slow client), up to MaxHalfOpen at once (a session holds its slot until it is queued
+// for Accept or released). An unknown version is answered with Version Negotiation,
+// rate-limited. With RequireAddressValidation, while RetryThreshold sessions are half-open, or
+// beyond RetryRate new clients a second, new clients get a stateless Retry whose token (an HMAC
+// over the client's address, the new connection ID, its original DCID and the time) they must
+// echo before the server keeps any state (RFC 9000 §8.1.2). The core enforces the 3×
+// anti-amplification limit for unvalidated addresses, CLOSE frames included, ignores their
+// CLOSE and ACK frames, and pads the client's first datagrams to 1200 bytes. A short header for
+// an unknown connection ID is answered with a stateless reset (Config.StatelessResetKey). The
+// README's Security section has the threat model and the limits' memory cost.
 //
 // # Closing
 //
@@ -91,9 +95,12 @@
 //   - DisablePacing: false
 //   - HandshakeTimeout: 10s (-handshake-timeout)
 //   - MaxHalfOpen: 1024
+//   - MaxHalfOpenPerPrefix: MaxHalfOpen/8
 //   - AcceptQueueLen: 128
 //   - RequireAddressValidation: false
 //   - RetryThreshold: MaxHalfOpen/2
+//   - RetryRate: 256
+//   - StatelessResetKey: nil
 //   - CloseTimeout: 5s
 //   - SocketBuffer: 4 MiB
 //   - DisableGSO: false

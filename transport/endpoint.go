@@ -135,7 +135,11 @@ func (ep *endpoint) release(c *Conn) {
 		}
 	}
 	ep.closeIfIdleLocked()
+	ln := ep.ln
 	ep.mu.Unlock()
+	if ln != nil {
+		ln.releaseSlot(c)
+	}
 }
 
 // shutdown marks the endpoint closing: the socket is closed as soon as no connection uses it.
@@ -204,6 +208,9 @@ func (ep *endpoint) readLoop() {
 		if len(run) > 0 {
 			behind = ep.handOver(runConn, run) || behind
 			run = run[:0]
+		}
+		if ep.ln != nil {
+			ep.ln.flushAnswers()
 		}
 		for i := 0; i < k; i++ {
 			if ms[i].buf == nil {
@@ -302,8 +309,29 @@ func (ep *endpoint) route(m *message, prev *Conn, prevCID uint64) (*Conn, uint64
 		ln.handleUnknown(m, time.Now())
 		return nil, 0
 	}
+	if ln == nil && !long {
+		// A dialled connection's socket is its own: a short header for an ID that is not ours
+		// may be a stateless reset from its server (RFC 9000 §10.3), which only the session
+		// can recognise. It drops anything else, counted.
+		if c := ep.dialled(); c != nil {
+			return c, cid
+		}
+	}
 	ep.dropUnknownCID.Add(1)
+	if ln != nil {
+		ln.statelessReset(m, cid, time.Now())
+	}
 	return nil, 0
+}
+
+// dialled returns the connection of a dialled endpoint.
+func (ep *endpoint) dialled() *Conn {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	for _, c := range ep.conns {
+		return c
+	}
+	return nil
 }
 
 // socketError looks at an error from a read or write on the socket. ICMP errors the kernel
@@ -330,10 +358,14 @@ func (ep *endpoint) socketError(err error) {
 	}
 }
 
-// writeOne sends one datagram from the reader goroutine (Retry, Version Negotiation).
-func (ep *endpoint) writeOne(w batchWriter, b *packetBuf, m *message) {
-	out := [1]message{{buf: b, ap: m.ap, addr: m.addr}}
-	_ = w.writeBatch(out[:])
+// writeAnswers sends the datagrams the reader goroutine queued (Retry, Version Negotiation,
+// refusals, stateless resets; Listener.answer) in one batch write and recycles their buffers.
+func (ep *endpoint) writeAnswers(w batchWriter, ms []message) {
+	_ = w.writeBatch(ms)
+	for i := range ms {
+		ep.sendPool.put(ms[i].buf)
+		ms[i] = message{}
+	}
 }
 
 func isICMPError(err error) bool {

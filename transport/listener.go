@@ -54,16 +54,26 @@ type Listener struct {
 	space  chan struct{} // closed when Accept made room in acceptQ; nil if nobody waits
 	hsWG   sync.WaitGroup
 
+	// Half-open slots (Config.MaxHalfOpen): a session holds one from its creation until it is
+	// queued for Accept or released. slots maps each holder to its source prefix ("" if its
+	// address was not validated: those are not counted per prefix), prefixes counts per prefix.
+	slots    map[*Conn]string // guarded by mu
+	prefixes map[string]int   // guarded by mu
 	halfOpen atomic.Int64
 	tokenKey [32]byte
+	resetKey []byte // Config.StatelessResetKey, or random
 
 	// Reader goroutine only.
-	w        batchWriter
-	vnTokens float64
-	vnLast   time.Time
+	w         batchWriter
+	answers   []message   // datagrams answering this read batch's: see answer
+	vn        tokenBucket // Version Negotiation answers
+	refusals  tokenBucket // CLOSE answers to new clients after Close
+	resets    tokenBucket // stateless resets
+	newClient tokenBucket // new sessions from unvalidated addresses (Config.RetryRate)
 
 	accepted, handshakeFailures                                   atomic.Uint64
 	dropHalfOpen, dropShortInitial, dropInvalid, dropInvalidToken atomic.Uint64
+	dropPrefix, resetsSent                                        atomic.Uint64
 	dropClosed, retriesSent, versionNegotiations, dropVersion     atomic.Uint64
 }
 
@@ -129,8 +139,13 @@ func newListenerOn(ep *endpoint, network string, tlsConf *tls.Config, cfg *Confi
 		cancel:  cancel,
 		w:       ep.sock.newWriter(),
 	}
+	l.slots, l.prefixes = make(map[*Conn]string), make(map[string]int)
 	_, _ = rand.Read(l.tokenKey[:])
-	l.vnTokens = vnBurst
+	l.resetKey = cfg.StatelessResetKey
+	if l.resetKey == nil {
+		l.resetKey = make([]byte, 32)
+		_, _ = rand.Read(l.resetKey)
+	}
 	ep.mu.Lock()
 	ep.ln = l
 	ep.mu.Unlock()
@@ -172,6 +187,7 @@ func (l *Listener) AcceptContext(ctx context.Context) (*Conn, error) {
 		}
 		l.mu.Unlock()
 		l.accepted.Add(1)
+		c.openWindow()
 		return c, nil
 	case <-l.closing:
 		l.mu.Lock()
@@ -248,6 +264,8 @@ func (l *Listener) Stats() ListenerStats {
 		HandshakeFailures:    l.handshakeFailures.Load(),
 		HalfOpen:             int(l.halfOpen.Load()),
 		DroppedHalfOpen:      l.dropHalfOpen.Load(),
+		DroppedPrefix:        l.dropPrefix.Load(),
+		StatelessResets:      l.resetsSent.Load(),
 		DroppedShortInitial:  l.dropShortInitial.Load(),
 		DroppedInvalid:       l.dropInvalid.Load(),
 		DroppedInvalidToken:  l.dropInvalidToken.Load(),
@@ -300,39 +318,118 @@ func (l *Listener) handleUnknown(m *message, now time.Time) {
 	}
 	if l.isClosed() {
 		l.dropClosed.Add(1)
+		l.refuse(m, &h, now)
 		return
 	}
 	validated := false
+	var origDCID uint64
 	if len(h.Token) > 0 {
 		// RFC 9000 §8.1.3: an invalid token may be dropped; the client would otherwise only
 		// get another Retry.
-		if !l.checkToken(h.Token, m, h.DstConnID, now) {
+		if origDCID, validated = l.checkToken(h.Token, m, h.DstConnID, now); !validated {
 			l.dropInvalidToken.Add(1)
 			return
 		}
-		validated = true
 	}
 	half := l.halfOpen.Load()
-	if !validated && (l.conf.RequireAddressValidation ||
-		(l.conf.RetryThreshold > 0 && half >= int64(l.conf.RetryThreshold))) {
-		l.sendRetry(m, h.SrcConnID, now)
+	if !validated && l.retryNeeded(half, now) {
+		l.sendRetry(m, h.SrcConnID, h.DstConnID, now)
 		return
 	}
 	if half >= int64(l.conf.MaxHalfOpen) {
 		l.dropHalfOpen.Add(1)
 		return
 	}
-	l.newSession(m, &h, validated, now)
+	l.newSession(m, &h, validated, origDCID, now)
+}
+
+// retryNeeded decides whether a new client whose address is not validated gets a Retry instead
+// of a session: always if the configuration says so; while half-open slots are filling up; and
+// beyond Config.RetryRate new such clients a second. The rate matters because spoofed handshakes
+// that end fast cost TLS work (a key exchange and a signature each) without holding slots long.
+func (l *Listener) retryNeeded(half int64, now time.Time) bool {
+	switch {
+	case l.conf.RequireAddressValidation:
+		return true
+	case l.conf.RetryThreshold > 0 && half >= int64(l.conf.RetryThreshold):
+		return true
+	case l.conf.RetryRate > 0:
+		return !l.newClient.allow(now, float64(l.conf.RetryRate), float64(l.conf.RetryRate))
+	}
+	return false
+}
+
+// takeSlot reserves a half-open slot for a new session from m's address, if a validated one's
+// prefix has room. The caller gives it to the session with holdSlot, or back with dropSlot.
+func (l *Listener) takeSlotLocked(m *message, validated bool) (prefix string, ok bool) {
+	if validated {
+		prefix = sourcePrefix(m)
+		if l.prefixes[prefix] >= l.conf.MaxHalfOpenPerPrefix {
+			return "", false
+		}
+		l.prefixes[prefix]++
+	}
+	l.halfOpen.Add(1)
+	return prefix, true
+}
+
+func (l *Listener) dropSlotLocked(prefix string) {
+	l.halfOpen.Add(-1)
+	if prefix == "" {
+		return
+	}
+	if l.prefixes[prefix]--; l.prefixes[prefix] <= 0 {
+		delete(l.prefixes, prefix)
+	}
+}
+
+// releaseSlot frees c's half-open slot, if it holds one: when c is queued for Accept, or when it
+// is released without having been.
+func (l *Listener) releaseSlot(c *Conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if prefix, ok := l.slots[c]; ok {
+		delete(l.slots, c)
+		l.dropSlotLocked(prefix)
+	}
+}
+
+// sourcePrefix is the network a client's address belongs to: its /24 for IPv4, its /48 for
+// IPv6, the whole host for other kinds of address.
+func sourcePrefix(m *message) string {
+	if m.ap.IsValid() {
+		a := m.ap.Addr().Unmap()
+		bits := 48
+		if a.Is4() {
+			bits = 24
+		}
+		p, _ := a.Prefix(bits)
+		return p.String()
+	}
+	if m.addr == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(m.addr.String())
+	if err != nil {
+		return m.addr.String()
+	}
+	return host
 }
 
 // newSession creates the server side of a connection for a client's first Initial and starts
 // its driver and its handshake.
-func (l *Listener) newSession(m *message, h *header.Header, validated bool, now time.Time) {
+func (l *Listener) newSession(m *message, h *header.Header, validated bool, origDCID uint64, now time.Time) {
 	ep := l.ep
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		l.dropClosed.Add(1)
+		return
+	}
+	prefix, ok := l.takeSlotLocked(m, validated)
+	if !ok {
+		l.mu.Unlock()
+		l.dropPrefix.Add(1)
 		return
 	}
 	l.hsWG.Add(1) // under mu, so Close's Wait sees every handshake
@@ -352,10 +449,24 @@ func (l *Listener) newSession(m *message, h *header.Header, validated bool, now 
 		ids = []uint64{local, h.DstConnID}
 	}
 	core := session.NewServer(l.conf.sessionConfig(), local, h.SrcConnID, h.DstConnID, now, validated)
+	if validated {
+		core.SetRetried(origDCID)
+	}
+	// Nobody reads the connection before Accept returns it: until then it keeps the small
+	// window of the handshake (Conn.openWindow).
+	core.HoldReceiveWindow(true, now)
+	core.SetStatelessResetToken(l.resetToken(local))
 	c := newConn(ep, core, l.network, *m, ep.sock.remoteAddr(m), l.conf)
 	c.tls = tls.Server(c.bio, l.tlsConf)
-	ok := ep.registerLocked(c, ids...)
+	ok = ep.registerLocked(c, ids...)
 	ep.mu.Unlock()
+	l.mu.Lock()
+	if ok {
+		l.slots[c] = prefix
+	} else {
+		l.dropSlotLocked(prefix)
+	}
+	l.mu.Unlock()
 	if !ok {
 		l.hsWG.Done()
 		l.dropInvalid.Add(1)
@@ -363,7 +474,6 @@ func (l *Listener) newSession(m *message, h *header.Header, validated bool, now 
 	}
 	_, _ = c.deliver(m.buf) // the queue is empty: this cannot fail
 	m.buf = nil
-	l.halfOpen.Add(1)
 	go c.run()
 	go l.handshake(c)
 }
@@ -374,8 +484,9 @@ func (l *Listener) handshake(c *Conn) {
 	ctx, cancel := context.WithTimeout(l.ctx, l.conf.HandshakeTimeout)
 	defer cancel()
 	err := c.tls.HandshakeContext(ctx)
-	l.halfOpen.Add(-1)
 	if err != nil {
+		// The session keeps its half-open slot until it is released: a spoofed handshake that
+		// fails at once must not free room for the next one (endpoint.release).
 		l.handshakeFailures.Add(1)
 		code, reason := handshakeCloseCode(err, ctx)
 		c.abort(code, reason)
@@ -392,6 +503,7 @@ func (l *Listener) handshake(c *Conn) {
 		select {
 		case l.acceptQ <- c:
 			l.mu.Unlock()
+			l.releaseSlot(c)
 			return
 		default:
 		}
@@ -404,7 +516,7 @@ func (l *Listener) handshake(c *Conn) {
 		case <-space:
 		case <-ctx.Done():
 			l.handshakeFailures.Add(1)
-			c.abort(session.CodeNoError, "accept queue full")
+			c.abort(session.CodeRefused, "accept queue full")
 			return
 		}
 	}
@@ -419,14 +531,17 @@ func handshakeCloseCode(err error, ctx context.Context) (uint64, string) {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return session.CodeNoError, "closed during handshake"
 	}
-	return session.CodeTLS, "tls handshake failed"
+	// The reason is TLS's own error, which names the cause ("tls: client requested unsupported
+	// application protocols", "tls: failed to verify certificate: ..."); the alert TLS sent
+	// travels with the CLOSE (session.Conn.Close), so the peer's TLS reports it too.
+	return session.CodeTLS, err.Error()
 }
 
 // versionNegotiate answers a padded first datagram of an unknown version with the versions we
 // speak (RFC 9000 §6, §17.2.1), at a bounded rate. Short datagrams are not answered, so the
 // answer never exceeds what was received.
 func (l *Listener) versionNegotiate(m *message, dcid, scid uint64, now time.Time) {
-	if len(m.buf.bytes()) < header.MinInitialDatagramSize || !l.allowVN(now) {
+	if len(m.buf.bytes()) < header.MinInitialDatagramSize || !l.vn.allow(now, vnPerSecond, vnBurst) {
 		l.dropVersion.Add(1)
 		return
 	}
@@ -434,32 +549,115 @@ func (l *Listener) versionNegotiate(m *message, dcid, scid uint64, now time.Time
 	versions := [1]uint32{header.Version1}
 	pb.n = len(header.AppendVersionNegotiation(pb.b[:0], scid, dcid, versions[:]))
 	l.versionNegotiations.Add(1) // before sending: whoever receives the answer sees it counted
-	l.ep.writeOne(l.w, pb, m)
-	l.ep.sendPool.put(pb)
+	l.answer(pb, m)
 }
 
-// allowVN is a token bucket of vnPerSecond with a burst of vnBurst.
-func (l *Listener) allowVN(now time.Time) bool {
-	if !l.vnLast.IsZero() {
-		l.vnTokens = min(vnBurst, l.vnTokens+now.Sub(l.vnLast).Seconds()*vnPerSecond)
+// refuse answers a new client's Initial after Close with a CLOSE frame (code CodeRefused), so
+// that its Dial fails at once instead of retransmitting until its handshake timeout. The answer
+// is a Handshake packet as the server's first would be, far smaller than the Initial, and
+// rate-limited like Version Negotiation. (Once the socket is closed, the kernel's ICMP port
+// unreachable does the same for a Dial on Linux.)
+func (l *Listener) refuse(m *message, h *header.Header, now time.Time) {
+	if !l.refusals.allow(now, vnPerSecond, vnBurst) {
+		return
 	}
-	l.vnLast = now
-	if l.vnTokens < 1 {
+	out := header.Header{Type: header.TypeHandshake, Version: header.Version1, DstConnID: h.SrcConnID,
+		SrcConnID: h.DstConnID, PNLen: 4}
+	pb := l.ep.sendPool.get()
+	b := header.AppendHeader(pb.b[:0], &out)
+	b = header.AppendClose(b, session.CodeRefused, []byte(reasonListenerClosed))
+	pb.n = len(header.Seal(b, 0))
+	l.answer(pb, m)
+}
+
+const reasonListenerClosed = "listener closed"
+
+// answer queues pb, an answer to the datagram m (a Retry, Version Negotiation, refusal or
+// stateless reset), to go out with the other answers to the same read batch in one batch write
+// (flushAnswers). Under a flood of spoofed Initials a system call per Retry made the reader
+// slower than the flood: the socket's buffer filled with spoofed datagrams, and a legitimate
+// client's Initial queued behind thousands of them.
+func (l *Listener) answer(pb *packetBuf, m *message) {
+	l.answers = append(l.answers, message{buf: pb, ap: m.ap, addr: m.addr})
+}
+
+// flushAnswers sends what answer queued. The reader calls it after each read batch.
+func (l *Listener) flushAnswers() {
+	if len(l.answers) > 0 {
+		l.ep.writeAnswers(l.w, l.answers)
+		l.answers = l.answers[:0]
+	}
+}
+
+// resetToken is the stateless reset token of the connection with ID cid: a MAC of the ID under
+// the reset key, which a restarted process with the same key computes again.
+func (l *Listener) resetToken(cid uint64) [header.StatelessResetTokenLen]byte {
+	mac := hmac.New(sha256.New, l.resetKey)
+	mac.Write([]byte("tlsgram stateless reset"))
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], cid)
+	mac.Write(b[:])
+	var tok [header.StatelessResetTokenLen]byte
+	copy(tok[:], mac.Sum(nil))
+	return tok
+}
+
+// Stateless resets are rate-limited like Version Negotiation, and this large at most: like a
+// short packet with a few frames.
+const (
+	resetPerSecond = 100
+	resetBurst     = 20
+	maxResetLen    = 43
+)
+
+// statelessReset answers a short header datagram for a connection ID we do not know — a client
+// of a process that ran before us — with a stateless reset (RFC 9000 §10.3), so that the client
+// learns at once that the connection is gone. The reset is smaller than the datagram, and a
+// datagram that is not larger than the smallest reset gets none, so two endpoints cannot make
+// each other answer forever (§10.3.3).
+func (l *Listener) statelessReset(m *message, cid uint64, now time.Time) {
+	n := len(m.buf.bytes())
+	if n <= header.MinStatelessResetLen || !l.resets.allow(now, resetPerSecond, resetBurst) {
+		return
+	}
+	size := min(n-1, maxResetLen)
+	var random [maxResetLen]byte
+	_, _ = rand.Read(random[:size-header.StatelessResetTokenLen])
+	tok := l.resetToken(cid)
+	pb := l.ep.sendPool.get()
+	pb.n = len(header.AppendStatelessReset(pb.b[:0], size, &tok, random[:]))
+	l.resetsSent.Add(1)
+	l.answer(pb, m)
+}
+
+// tokenBucket is a rate limiter for the reader goroutine's answers. The zero value is full.
+type tokenBucket struct {
+	used float64 // tokens taken and not yet refilled
+	last time.Time
+}
+
+// allow takes a token from a bucket of burst tokens that refills at rate a second.
+func (b *tokenBucket) allow(now time.Time, rate, burst float64) bool {
+	if !b.last.IsZero() {
+		b.used = max(0, b.used-now.Sub(b.last).Seconds()*rate)
+	}
+	b.last = now
+	if b.used+1 > burst {
 		return false
 	}
-	l.vnTokens--
+	b.used++
 	return true
 }
 
 // sendRetry answers an Initial with a stateless Retry (RFC 9000 §8.1.2, §17.2.5): a fresh
 // connection ID and a token binding the client's address, that ID and the time. The client
 // repeats its Initial with the token, to the new ID; only then does the server keep state.
-func (l *Listener) sendRetry(m *message, clientCID uint64, now time.Time) {
+func (l *Listener) sendRetry(m *message, clientCID, origDCID uint64, now time.Time) {
 	l.ep.mu.Lock()
 	newCID := l.ep.newConnIDLocked()
 	l.ep.mu.Unlock()
 	var tok [retryTokenLen]byte
-	l.makeToken(tok[:0], m, newCID, now)
+	l.makeToken(tok[:0], m, newCID, origDCID, now)
 	h := header.Header{
 		Type:      header.TypeRetry,
 		Version:   header.Version1,
@@ -471,44 +669,50 @@ func (l *Listener) sendRetry(m *message, clientCID uint64, now time.Time) {
 	b := header.AppendHeader(pb.b[:0], &h)
 	pb.n = len(header.Seal(b, 0))
 	l.retriesSent.Add(1) // before sending, like versionNegotiations
-	l.ep.writeOne(l.w, pb, m)
-	l.ep.sendPool.put(pb)
+	l.answer(pb, m)
 }
 
-// A Retry token is an 8-byte timestamp (Unix milliseconds) and a 16-byte truncated
-// HMAC-SHA256 over the timestamp, the client's address and the connection ID of the Retry.
-const retryTokenLen = 8 + 16
+// A Retry token is an 8-byte timestamp (Unix milliseconds), the 8-byte DCID of the client's
+// first Initial, and a 16-byte truncated HMAC-SHA256 over both, the client's address and the
+// connection ID of the Retry. The server learns the original DCID from it, and binds it into the
+// packet key (session.Conn.PacketKeyContext), as QUIC's original_destination_connection_id does.
+const retryTokenLen = 8 + 8 + 16
 
-func (l *Listener) makeToken(b []byte, m *message, cid uint64, now time.Time) []byte {
+func (l *Listener) makeToken(b []byte, m *message, cid, origDCID uint64, now time.Time) []byte {
 	ts := uint64(now.UnixMilli())
 	b = binary.BigEndian.AppendUint64(b, ts)
-	return append(b, l.tokenMAC(ts, m, cid)...)
+	b = binary.BigEndian.AppendUint64(b, origDCID)
+	return append(b, l.tokenMAC(ts, origDCID, m, cid)...)
 }
 
-func (l *Listener) checkToken(tok []byte, m *message, cid uint64, now time.Time) bool {
+// checkToken verifies a Retry token for an Initial from m to cid and returns the original DCID
+// it carries.
+func (l *Listener) checkToken(tok []byte, m *message, cid uint64, now time.Time) (origDCID uint64, ok bool) {
 	if len(tok) != retryTokenLen {
-		return false
+		return 0, false
 	}
 	ts := binary.BigEndian.Uint64(tok)
+	origDCID = binary.BigEndian.Uint64(tok[8:])
 	issued := time.UnixMilli(int64(ts))
 	if now.Sub(issued) > retryTokenLifetime || issued.Sub(now) > time.Second {
-		return false
+		return 0, false
 	}
-	return hmac.Equal(tok[8:], l.tokenMAC(ts, m, cid))
+	return origDCID, hmac.Equal(tok[16:], l.tokenMAC(ts, origDCID, m, cid))
 }
 
-func (l *Listener) tokenMAC(ts uint64, m *message, cid uint64) []byte {
+func (l *Listener) tokenMAC(ts, origDCID uint64, m *message, cid uint64) []byte {
 	mac := hmac.New(sha256.New, l.tokenKey[:])
-	var b [8 + 8 + 16 + 2]byte
+	var b [8 + 8 + 8 + 16 + 2]byte
 	binary.BigEndian.PutUint64(b[0:], ts)
 	binary.BigEndian.PutUint64(b[8:], cid)
+	binary.BigEndian.PutUint64(b[16:], origDCID)
 	if l.ep.sock.udp != nil {
 		a := m.ap.Addr().As16()
-		copy(b[16:], a[:])
-		binary.BigEndian.PutUint16(b[32:], m.ap.Port())
+		copy(b[24:], a[:])
+		binary.BigEndian.PutUint16(b[40:], m.ap.Port())
 		mac.Write(b[:])
 	} else {
-		mac.Write(b[:16])
+		mac.Write(b[:24])
 		if m.addr != nil {
 			mac.Write([]byte(m.addr.String()))
 		}

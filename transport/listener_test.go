@@ -118,16 +118,25 @@ func TestRetryTokenChecks(t *testing.T) {
 		defer shutdown(ln)
 		now := time.Now()
 		m := &message{addr: transporttest.Addr{Host: "a", Port: 1}}
-		tok := ln.makeToken(nil, m, 42, now)
-		require.True(t, ln.checkToken(tok, m, 42, now.Add(time.Second)))
-		require.False(t, ln.checkToken(tok, m, 43, now), "other connection ID")
+		tok := ln.makeToken(nil, m, 42, 0x0d, now)
+		valid := func(tok []byte, m *message, cid uint64, now time.Time) bool {
+			_, ok := ln.checkToken(tok, m, cid, now)
+			return ok
+		}
+		odcid, ok := ln.checkToken(tok, m, 42, now.Add(time.Second))
+		require.True(t, ok)
+		require.Equal(t, uint64(0x0d), odcid, "the original DCID comes back")
+		require.False(t, valid(tok, m, 43, now), "other connection ID")
 		other := &message{addr: transporttest.Addr{Host: "b", Port: 1}}
-		require.False(t, ln.checkToken(tok, other, 42, now), "other address")
-		require.False(t, ln.checkToken(tok, m, 42, now.Add(retryTokenLifetime+time.Second)), "expired")
+		require.False(t, valid(tok, other, 42, now), "other address")
+		require.False(t, valid(tok, m, 42, now.Add(retryTokenLifetime+time.Second)), "expired")
 		bad := append([]byte(nil), tok...)
 		bad[len(bad)-1] ^= 1
-		require.False(t, ln.checkToken(bad, m, 42, now), "forged")
-		require.False(t, ln.checkToken(tok[:5], m, 42, now), "short")
+		require.False(t, valid(bad, m, 42, now), "forged")
+		bad = append([]byte(nil), tok...)
+		bad[9] ^= 1
+		require.False(t, valid(bad, m, 42, now), "other original DCID")
+		require.False(t, valid(tok[:5], m, 42, now), "short")
 	})
 }
 

@@ -50,9 +50,10 @@ func (c *Conn) Stats() Stats {
 type ListenerStats struct {
 	Accepted          uint64 // connections handed to Accept
 	HandshakeFailures uint64 // TLS handshakes that failed or timed out
-	HalfOpen          int    // handshakes in progress now
+	HalfOpen          int    // sessions holding a half-open slot now (Config.MaxHalfOpen)
 
 	DroppedHalfOpen      uint64 // new clients dropped: Config.MaxHalfOpen handshakes in progress
+	DroppedPrefix        uint64 // validated new clients dropped: Config.MaxHalfOpenPerPrefix reached
 	DroppedShortInitial  uint64 // Initial datagrams below 1200 bytes (RFC 9000 §14.1)
 	DroppedInvalid       uint64 // failed the CRC, did not parse, or not an Initial
 	DroppedInvalidToken  uint64 // Initials with a Retry token that did not verify or expired
@@ -61,6 +62,7 @@ type ListenerStats struct {
 	DroppedTruncated     uint64 // larger than the receive buffers
 	DroppedClosed        uint64 // new clients after Close
 	RetriesSent          uint64 // stateless Retry datagrams sent (address validation)
+	StatelessResets      uint64 // stateless resets sent for connection IDs we had no state for
 	VersionNegotiations  uint64 // Version Negotiation datagrams sent
 	DroppedVersion       uint64 // unknown versions not answered (rate limit, or too short)
 

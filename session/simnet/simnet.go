@@ -111,8 +111,7 @@ func Run(s Scenario, seed int64) (Result, error) {
 	up.Seed = impair.DeriveSeed(seed, 1)
 	down.Seed = impair.DeriveSeed(seed, 2)
 	links := [2]*impair.Link{impair.NewLink(up, start), impair.NewLink(down, start)} // [from client, from server]
-	conf := s.Config
-	cc := conf
+	cc := s.Config
 	if cc == nil {
 		cc = &session.Config{}
 	}
@@ -125,9 +124,13 @@ func Run(s Scenario, seed int64) (Result, error) {
 		chunk = 16 << 10
 	}
 	clientCID, serverCID, initialDCID := rng.Uint64()|1, rng.Uint64()|1, rng.Uint64()|1
+	// Each core's secrets come from the seed too, so that a run replays exactly.
+	clientConf, serverConf := *cc, *cc
+	clientConf.Rand = rand.New(rand.NewSource(rng.Int63()))
+	serverConf.Rand = rand.New(rand.NewSource(rng.Int63()))
 	ends := [2]*end{
-		{c: session.NewClient(conf, clientCID, initialDCID, now)},
-		{c: session.NewServer(conf, serverCID, clientCID, initialDCID, now, false)},
+		{c: session.NewClient(&clientConf, clientCID, initialDCID, now)},
+		{c: session.NewServer(&serverConf, serverCID, clientCID, initialDCID, now, false)},
 	}
 	for i, n := range [2]int{simClientHello + simFinished + s.ClientBytes, simServerFlight + s.ServerBytes} {
 		ends[i].sent = make([]byte, n)
