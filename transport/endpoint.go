@@ -209,8 +209,13 @@ func (ep *endpoint) readLoop() {
 			behind = ep.handOver(runConn, run) || behind
 			run = run[:0]
 		}
-		if ep.ln != nil {
-			ep.ln.flushAnswers()
+		// An Endpoint's listener may come after the reader started (Endpoint.Listen): read ln
+		// under mu, once per batch.
+		ep.mu.Lock()
+		ln := ep.ln
+		ep.mu.Unlock()
+		if ln != nil {
+			ln.flushAnswers()
 		}
 		for i := 0; i < k; i++ {
 			if ms[i].buf == nil {
