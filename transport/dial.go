@@ -140,6 +140,7 @@ func dialOn(ctx context.Context, ep *endpoint, network string, peer message, rad
 			err = errHandshakeTimeout
 			c.terminate(session.CodeHandshakeTimeout, "handshake timeout")
 		default:
+			err = c.withPeerReason(err)
 			c.terminate(session.CodeTLS, "tls handshake failed")
 		}
 		return nil, &net.OpError{Op: "dial", Net: network, Source: pc.LocalAddr(), Addr: raddr, Err: err}
@@ -147,6 +148,34 @@ func dialOn(ctx context.Context, ep *endpoint, network string, peer message, rad
 	c.setHandshakeComplete()
 	return c, nil
 }
+
+// withPeerReason adds the reason of the server's CLOSE, if one came, to a failed handshake's
+// TLS error. The server's TLS alert travels with its CLOSE (session.Conn.Close), so TLS reports
+// the alert ("remote error: tls: internal error") while the CLOSE says what the server's TLS
+// really objected to ("serving one session already"): the caller gets both, and errors.As finds
+// the tls.AlertError and the *session.CloseError alike.
+func (c *Conn) withPeerReason(err error) error {
+	c.mu.Lock()
+	cause := c.core.Err()
+	c.mu.Unlock()
+	var ce *session.CloseError
+	if !errors.As(cause, &ce) || !ce.Remote || ce.Reason == "" {
+		return err
+	}
+	return &handshakeError{tls: err, peer: ce}
+}
+
+// handshakeError is a failed handshake's TLS error with the server's CLOSE.
+type handshakeError struct {
+	tls  error
+	peer *session.CloseError
+}
+
+func (e *handshakeError) Error() string {
+	return e.tls.Error() + " (the server said: " + e.peer.Reason + ")"
+}
+
+func (e *handshakeError) Unwrap() []error { return []error{e.tls, e.peer} }
 
 // errConnRefused is Dial's error when an ICMP port unreachable answered the first datagrams.
 var errConnRefused = fmt.Errorf("tlsgram: nothing listens on the server's port (ICMP port unreachable): %w", syscall.ECONNREFUSED)

@@ -54,13 +54,13 @@ func hintFor(err error) string {
 			return "the certificate has expired or the clock is wrong"
 		}
 		return ""
-	case errors.As(err, &alert):
-		return "the peer rejected the handshake"
 	case strings.Contains(err.Error(), "remote error: tls: no application protocol"):
 		return "the server accepts none of the -alpn protocols offered"
 	case errors.As(err, &closed) && closed.Remote && closed.Code == tgsession.CodeTLS:
 		return "the server refused the handshake and its log says why: it may want a client certificate " +
 			"(-cert, -key), another -alpn, or be a 'tlsgram serve -mode stdio' busy with another client"
+	case errors.As(err, &alert):
+		return "the peer rejected the handshake"
 	case errors.As(err, &recHdr):
 		return "the peer does not speak TLS 1.3 over tlsgram"
 	case errors.As(err, &dns):
