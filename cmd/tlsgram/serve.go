@@ -91,7 +91,11 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	if *mode == "stdio" {
 		tlsConf.GetConfigForClient = srv.refuseBusy
 	}
-	ln, err := listenSessions(*listen, tlsConf, so.config())
+	conf := so.config()
+	if f.verbose {
+		conf.Tracer = handshakeLogger(e.log)
+	}
+	ln, err := listenSessions(*listen, tlsConf, conf)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", *listen, err)
 	}
