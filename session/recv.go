@@ -284,7 +284,7 @@ func (c *Conn) handleFrame(now time.Time, f *header.Frame, untagged bool) bool {
 		}
 		c.handshakeConfirmed = true
 	case header.FrameImmediateAck:
-		c.ackNow = true
+		c.onImmediateAck(now)
 	case header.FramePing, header.FramePadding, header.FrameNewToken,
 		header.FramePathChallenge, header.FramePathResponse:
 		// PING and PADDING need nothing beyond the ACK. NEW_TOKEN and path validation are parsed

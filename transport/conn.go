@@ -478,7 +478,12 @@ func (a *bio) Read(p []byte) (int, error) {
 			c.mu.Unlock()
 			return 0, err
 		}
+		// Reading nothing may have released an ACK the core held for a reply (session.ackHold).
+		ackDue := c.core.AckDue()
 		c.mu.Unlock()
+		if ackDue {
+			c.poke()
+		}
 		select {
 		case <-c.readable:
 		case <-c.readDeadline.Wait():
