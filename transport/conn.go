@@ -38,6 +38,7 @@ type Conn struct {
 	err           error         // the core's terminal error, once done is closed
 	refusedICMP   bool          // refused closed the core: ICMP port unreachable during Dial
 	readSincePoll int           // stream bytes bio.Read took since the driver last polled
+	armed         time.Time     // when timer fires; zero if it is stopped (see armLocked)
 
 	// 1-slot signals the driver sends after every step that handled datagrams or timers (the
 	// core's state may have changed for the waiters).
@@ -48,6 +49,14 @@ type Conn struct {
 	readable, writable, acked chan struct{}
 
 	ids []uint64 // connection IDs this Conn is registered under; guarded by ep.mu
+
+	// sendSem (1 slot) is held by whoever polls the core and hands the datagrams to the socket:
+	// the driver's step or an inline send (inline.go). So datagrams reach the socket in packet
+	// number order. Taken before mu, never while holding it. A channel rather than a mutex, so
+	// that a driver waiting for it is durably blocked for testing/synctest.
+	sendSem chan struct{}
+	inline  inlineSender // guarded by sendSem
+	timer   *time.Timer  // the driver sleeps on it; reset under mu (armLocked)
 
 	tracer Tracer // nil unless Config.Tracer or TLSGRAM_QLOGDIR: see trace.go
 
@@ -91,7 +100,10 @@ func newConn(ep *endpoint, core *session.Conn, network string, peer message, rem
 		writeSem:      make(chan struct{}, 1),
 		readDeadline:  deadline.Make(),
 		writeDeadline: deadline.Make(),
+		timer:         time.NewTimer(time.Hour),
+		sendSem:       make(chan struct{}, 1),
 	}
+	c.timer.Stop()
 	c.bio = &bio{c: c, closed: make(chan struct{})}
 	return c
 }
@@ -530,8 +542,12 @@ func (a *bio) Write(p []byte) (int, error) {
 		c.mu.Unlock()
 		return len(p), nil
 	}
+	inline := c.mayInlineLocked(len(p))
 	n, err := c.core.Write(p)
 	c.mu.Unlock()
+	if err == nil && inline && c.sendInline() {
+		return n, nil
+	}
 	c.poke()
 	return n, err
 }

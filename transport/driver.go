@@ -101,34 +101,21 @@ func (c *Conn) run() {
 		d.out[i] = c.peer
 	}
 	defer c.finish(d)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	var armed time.Time // when timer fires; zero if it is stopped
+	defer c.timer.Stop()
 	for {
+		fired := false
 		select {
 		case <-c.in.ready:
 		case <-c.wake:
-		case <-timer.C:
-			armed = time.Time{}
+		case <-c.timer.C:
+			fired = true
 		case <-c.stop:
-			c.step(d)
+			c.step(d, false)
 			return
 		}
 		c.steps.Add(1)
-		next, done := c.step(d)
-		if done {
+		if c.step(d, fired) {
 			return
-		}
-		// Most steps leave the deadline where it was (an ACK deadline, the idle timeout); the
-		// timer is left alone then.
-		if !next.Equal(armed) {
-			armed = next
-			if next.IsZero() {
-				timer.Stop()
-			} else {
-				timer.Reset(time.Until(next))
-			}
 		}
 	}
 }
@@ -138,10 +125,15 @@ func (c *Conn) run() {
 // acquisition of mu (more only if more than sendBatch datagrams are due), which the application's
 // Reads and Writes contend for: the fewer times the driver takes it, the less either side
 // waits, and on a fast path whether the driver keeps up with the socket reader, or its inbox
-// overflows, depends on this per-step cost. It returns the core's next deadline and whether the
-// core is done.
-func (c *Conn) step(d *driverState) (next time.Time, done bool) {
+// overflows, depends on this per-step cost. It sets the timer to the core's next deadline
+// (fired: the timer has fired since it was last set) and reports whether the core is done.
+func (c *Conn) step(d *driverState, fired bool) (done bool) {
+	c.sendSem <- struct{}{}
+	defer func() { <-c.sendSem }()
 	c.mu.Lock()
+	if fired {
+		c.armed = time.Time{}
+	}
 	now := time.Now()
 	// Taken only now, the queue includes what arrived while we waited for mu.
 	d.in = c.in.take(d.in)
@@ -166,7 +158,8 @@ func (c *Conn) step(d *driverState) (next time.Time, done bool) {
 		if last {
 			c.noteTerminatedLocked()
 			closed = c.err != nil
-			next, done = c.core.NextTimeout(), c.core.Done()
+			c.armLocked(c.core.NextTimeout())
+			done = c.core.Done()
 		}
 		wakeApp = wakeApp || c.err != nil
 		c.mu.Unlock()
@@ -191,7 +184,7 @@ func (c *Conn) step(d *driverState) (next time.Time, done bool) {
 				d.finalSent = true
 				close(c.finalSent)
 			}
-			return next, done
+			return done
 		}
 		c.mu.Lock()
 		now = time.Now()
