@@ -60,16 +60,18 @@ type Conn struct {
 
 	tracer Tracer // nil unless Config.Tracer or TLSGRAM_QLOGDIR: see trace.go
 
-	in         inbox         // datagrams from the socket reader, bounded
-	wake       chan struct{} // 1 slot: the application did something the core should act on
-	closing    chan struct{} // closed by Close: pending and later Reads and Writes fail
-	closeOnce  sync.Once
-	done       chan struct{} // closed when the core reports a terminal error (Done)
-	finalSent  chan struct{} // closed by the driver once the core is closed and all it sent is out
-	stop       chan struct{} // closed by terminate: the driver sends what is due and returns
-	stopOnce   sync.Once
-	driverDone chan struct{} // closed when the driver goroutine has returned
-	writeSem   chan struct{} // 1 slot: one Write at a time, so a Write's bytes stay contiguous
+	in        inbox         // datagrams from the socket reader, bounded
+	wake      chan struct{} // 1 slot: the application did something the core should act on
+	closing   chan struct{} // closed by Close: pending and later Reads and Writes fail
+	closeOnce sync.Once
+	done      chan struct{} // closed when the core reports a terminal error (Done)
+	finalSent chan struct{} // closed by the driver once the core is closed and all it sent is out
+	// finalSentOnce closes finalSent: a step on the driver or on the socket reader (inline.go).
+	finalSentOnce sync.Once
+	stop          chan struct{} // closed by terminate: the driver sends what is due and returns
+	stopOnce      sync.Once
+	driverDone    chan struct{} // closed when the driver goroutine has returned
+	writeSem      chan struct{} // 1 slot: one Write at a time, so a Write's bytes stay contiguous
 
 	readDeadline  deadline.Deadline
 	writeDeadline deadline.Deadline

@@ -48,6 +48,18 @@ func (q *inbox) put(pbs []*packetBuf) (n, queued int, closed bool) {
 	return n, len(q.bufs), false
 }
 
+// putIdle queues pbs without waking the driver, if the queue is empty and open: the caller
+// holds the connection's sendSem and runs the step itself, which takes them (stepOnReader).
+func (q *inbox) putIdle(pbs []*packetBuf) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed || len(q.bufs) > 0 || len(pbs) > q.limit {
+		return false
+	}
+	q.bufs = append(q.bufs, pbs...)
+	return true
+}
+
 // take returns everything queued and keeps spare, emptied, as the new queue.
 func (q *inbox) take(spare []*packetBuf) []*packetBuf {
 	q.mu.Lock()
@@ -76,6 +88,9 @@ func (q *inbox) close() []*packetBuf {
 // their buffers) and whether the driver is falling behind: a quarter of its queue is waiting.
 // Called by the socket reader.
 func (c *Conn) deliver(pbs ...*packetBuf) (n int, behind bool) {
+	if c.stepOnReader(pbs) {
+		return len(pbs), false
+	}
 	n, queued, closed := c.in.put(pbs)
 	if !closed && n < len(pbs) {
 		c.dropQueueFull.Add(uint64(len(pbs) - n))
@@ -83,12 +98,12 @@ func (c *Conn) deliver(pbs ...*packetBuf) (n int, behind bool) {
 	return n, queued >= max(c.in.limit/4, 1)
 }
 
-// driverState is what the driver goroutine keeps between steps.
+// driverState is what a step keeps between steps: one per connection, used by whoever holds
+// sendSem (the driver, an inline send, the socket reader: inline.go).
 type driverState struct {
-	w         batchWriter
-	out       []message    // datagrams polled from the core, sent in one batch write
-	in        []*packetBuf // datagrams taken from the inbox, recycled after each step
-	finalSent bool         // c.finalSent is closed
+	w   batchWriter
+	out []message    // datagrams polled from the core, sent in one batch write
+	in  []*packetBuf // datagrams taken from the inbox, recycled after each step
 }
 
 // run is the driver goroutine: it feeds received datagrams and timer expiries to the core, sends
@@ -96,10 +111,9 @@ type driverState struct {
 // core is done (closed and its closing period over).
 func (c *Conn) run() {
 	c.observe()
-	d := &driverState{w: c.ep.sock.newWriter(), out: make([]message, sendBatch)}
-	for i := range d.out {
-		d.out[i] = c.peer
-	}
+	c.sendSem <- struct{}{}
+	d := c.inline.state(c) // shared with inline sends and reader steps, all under sendSem
+	<-c.sendSem
 	defer c.finish(d)
 	defer c.timer.Stop()
 	for {
@@ -130,6 +144,11 @@ func (c *Conn) run() {
 func (c *Conn) step(d *driverState, fired bool) (done bool) {
 	c.sendSem <- struct{}{}
 	defer func() { <-c.sendSem }()
+	return c.stepSending(d, fired)
+}
+
+// stepSending is step with sendSem held.
+func (c *Conn) stepSending(d *driverState, fired bool) (done bool) {
 	c.mu.Lock()
 	if fired {
 		c.armed = time.Time{}
@@ -180,9 +199,8 @@ func (c *Conn) step(d *driverState, fired bool) (done bool) {
 		if last {
 			// A closed core had its CLOSE frame (if any) polled by now, and it is in the
 			// socket: Close may return.
-			if closed && !d.finalSent {
-				d.finalSent = true
-				close(c.finalSent)
+			if closed {
+				c.finalSentOnce.Do(func() { close(c.finalSent) })
 			}
 			return done
 		}
@@ -234,9 +252,7 @@ func (c *Conn) finish(d *driverState) {
 	}
 	c.mu.Unlock()
 	c.finishObserving()
-	if !d.finalSent {
-		close(c.finalSent)
-	}
+	c.finalSentOnce.Do(func() { close(c.finalSent) })
 	c.signal()
 	c.readDeadline.Stop()
 	c.writeDeadline.Stop()

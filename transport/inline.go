@@ -16,7 +16,7 @@ const (
 
 // inlineSender is what an inline send needs besides the core; guarded by Conn.sendSem.
 type inlineSender struct {
-	d *driverState // its own writer and batch, made at the first inline send
+	d *driverState // the connection's one driverState, made by whoever needs it first
 }
 
 // mayInlineLocked reports whether a Write of n bytes may be sent inline, asked before the core
@@ -37,23 +37,60 @@ func (c *Conn) sendInline() bool {
 		return false
 	}
 	defer func() { <-c.sendSem }()
-	in := &c.inline
-	if in.d == nil {
-		in.d = &driverState{w: c.ep.sock.newWriter(), out: make([]message, inlineBatch)}
-		for i := range in.d.out {
-			in.d.out[i] = c.peer
-		}
-	}
+	d := c.inline.state(c)
 	c.mu.Lock()
-	n := c.pollLocked(time.Now(), in.d.out)
+	n := c.pollLocked(time.Now(), d.out[:inlineBatch])
 	// The send armed the loss-detection timer (or the pacer set a time to send): the driver
 	// sleeps on the core's next deadline, so move its timer.
 	c.armLocked(c.core.NextTimeout())
 	c.mu.Unlock()
 	if n > 0 {
-		c.send(in.d, n)
+		c.send(d, n)
 	}
 	return n < inlineBatch
+}
+
+// state is the connection's driverState, made at the first use. The caller holds sendSem.
+func (in *inlineSender) state(c *Conn) *driverState {
+	if in.d == nil {
+		in.d = &driverState{w: c.ep.sock.newWriter(), out: make([]message, sendBatch)}
+		for i := range in.d.out {
+			in.d.out[i] = c.peer
+		}
+	}
+	return in.d
+}
+
+// readerStepMax is the largest run of datagrams the socket reader handles itself.
+const readerStepMax = 2
+
+// stepOnReader runs the driver's step on the socket reader's goroutine, for a lone datagram (at
+// most readerStepMax) arriving at an idle connection: nothing queued for the driver, nothing
+// queued to send, nobody sending. A reply then reaches the application with one goroutine
+// hand-off, not two (reader → driver → application). Bursts and busy connections go to the
+// driver as before: it batches, and it keeps the reader free for the socket's other
+// connections. It reports whether it took pbs.
+func (c *Conn) stepOnReader(pbs []*packetBuf) bool {
+	if len(pbs) > readerStepMax {
+		return false
+	}
+	select {
+	case c.sendSem <- struct{}{}:
+	default:
+		return false // the driver is stepping or someone is sending
+	}
+	defer func() { <-c.sendSem }()
+	c.mu.Lock()
+	idle := !c.core.SendQueued() && c.core.Err() == nil
+	c.mu.Unlock()
+	if !idle || !c.in.putIdle(pbs) {
+		return false
+	}
+	c.steps.Add(1)
+	if c.stepSending(c.inline.state(c), false) {
+		c.poke() // the core is done: the driver ends on its next step
+	}
+	return true
 }
 
 // armLocked sets the driver's timer to next (zero: stop it), unless it is set there already.
