@@ -395,6 +395,7 @@ func MeasureLatency(ctx context.Context, c Contender, cond Condition, seed int64
 	}
 	samples := make([]time.Duration, 0, min(maxSamples, 1<<16))
 	lost := 0
+	cpu := startCPU()
 	end := time.Now().Add(dur)
 	for len(samples) < maxSamples && time.Now().Before(end) {
 		d, ok, err := rt.do(ctx)
@@ -413,7 +414,9 @@ func MeasureLatency(ctx context.Context, c Contender, cond Condition, seed int64
 	if len(samples) == 0 {
 		return Summarize(samples, lost), errors.New("no request was answered")
 	}
-	return Summarize(samples, lost), nil
+	lat := Summarize(samples, lost)
+	lat.CPUPerRT = cpu.perExchange(len(samples) + lost)
+	return lat, nil
 }
 
 // roundTripper sends one request and waits for its echo.

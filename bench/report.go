@@ -139,6 +139,11 @@ func Markdown(r *Results, charts []string) string {
 			rel := c.Reliable
 			row(c.Name, lm.m, nil, func(s *Summary) string { return latText(s, !rel) })
 		}
+		w("\n### CPU per request/response, %s: µs, both ends (impaired links include the relay)\n\n", lm.title)
+		header("contender")
+		for _, c := range r.Contenders {
+			row(c.Name, lm.m, nil, cpuPerRTText)
+		}
 		w("\n")
 		ratioTable(&b, r, lm.m, fmt.Sprintf("Latency ratios, %s, every contender", lm.title), "p50 of the contender ÷ p50 of the baseline, same repetition; < 1 is faster.")
 	}

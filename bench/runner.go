@@ -129,8 +129,10 @@ type Summary struct {
 	P50  float64 `json:"p50_ms,omitempty"`
 	P99  float64 `json:"p99_ms,omitempty"`
 	P999 float64 `json:"p999_ms,omitempty"`
-	N    int     `json:"samples,omitempty"` // summed over repetitions
-	Lost int     `json:"lost,omitempty"`    // summed over repetitions
+	// CPUPerRT is the median CPU µs per request/response, both ends.
+	CPUPerRT float64 `json:"cpu_us_per_rt,omitempty"`
+	N        int     `json:"samples,omitempty"` // summed over repetitions
+	Lost     int     `json:"lost,omitempty"`    // summed over repetitions
 
 	IdleBytes      float64 `json:"idle_bytes_per_session,omitempty"`
 	IdleGoroutines float64 `json:"idle_goroutines_per_session,omitempty"`
@@ -410,7 +412,7 @@ func describeRep(r Rep) string {
 	case r.Bulk != nil:
 		return fmt.Sprintf("%.1f MB/s, delivered %.1f%% (drained %v in %.1fs), %.1f CPU s/GB (%.1fs)", r.Bulk.MBps, 100*r.Bulk.Fraction, r.Bulk.Drained, r.Bulk.DrainSeconds, r.Bulk.CPUPerGB, r.Seconds)
 	case r.Latency != nil:
-		return fmt.Sprintf("p50 %.3f p99 %.3f p99.9 %.3f ms, n=%d lost=%d (%.1fs)", r.Latency.P50, r.Latency.P99, r.Latency.P999, r.Latency.N, r.Latency.Lost, r.Seconds)
+		return fmt.Sprintf("p50 %.3f p99 %.3f p99.9 %.3f ms, %.1f CPU µs/rt, n=%d lost=%d (%.1fs)", r.Latency.P50, r.Latency.P99, r.Latency.P999, r.Latency.CPUPerRT, r.Latency.N, r.Latency.Lost, r.Seconds)
 	case r.Idle != nil:
 		return fmt.Sprintf("%.1f KiB/session, %.1f goroutines (%.1fs)", r.Idle.BytesPerSession/1024, r.Idle.GoroutinesPerSession, r.Seconds)
 	case r.Rate != nil:
@@ -474,6 +476,7 @@ func finishCell(x *Cell) {
 		s.P50 = med(func(r Rep) float64 { return r.Latency.P50 })
 		s.P99 = med(func(r Rep) float64 { return r.Latency.P99 })
 		s.P999 = med(func(r Rep) float64 { return r.Latency.P999 })
+		s.CPUPerRT = med(func(r Rep) float64 { return r.Latency.CPUPerRT })
 		for _, r := range ok {
 			s.N += r.Latency.N
 			s.Lost += r.Latency.Lost

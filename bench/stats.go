@@ -53,6 +53,10 @@ type Latency struct {
 	P99  float64 `json:"p99_ms"`
 	P999 float64 `json:"p999_ms"`
 	Max  float64 `json:"max_ms"`
+	// CPUPerRT is process CPU (user + system, both ends, and the relay on
+	// impaired links) per request/response exchange in µs; set by
+	// MeasureLatency only (see cpuPerExchange).
+	CPUPerRT float64 `json:"cpu_us_per_rt,omitempty"`
 }
 
 // Summarize sorts samples in place and returns their percentiles in

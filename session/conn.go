@@ -108,6 +108,7 @@ type Conn struct {
 	ackNow          bool      // send the ACK without waiting (gap, 2nd packet, handshake)
 	ackDeadline     time.Time // latest time to send a pending ACK
 	ackEliciting    int       // ack-eliciting packets since our last ACK
+	ackHeld         bool      // the pending ACK was asked for at once but waits for a reply: see ackHold
 	ackOnlySent     int       // ACK-only packets since our last ack-eliciting packet
 	lastRecv        time.Time
 
@@ -284,6 +285,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
+	c.releaseHeldAck()
 	return 0, nil
 }
 

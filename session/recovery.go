@@ -459,11 +459,12 @@ func (c *Conn) lossDetectionTimer() time.Time {
 		return time.Time{} // §6.2.2.1: nothing could be sent anyway
 	}
 	// RFC 9002 §6.2.1 adds max_ack_delay for the receiver's delayed ACK. When the last packet
-	// asked for an immediate ACK, the receiver does not delay it, so neither does the probe
-	// (the ACK frequency draft's reasoning): a lost tail is repaired in about an RTT, not 25 ms.
+	// asked for an immediate ACK, the receiver delays it at most ackHold (for the reply to carry
+	// it), so neither does the probe (the ACK frequency draft's reasoning): a lost tail is
+	// repaired in about an RTT, not 25 ms.
 	ackDelay := peerMaxAckDelay
 	if c.tailImmediate && c.handshakeComplete {
-		ackDelay = 0
+		ackDelay = ackHold
 	}
 	pto := c.rtt.PTO(ackDelay)
 	shift := min(c.ptoCount, 16)

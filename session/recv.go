@@ -330,7 +330,7 @@ func (c *Conn) handleFrame(now time.Time, f *header.Frame) bool {
 		}
 		c.handshakeConfirmed = true
 	case header.FrameImmediateAck:
-		c.ackNow = true
+		c.onImmediateAck(now)
 	case header.FrameResetToken:
 		if !c.isClient {
 			c.protocolViolation(now, CodeProtocolViolation, "RESET_TOKEN from a client")

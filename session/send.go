@@ -126,7 +126,7 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 			if len(b)+header.AckLen(&c.ackFrame) <= limit {
 				b = header.AppendAck(b, &c.ackFrame)
 				sp.ackLargest, sp.ackGen = c.ackFrame.Ranges[0].Largest, gen
-				c.ackPending, c.ackNow, c.ackEliciting = false, false, 0
+				c.ackPending, c.ackNow, c.ackEliciting, c.ackHeld = false, false, 0, false
 			}
 		}
 	}

@@ -54,12 +54,19 @@ func TestSynctestBurstOneStep(t *testing.T) {
 		cid := server.ids[0]
 		server.ep.mu.Unlock()
 
-		// Hold the server's driver in a socket write.
+		// Hold the server's socket in a write: a small Write is sent inline (inline.go), by the
+		// writing goroutine, which then holds the send lock; the driver, woken by the first
+		// datagram of the burst, waits for that lock in its step, busy as if it were in a long
+		// sendmmsg itself, while the rest of the burst queues.
 		gate := make(chan struct{})
 		spc.gate.Store(&gate)
-		_, err = server.Write([]byte("x"))
-		require.NoError(t, err)
+		wrote := make(chan error, 1)
+		go func() {
+			_, err := server.Write([]byte("x"))
+			wrote <- err
+		}()
 		<-spc.held
+		before := server.steps.Load()
 
 		// Datagrams for the server's connection ID that fail the integrity check: the socket
 		// reader queues them for the driver, and the core counts and drops them.
@@ -76,11 +83,11 @@ func TestSynctestBurstOneStep(t *testing.T) {
 		synctest.Wait() // all of them wait in the server's inbound queue
 		// Nothing else may arrive meanwhile: the client's ACK of "x" would take another step.
 		nw.SetDrop(func(from, to net.Addr, b []byte) bool { return to != ln.Addr() || from != src.LocalAddr() })
-		before := server.steps.Load()
 		spc.gate.Store(nil)
 		close(gate)
 		synctest.Wait()
 		nw.SetDrop(nil)
+		require.NoError(t, <-wrote)
 
 		require.Equal(t, uint64(1), server.steps.Load()-before, "driver steps for one burst")
 		st := server.Stats()

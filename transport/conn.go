@@ -38,6 +38,7 @@ type Conn struct {
 	err           error         // the core's terminal error, once done is closed
 	refusedICMP   bool          // refused closed the core: ICMP port unreachable during Dial
 	readSincePoll int           // stream bytes bio.Read took since the driver last polled
+	armed         time.Time     // when timer fires; zero if it is stopped (see armLocked)
 
 	// 1-slot signals the driver sends after every step that handled datagrams or timers (the
 	// core's state may have changed for the waiters).
@@ -49,18 +50,28 @@ type Conn struct {
 
 	ids []uint64 // connection IDs this Conn is registered under; guarded by ep.mu
 
+	// sendSem (1 slot) is held by whoever polls the core and hands the datagrams to the socket:
+	// the driver's step or an inline send (inline.go). So datagrams reach the socket in packet
+	// number order. Taken before mu, never while holding it. A channel rather than a mutex, so
+	// that a driver waiting for it is durably blocked for testing/synctest.
+	sendSem chan struct{}
+	inline  inlineSender // guarded by sendSem
+	timer   *time.Timer  // the driver sleeps on it; reset under mu (armLocked)
+
 	tracer Tracer // nil unless Config.Tracer or TLSGRAM_QLOGDIR: see trace.go
 
-	in         inbox         // datagrams from the socket reader, bounded
-	wake       chan struct{} // 1 slot: the application did something the core should act on
-	closing    chan struct{} // closed by Close: pending and later Reads and Writes fail
-	closeOnce  sync.Once
-	done       chan struct{} // closed when the core reports a terminal error (Done)
-	finalSent  chan struct{} // closed by the driver once the core is closed and all it sent is out
-	stop       chan struct{} // closed by terminate: the driver sends what is due and returns
-	stopOnce   sync.Once
-	driverDone chan struct{} // closed when the driver goroutine has returned
-	writeSem   chan struct{} // 1 slot: one Write at a time, so a Write's bytes stay contiguous
+	in        inbox         // datagrams from the socket reader, bounded
+	wake      chan struct{} // 1 slot: the application did something the core should act on
+	closing   chan struct{} // closed by Close: pending and later Reads and Writes fail
+	closeOnce sync.Once
+	done      chan struct{} // closed when the core reports a terminal error (Done)
+	finalSent chan struct{} // closed by the driver once the core is closed and all it sent is out
+	// finalSentOnce closes finalSent: a step on the driver or on the socket reader (inline.go).
+	finalSentOnce sync.Once
+	stop          chan struct{} // closed by terminate: the driver sends what is due and returns
+	stopOnce      sync.Once
+	driverDone    chan struct{} // closed when the driver goroutine has returned
+	writeSem      chan struct{} // 1 slot: one Write at a time, so a Write's bytes stay contiguous
 
 	readDeadline  deadline.Deadline
 	writeDeadline deadline.Deadline
@@ -91,7 +102,10 @@ func newConn(ep *endpoint, core *session.Conn, network string, peer message, rem
 		writeSem:      make(chan struct{}, 1),
 		readDeadline:  deadline.Make(),
 		writeDeadline: deadline.Make(),
+		timer:         time.NewTimer(time.Hour),
+		sendSem:       make(chan struct{}, 1),
 	}
+	c.timer.Stop()
 	c.bio = &bio{c: c, closed: make(chan struct{})}
 	return c
 }
@@ -518,7 +532,12 @@ func (a *bio) Read(p []byte) (int, error) {
 			c.mu.Unlock()
 			return 0, err
 		}
+		// Reading nothing may have released an ACK the core held for a reply (session.ackHold).
+		ackDue := c.core.AckDue()
 		c.mu.Unlock()
+		if ackDue {
+			c.poke()
+		}
 		select {
 		case <-c.readable:
 		case <-c.readDeadline.Wait():
@@ -565,8 +584,12 @@ func (a *bio) Write(p []byte) (int, error) {
 		c.mu.Unlock()
 		return len(p), nil
 	}
+	inline := c.mayInlineLocked(len(p))
 	n, err := c.core.Write(p)
 	c.mu.Unlock()
+	if err == nil && inline && c.sendInline() {
+		return n, nil
+	}
 	c.poke()
 	return n, err
 }

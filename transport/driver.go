@@ -48,6 +48,18 @@ func (q *inbox) put(pbs []*packetBuf) (n, queued int, closed bool) {
 	return n, len(q.bufs), false
 }
 
+// putIdle queues pbs without waking the driver, if the queue is empty and open: the caller
+// holds the connection's sendSem and runs the step itself, which takes them (stepOnReader).
+func (q *inbox) putIdle(pbs []*packetBuf) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed || len(q.bufs) > 0 || len(pbs) > q.limit {
+		return false
+	}
+	q.bufs = append(q.bufs, pbs...)
+	return true
+}
+
 // take returns everything queued and keeps spare, emptied, as the new queue.
 func (q *inbox) take(spare []*packetBuf) []*packetBuf {
 	q.mu.Lock()
@@ -76,6 +88,9 @@ func (q *inbox) close() []*packetBuf {
 // their buffers) and whether the driver is falling behind: a quarter of its queue is waiting.
 // Called by the socket reader.
 func (c *Conn) deliver(pbs ...*packetBuf) (n int, behind bool) {
+	if c.stepOnReader(pbs) {
+		return len(pbs), false
+	}
 	n, queued, closed := c.in.put(pbs)
 	if !closed && n < len(pbs) {
 		c.dropQueueFull.Add(uint64(len(pbs) - n))
@@ -83,12 +98,12 @@ func (c *Conn) deliver(pbs ...*packetBuf) (n int, behind bool) {
 	return n, queued >= max(c.in.limit/4, 1)
 }
 
-// driverState is what the driver goroutine keeps between steps.
+// driverState is what a step keeps between steps: one per connection, used by whoever holds
+// sendSem (the driver, an inline send, the socket reader: inline.go).
 type driverState struct {
-	w         batchWriter
-	out       []message    // datagrams polled from the core, sent in one batch write
-	in        []*packetBuf // datagrams taken from the inbox, recycled after each step
-	finalSent bool         // c.finalSent is closed
+	w   batchWriter
+	out []message    // datagrams polled from the core, sent in one batch write
+	in  []*packetBuf // datagrams taken from the inbox, recycled after each step
 }
 
 // run is the driver goroutine: it feeds received datagrams and timer expiries to the core, sends
@@ -96,39 +111,25 @@ type driverState struct {
 // core is done (closed and its closing period over).
 func (c *Conn) run() {
 	c.observe()
-	d := &driverState{w: c.ep.sock.newWriter(), out: make([]message, sendBatch)}
-	for i := range d.out {
-		d.out[i] = c.peer
-	}
+	c.sendSem <- struct{}{}
+	d := c.inline.state(c) // shared with inline sends and reader steps, all under sendSem
+	<-c.sendSem
 	defer c.finish(d)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	var armed time.Time // when timer fires; zero if it is stopped
+	defer c.timer.Stop()
 	for {
+		fired := false
 		select {
 		case <-c.in.ready:
 		case <-c.wake:
-		case <-timer.C:
-			armed = time.Time{}
+		case <-c.timer.C:
+			fired = true
 		case <-c.stop:
-			c.step(d)
+			c.step(d, false)
 			return
 		}
 		c.steps.Add(1)
-		next, done := c.step(d)
-		if done {
+		if c.step(d, fired) {
 			return
-		}
-		// Most steps leave the deadline where it was (an ACK deadline, the idle timeout); the
-		// timer is left alone then.
-		if !next.Equal(armed) {
-			armed = next
-			if next.IsZero() {
-				timer.Stop()
-			} else {
-				timer.Reset(time.Until(next))
-			}
 		}
 	}
 }
@@ -138,10 +139,20 @@ func (c *Conn) run() {
 // acquisition of mu (more only if more than sendBatch datagrams are due), which the application's
 // Reads and Writes contend for: the fewer times the driver takes it, the less either side
 // waits, and on a fast path whether the driver keeps up with the socket reader, or its inbox
-// overflows, depends on this per-step cost. It returns the core's next deadline and whether the
-// core is done.
-func (c *Conn) step(d *driverState) (next time.Time, done bool) {
+// overflows, depends on this per-step cost. It sets the timer to the core's next deadline
+// (fired: the timer has fired since it was last set) and reports whether the core is done.
+func (c *Conn) step(d *driverState, fired bool) (done bool) {
+	c.sendSem <- struct{}{}
+	defer func() { <-c.sendSem }()
+	return c.stepSending(d, fired)
+}
+
+// stepSending is step with sendSem held.
+func (c *Conn) stepSending(d *driverState, fired bool) (done bool) {
 	c.mu.Lock()
+	if fired {
+		c.armed = time.Time{}
+	}
 	now := time.Now()
 	// Taken only now, the queue includes what arrived while we waited for mu.
 	d.in = c.in.take(d.in)
@@ -166,7 +177,8 @@ func (c *Conn) step(d *driverState) (next time.Time, done bool) {
 		if last {
 			c.noteTerminatedLocked()
 			closed = c.err != nil
-			next, done = c.core.NextTimeout(), c.core.Done()
+			c.armLocked(c.core.NextTimeout())
+			done = c.core.Done()
 		}
 		wakeApp = wakeApp || c.err != nil
 		c.mu.Unlock()
@@ -187,11 +199,10 @@ func (c *Conn) step(d *driverState) (next time.Time, done bool) {
 		if last {
 			// A closed core had its CLOSE frame (if any) polled by now, and it is in the
 			// socket: Close may return.
-			if closed && !d.finalSent {
-				d.finalSent = true
-				close(c.finalSent)
+			if closed {
+				c.finalSentOnce.Do(func() { close(c.finalSent) })
 			}
-			return next, done
+			return done
 		}
 		c.mu.Lock()
 		now = time.Now()
@@ -241,9 +252,7 @@ func (c *Conn) finish(d *driverState) {
 	}
 	c.mu.Unlock()
 	c.finishObserving()
-	if !d.finalSent {
-		close(c.finalSent)
-	}
+	c.finalSentOnce.Do(func() { close(c.finalSent) })
 	c.signal()
 	c.readDeadline.Stop()
 	c.writeDeadline.Stop()

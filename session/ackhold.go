@@ -1,0 +1,48 @@
+package session
+
+import "time"
+
+// ackHold bounds how long a receiver holds an ACK that the sender asked for at once
+// (IMMEDIATE_ACK) while the application has the packet's data to read: the reply it is likely to
+// write carries the ACK, so a request/response costs one datagram each way instead of two (issue
+// 8). The hold ends early when the application writes (the ACK rides on its data) or reads
+// again and finds nothing (it is not replying: see releaseHeldAck). Only an application that
+// sits on the data without reading it on makes the bound matter.
+//
+// 1 ms rather than srtt/4: on a short path srtt/4 is tens of µs, less than it takes to wake the
+// application, so the hold would expire before any reply and save nothing; on a path of 4 ms or
+// more the two agree. Against IMMEDIATE_ACK's purpose, avoiding the 25 ms delayed-ACK stall at
+// the tail of a flight, 1 ms is still a 25th of it, and the sender's PTO for such a tail counts
+// this bound as the ACK delay (lossDetectionTimer), as RFC 9002 §6.2.1 counts max_ack_delay.
+const ackHold = time.Millisecond
+
+// onImmediateAck handles an IMMEDIATE_ACK frame. Frames are handled in order and the sender puts
+// it last, so the packet's stream data is already readable: if there is something to read, the
+// ACK waits (at most ackHold) for the application's reply; otherwise it goes at once. During the
+// handshake every ACK goes at once (see handleDatagram).
+func (c *Conn) onImmediateAck(now time.Time) {
+	if !c.handshakeComplete || c.recv.Readable() == 0 {
+		c.ackNow = true
+		return
+	}
+	hold := now.Add(min(ackHold, c.conf.MaxAckDelay))
+	if !c.ackPending || hold.Before(c.ackDeadline) {
+		c.ackDeadline = hold
+	}
+	c.ackPending = true
+	c.ackHeld = true
+}
+
+// releaseHeldAck sends a held ACK now: the application read everything and asked for more, so
+// no reply is coming to carry it. Read calls it; AckDue tells the caller that a datagram is due.
+func (c *Conn) releaseHeldAck() {
+	if c.ackHeld && c.ackPending {
+		c.ackNow = true
+	}
+}
+
+// AckDue reports whether an ACK is due now, so PollDatagram will produce a datagram. The
+// transport asks after a Read that returned nothing (which may have released a held ACK) and
+// wakes whoever polls; after HandleDatagram and HandleTimeout it polls anyway, and
+// NextTimeout covers an ACK that is only pending.
+func (c *Conn) AckDue() bool { return c.ackPending && c.ackNow }

@@ -1,0 +1,7 @@
+package session
+
+// SendQueued reports whether the core has something of its own to send as soon as the congestion
+// window and the pacer allow: stream data not yet sent, retransmissions, or a control frame. It
+// does not count a pending ACK (see AckDue, NextTimeout). The transport asks it before a Write to
+// learn whether the Write is the only thing to send, which it may then send inline.
+func (c *Conn) SendQueued() bool { return c.wantsToSend() }

@@ -1,0 +1,108 @@
+package transport
+
+import "time"
+
+// A small Write into an idle connection is sent by the writing goroutine itself, not handed to
+// the driver: a request/response then costs no driver wake-up on the sending side (issue 8: a
+// message used to cross app → driver → socket, a goroutine hand-off on the critical path).
+// Bulk still goes through the driver, which batches datagrams into one system call (DESIGN.md:
+// sending everything inline was measured 2× slower for bulk): a Write goes inline only if the core
+// had nothing queued before it and it is at most inlineMax bytes, and then at most inlineBatch
+// datagrams leave inline; whatever is left the driver sends.
+const (
+	inlineMax   = 4 << 10
+	inlineBatch = 4
+)
+
+// inlineSender is what an inline send needs besides the core; guarded by Conn.sendSem.
+type inlineSender struct {
+	d *driverState // the connection's one driverState, made by whoever needs it first
+}
+
+// mayInlineLocked reports whether a Write of n bytes may be sent inline, asked before the core
+// takes it: the handshake is done and the core has nothing queued, so this Write is all there is
+// to send.
+func (c *Conn) mayInlineLocked(n int) bool {
+	return n <= inlineMax && c.handshakeDone && !c.core.SendQueued() && c.core.Err() == nil
+}
+
+// sendInline polls the core and sends what it produces from the calling goroutine. It reports
+// false if the driver must run instead: the driver is stepping (it holds sendSem and will see the
+// new data, or already polled and must poll again), or the core has more than inlineBatch
+// datagrams to send.
+func (c *Conn) sendInline() bool {
+	select {
+	case c.sendSem <- struct{}{}:
+	default:
+		return false
+	}
+	defer func() { <-c.sendSem }()
+	d := c.inline.state(c)
+	c.mu.Lock()
+	n := c.pollLocked(time.Now(), d.out[:inlineBatch])
+	// The send armed the loss-detection timer (or the pacer set a time to send): the driver
+	// sleeps on the core's next deadline, so move its timer.
+	c.armLocked(c.core.NextTimeout())
+	c.mu.Unlock()
+	if n > 0 {
+		c.send(d, n)
+	}
+	return n < inlineBatch
+}
+
+// state is the connection's driverState, made at the first use. The caller holds sendSem.
+func (in *inlineSender) state(c *Conn) *driverState {
+	if in.d == nil {
+		in.d = &driverState{w: c.ep.sock.newWriter(), out: make([]message, sendBatch)}
+		for i := range in.d.out {
+			in.d.out[i] = c.peer
+		}
+	}
+	return in.d
+}
+
+// readerStepMax is the largest run of datagrams the socket reader handles itself.
+const readerStepMax = 2
+
+// stepOnReader runs the driver's step on the socket reader's goroutine, for a lone datagram (at
+// most readerStepMax) arriving at an idle connection: nothing queued for the driver, nothing
+// queued to send, nobody sending. A reply then reaches the application with one goroutine
+// hand-off, not two (reader → driver → application). Bursts and busy connections go to the
+// driver as before: it batches, and it keeps the reader free for the socket's other
+// connections. It reports whether it took pbs.
+func (c *Conn) stepOnReader(pbs []*packetBuf) bool {
+	if len(pbs) > readerStepMax {
+		return false
+	}
+	select {
+	case c.sendSem <- struct{}{}:
+	default:
+		return false // the driver is stepping or someone is sending
+	}
+	defer func() { <-c.sendSem }()
+	c.mu.Lock()
+	idle := !c.core.SendQueued() && c.core.Err() == nil
+	c.mu.Unlock()
+	if !idle || !c.in.putIdle(pbs) {
+		return false
+	}
+	c.steps.Add(1)
+	if c.stepSending(c.inline.state(c), false) {
+		c.poke() // the core is done: the driver ends on its next step
+	}
+	return true
+}
+
+// armLocked sets the driver's timer to next (zero: stop it), unless it is set there already.
+// Whoever changed the core calls it with mu held: the driver after a step, an inline send.
+func (c *Conn) armLocked(next time.Time) {
+	if next.Equal(c.armed) {
+		return // most steps leave the deadline where it was (an ACK deadline, the idle timeout)
+	}
+	c.armed = next
+	if next.IsZero() {
+		c.timer.Stop()
+	} else {
+		c.timer.Reset(time.Until(next))
+	}
+}
