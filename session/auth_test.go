@@ -159,7 +159,7 @@ func TestClientDistrustsUntaggedClaims(t *testing.T) {
 // (1452 against 1200 here); its early request is still held for the key, not dropped.
 func TestDeferredFromALargerPeer(t *testing.T) {
 	now := t0
-	c := NewClient(&Config{MaxDatagramSize: 1452}, 0xc1, 0x5e, now)
+	c := NewClient(&Config{MaxDatagramSize: 1452, DisablePathMTUDiscovery: true}, 0xc1, 0x5e, now)
 	s := NewServer(nil, 0x5f, 0xc1, 0x5e, now, false)
 	buf := make([]byte, MaxDatagramSizeLimit)
 	_, err := c.Write([]byte("client-hello"))

@@ -61,6 +61,11 @@ type Config struct {
 	Congestion func(maxDatagramSize int) congestion.Controller
 	// DisablePacing sends whole congestion windows at once. Default false: pacing (RFC 9002 §7.7) is on.
 	DisablePacing bool
+	// DisablePathMTUDiscovery sends MaxDatagramSize datagrams from the start. Default false: the
+	// core starts at 1200 bytes and probes up to MaxDatagramSize (DPLPMTUD, RFC 8899), falling
+	// back when the path stops carrying the size found. Set it only where the path's MTU is known,
+	// such as loopback.
+	DisablePathMTUDiscovery bool
 }
 
 // withDefaults returns a copy of c with zero fields set to their defaults.

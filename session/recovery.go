@@ -33,6 +33,7 @@ type sentPacket struct {
 	maxData       bool // carried MAX_DATA
 	handshakeDone bool // carried HANDSHAKE_DONE
 	tagged        bool // carried an authentication tag
+	pmtuProbe     bool // a path MTU probe: see pmtud.go
 	lost          bool // declared lost; kept a while so a late ACK still counts (spurious loss)
 	gone          bool // acknowledged, or lost and forgotten; removed lazily
 }
@@ -240,6 +241,7 @@ func (c *Conn) onPacketAcked(now time.Time, p *sentPacket) {
 	c.bytesInFlight -= p.size
 	c.ackElicitingFlight--
 	c.cc.OnPacketAcked(now, p.size, p.time, &c.rtt)
+	c.pmtuAcked(now, p)
 	c.ackChunks(p)
 	if p.ackLargest != header.NoPacket {
 		// The peer has our ACK up to ackLargest: stop repeating what it reported (RFC 9000
@@ -326,6 +328,10 @@ func (c *Conn) detectLost(now time.Time) {
 			continue
 		}
 		if !p.time.After(lostSendTime) || c.largestAcked >= p.pn+uint64(c.reorderPackets) {
+			if p.pmtuProbe {
+				c.pmtuProbeLost(now, p) // not congestion: RFC 8899 §4.4
+				continue
+			}
 			lostBytes += p.size
 			if firstLost.IsZero() {
 				firstLost = p.time
@@ -361,6 +367,7 @@ func (c *Conn) onPacketLost(p *sentPacket) {
 	c.stats.PacketsLost++
 	c.bytesInFlight -= p.size
 	c.ackElicitingFlight--
+	c.pmtuLost(p.size)
 	for i := 0; i < int(p.nChunks); i++ {
 		ch := p.chunks[i]
 		c.queueRetransmit(ch.off, ch.off+uint64(ch.n))
@@ -423,6 +430,7 @@ func (c *Conn) onLossDetectionTimeout(now time.Time) {
 	// is no new data, so a probe can repair a loss rather than just elicit an ACK.
 	c.ptoCount++
 	c.stats.PTOs++
+	c.pmtuOnPTO()
 	c.probes = 2
 	if c.handshakePending() {
 		// A client whose Finished has not been acknowledged: the server may be waiting for it,

@@ -44,7 +44,7 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 		}
 		return n, true
 	}
-	size := min(len(dst), c.conf.MaxDatagramSize)
+	size := min(len(dst), c.datagramSize())
 	if !c.isClient && !c.addrValidated {
 		// RFC 9000 §8.1: at most three times what this address sent us.
 		if b := c.ampBudget(); b < size {
@@ -61,6 +61,9 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 		return 0, false // cannot pad an Initial; the caller passed a tiny buffer
 	}
 	c.updateReceiveWindow(now)
+	if n, ok := c.pollProbe(now, dst); ok {
+		return n, true
+	}
 
 	ackDue := c.ackPending && (c.ackNow || !now.Before(c.ackDeadline))
 	// May this datagram carry ack-eliciting frames? Probes ignore the congestion window and pacing

@@ -28,6 +28,13 @@ type Stats struct {
 	RecvBuffered  int    // received, not yet read stream bytes (in order or not)
 	SentTracked   int    // sent packets still tracked for ACK/loss
 
+	// Path MTU discovery (RFC 8899): see Config.DisablePathMTUDiscovery.
+	PathMTU        int           // the largest datagram the path carries as far as we know (PLPMTU)
+	PMTUProbesSent uint64        // probe packets sent
+	PMTUProbesLost uint64        // probes lost: their size does not fit (not counted in PacketsLost)
+	PMTUBlackHoles uint64        // fallbacks to 1200 bytes after bigger packets stopped arriving
+	PMTUSearchTime time.Duration // how long the last completed search took, first probe to result
+
 	Drops Drops
 }
 
