@@ -84,6 +84,9 @@ func newEndpoint(pc net.PacketConn, conf *Config, setBuffers, dialled bool) *end
 			size = conf.SocketBuffer
 		}
 		ep.rcvBuf, ep.sndBuf = setSocketBuffers(ep.sock.udp, size)
+		if setBuffers && !conf.DisablePathMTUDiscovery {
+			setDontFragment(ep.sock.udp)
+		}
 	}
 	return ep
 }
