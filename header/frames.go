@@ -19,6 +19,7 @@ const (
 	FrameStream        FrameType = 0x08 // 0x09 on the wire when Fin is set
 	FrameMaxData       FrameType = 0x10
 	FrameDataBlocked   FrameType = 0x14
+	FrameNewConnID     FrameType = 0x18
 	FramePathChallenge FrameType = 0x1a
 	FramePathResponse  FrameType = 0x1b
 	FrameClose         FrameType = 0x1c
@@ -43,6 +44,8 @@ func (t FrameType) String() string {
 		return "STREAM"
 	case FrameMaxData:
 		return "MAX_DATA"
+	case FrameNewConnID:
+		return "NEW_CONNECTION_ID"
 	case FrameDataBlocked:
 		return "DATA_BLOCKED"
 	case FramePathChallenge:
@@ -79,6 +82,9 @@ type Frame struct {
 	ErrorCode uint64
 	// PathData is the PATH_CHALLENGE / PATH_RESPONSE payload.
 	PathData [8]byte
+	// Sequence and ConnID are the NEW_CONNECTION_ID frame's sequence number and connection ID.
+	Sequence uint64
+	ConnID   uint64
 	// Ack is the ACK frame. Only Ack.Ranges[:Ack.NumRanges] are meaningful.
 	Ack AckFrame
 }
@@ -94,6 +100,8 @@ func (f *Frame) reset() {
 	f.Limit = 0
 	f.ErrorCode = 0
 	f.PathData = [8]byte{}
+	f.Sequence = 0
+	f.ConnID = 0
 	f.Ack.NumRanges = 0
 	f.Ack.Delay = 0
 }
@@ -157,6 +165,15 @@ func ParseFrame(b []byte, f *Frame) (int, error) {
 		}
 	case FrameMaxData, FrameDataBlocked:
 		f.Limit, n, err = parseVarintAt(b, n)
+	case FrameNewConnID:
+		f.Sequence, n, err = parseVarintAt(b, n)
+		if err == nil {
+			if len(b)-n < 8 {
+				return 0, errFrameTruncated
+			}
+			f.ConnID = binary.BigEndian.Uint64(b[n:])
+			n += 8
+		}
 	case FramePathChallenge, FramePathResponse:
 		if len(b)-n < len(f.PathData) {
 			return 0, errFrameTruncated
@@ -303,4 +320,11 @@ func AppendClose(b []byte, code uint64, reason []byte) []byte {
 	b = AppendVarint(b, code)
 	b = AppendVarint(b, uint64(len(reason)))
 	return append(b, reason...)
+}
+
+// AppendNewConnID appends a NEW_CONNECTION_ID frame: a spare connection ID the sender will also
+// accept, numbered seq, for the peer to move to on a new path (README.md §9.12).
+func AppendNewConnID(b []byte, seq, id uint64) []byte {
+	b = AppendVarint(append(b, byte(FrameNewConnID)), seq)
+	return binary.BigEndian.AppendUint64(b, id)
 }

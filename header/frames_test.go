@@ -52,6 +52,8 @@ func frameCases() []frameCase {
 			header.Frame{Type: header.FramePathChallenge, PathData: pathData}},
 		{"path response", header.AppendPathResponse(nil, pathData),
 			header.Frame{Type: header.FramePathResponse, PathData: pathData}},
+		{"new connection id", header.AppendNewConnID(nil, 300, 0x0102030405060708),
+			header.Frame{Type: header.FrameNewConnID, Sequence: 300, ConnID: 0x0102030405060708}},
 		{"close/reason", header.AppendClose(nil, 0x100, []byte("bye")),
 			header.Frame{Type: header.FrameClose, ErrorCode: 0x100, Data: []byte("bye")}},
 		{"close/no reason", header.AppendClose(nil, 0, nil), header.Frame{Type: header.FrameClose}},

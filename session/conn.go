@@ -120,7 +120,8 @@ type Conn struct {
 	hsEnd    uint64      // client: the stream offset where its handshake bytes end
 	deferred deferredDatagrams
 
-	pmtu pmtud // path MTU discovery: see pmtud.go
+	pmtu pmtud     // path MTU discovery: see pmtud.go
+	path pathState // migration and connection IDs: see path.go
 
 	tracer      Tracer          // nil unless SetTracer: see trace.go
 	tracedState CongestionState // the congestion state last reported to tracer

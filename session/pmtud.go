@@ -99,7 +99,8 @@ func (c *Conn) pollProbe(now time.Time, dst []byte) (int, bool) {
 	}
 	// Probes go out only once both ends authenticate datagrams: an untagged probe would be
 	// dropped by a peer that requires tags, and count as a size that does not fit.
-	if p.phase != pmtuSearching || p.probing != 0 || !c.authSending() || c.handshakePending() {
+	// Nor to an address that is not validated: the 3× amplification budget is for data.
+	if p.phase != pmtuSearching || p.probing != 0 || !c.authSending() || c.handshakePending() || (!c.isClient && !c.addrValidated) {
 		return 0, false
 	}
 	size := p.next()

@@ -30,12 +30,14 @@ type sentPacket struct {
 	ackGen        uint64 // what the ACK frame reported: see reassembly.ReceivedPackets.DropAcked
 	nChunks       uint8
 	chunks        [maxChunksPerPacket]streamChunk
-	maxData       bool // carried MAX_DATA
-	handshakeDone bool // carried HANDSHAKE_DONE
-	tagged        bool // carried an authentication tag
-	pmtuProbe     bool // a path MTU probe: see pmtud.go
-	lost          bool // declared lost; kept a while so a late ACK still counts (spurious loss)
-	gone          bool // acknowledged, or lost and forgotten; removed lazily
+	maxData       bool  // carried MAX_DATA
+	handshakeDone bool  // carried HANDSHAKE_DONE
+	tagged        bool  // carried an authentication tag
+	pmtuProbe     bool  // a path MTU probe: see pmtud.go
+	pathChallenge bool  // carried PATH_CHALLENGE: see path.go
+	connIDs       uint8 // NEW_CONNECTION_ID frames it carried, by slot: see path.go
+	lost          bool  // declared lost; kept a while so a late ACK still counts (spurious loss)
+	gone          bool  // acknowledged, or lost and forgotten; removed lazily
 }
 
 // sentList holds tracked packets in packet-number order. Packets leave from anywhere (ACK ranges)
@@ -367,7 +369,7 @@ func (c *Conn) onPacketLost(p *sentPacket) {
 	c.stats.PacketsLost++
 	c.bytesInFlight -= p.size
 	c.ackElicitingFlight--
-	c.pmtuLost(p.size)
+	c.lostFrames(p)
 	for i := 0; i < int(p.nChunks); i++ {
 		ch := p.chunks[i]
 		c.queueRetransmit(ch.off, ch.off+uint64(ch.n))
@@ -430,7 +432,7 @@ func (c *Conn) onLossDetectionTimeout(now time.Time) {
 	// is no new data, so a probe can repair a loss rather than just elicit an ACK.
 	c.ptoCount++
 	c.stats.PTOs++
-	c.pmtuOnPTO()
+	c.onPTOExtra()
 	c.probes = 2
 	if c.handshakePending() {
 		// A client whose Finished has not been acknowledged: the server may be waiting for it,

@@ -99,7 +99,7 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 	if c.isClient && hdr.Type == header.TypeShort {
 		c.peerCIDKnown = true
 	}
-	if !c.isClient && hdr.DstConnID == c.localCID {
+	if !c.isClient && hdr.DstConnID == c.localCID && !c.path.validating {
 		// Only someone who received our packets at this address knows our CID.
 		c.addrValidated = true
 		c.peerKnowsCID = true
@@ -194,7 +194,7 @@ func (c *Conn) acceptHeader(h *header.Header) bool {
 		c.stats.Drops.WrongType++
 		return false
 	}
-	if h.DstConnID != c.localCID {
+	if h.DstConnID != c.localCID && !c.ownsConnID(h.DstConnID) {
 		c.stats.Drops.WrongConnID++
 		return false
 	}
@@ -238,7 +238,7 @@ func (c *Conn) handleRetry(h *header.Header) {
 // DATA_BLOCKED asks for it).
 func harmlessIfForged(t header.FrameType) bool {
 	switch t {
-	case header.FrameClose, header.FrameMaxData, header.FrameHandshakeDone:
+	case header.FrameClose, header.FrameMaxData, header.FrameHandshakeDone, header.FrameNewConnID, header.FramePathResponse:
 		return false
 	}
 	return true
@@ -285,10 +285,11 @@ func (c *Conn) handleFrame(now time.Time, f *header.Frame, untagged bool) bool {
 		c.handshakeConfirmed = true
 	case header.FrameImmediateAck:
 		c.ackNow = true
-	case header.FramePing, header.FramePadding, header.FrameNewToken,
-		header.FramePathChallenge, header.FramePathResponse:
-		// PING and PADDING need nothing beyond the ACK. NEW_TOKEN and path validation are parsed
-		// for forward compatibility and not acted on yet.
+	case header.FramePathChallenge, header.FramePathResponse, header.FrameNewConnID:
+		c.handlePathFrame(f)
+	case header.FramePing, header.FramePadding, header.FrameNewToken:
+		// PING and PADDING need nothing beyond the ACK. NEW_TOKEN is parsed for forward
+		// compatibility and not acted on yet.
 	}
 	return true
 }

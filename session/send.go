@@ -122,6 +122,11 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 			sp.handshakeDone = true
 			ackEliciting = true
 		}
+		if !hsOnly {
+			var added bool
+			b, added = c.appendPathFrames(b, limit, &sp, hdr.Authenticated)
+			ackEliciting = ackEliciting || added
+		}
 		if c.maxDataSend && !hsOnly && len(b)+1+header.VarintLen(c.recv.Limit()) <= limit {
 			b = header.AppendMaxData(b, c.recv.Limit())
 			c.maxDataSend = false
@@ -223,7 +228,7 @@ func (c *Conn) longHeader() bool {
 
 // wantsToSend reports whether anything ack-eliciting is waiting for the congestion window.
 func (c *Conn) wantsToSend() bool {
-	return !c.retransmit.empty() || c.hasNewData() || c.maxDataSend || c.handshakeDoneSend || c.pingSend
+	return !c.retransmit.empty() || c.hasNewData() || c.maxDataSend || c.handshakeDoneSend || c.pingSend || c.pathFramesDue()
 }
 
 // hasAckToRepeat: piggyback an ACK on data packets while we still have unacknowledged ranges, so
@@ -340,7 +345,7 @@ func (c *Conn) updateReceiveWindow(now time.Time) {
 
 // pacingWait is when the pacer will next allow a packet that is waiting only for it, or zero.
 func (c *Conn) pacingWait() time.Time {
-	if c.conf.DisablePacing || c.probes > 0 || !c.wantsToSend() {
+	if c.conf.DisablePacing || c.probes > 0 || !c.wantsToSend() || c.ampLimited() {
 		return time.Time{}
 	}
 	if c.bytesInFlight+c.conf.MaxDatagramSize > c.cc.CongestionWindow() {

@@ -35,6 +35,10 @@ type Stats struct {
 	PMTUBlackHoles uint64        // fallbacks to 1200 bytes after bigger packets stopped arriving
 	PMTUSearchTime time.Duration // how long the last completed search took, first probe to result
 
+	// Migration (RFC 9000 §9): see Conn.HandleDatagramFrom and Conn.Migrate.
+	PathChanges     uint64 // times the connection moved to a new path
+	PathValidations uint64 // new peer addresses validated by PATH_RESPONSE (server)
+
 	Drops Drops
 }
 
