@@ -24,15 +24,15 @@ func TestMigrationUsesSpareConnIDsAndValidates(t *testing.T) {
 	}
 
 	// The datagram a migrating client sends first: a PING to the server's spare ID.
-	require.True(t, c.Migrate(now))
+	require.True(t, c.Migrate(now, false))
 	require.Equal(t, uint64(0x5a), c.RemoteConnID())
 	n, ok := c.PollDatagram(now, buf)
 	require.True(t, ok)
 	moved := append([]byte(nil), buf[:n]...)
 
 	// A replay of it (from yet another address) is a duplicate and moves nothing.
-	require.True(t, s.HandleDatagramFrom(now, moved))
-	require.False(t, s.HandleDatagramFrom(now, moved))
+	require.True(t, s.HandleDatagramFrom(now, moved, false))
+	require.False(t, s.HandleDatagramFrom(now, moved, false))
 	require.Equal(t, uint64(0xc2), s.RemoteConnID(), "the server did not move to the client's spare ID")
 	require.Equal(t, uint64(1), s.Stats().PathChanges)
 
@@ -77,6 +77,6 @@ func TestOldDatagramDoesNotMove(t *testing.T) {
 	n, ok = c.PollDatagram(now, buf)
 	require.True(t, ok)
 	s.HandleDatagram(now, buf[:n]) // the newer one arrives first, from the current address
-	require.False(t, s.HandleDatagramFrom(now, older), "an older datagram moved the path")
+	require.False(t, s.HandleDatagramFrom(now, older, true), "an older datagram moved the path")
 	require.Zero(t, s.Stats().PathChanges)
 }

@@ -157,7 +157,7 @@ func (c *Conn) pmtuProbeLost(now time.Time, sp *sentPacket) {
 	c.bytesInFlight -= sp.size
 	c.ackElicitingFlight--
 	c.stats.PMTUProbesLost++
-	c.sent.remove(sp)
+	sp.lost = true // kept a while, like other lost packets, for a late ACK: see pmtuLateAck
 	p := &c.pmtu
 	if sp.size != p.probing {
 		return
@@ -214,4 +214,23 @@ func (c *Conn) pmtuBlackHole() {
 	p.bigLost, p.smallAck = 0, false
 	p.probing = 0 // a probe still in flight is judged by its size when it is acknowledged or lost
 	p.restart()
+}
+
+// pmtuLateAck handles the ACK of a probe declared lost: it was late, not too big, so its size
+// fits after all. Without this, a path that delays one probe more than the loss-detection
+// threshold (a busy machine) would make the search settle below the real limit.
+func (c *Conn) pmtuLateAck(sp *sentPacket) {
+	c.stats.PMTUProbesLost--
+	p := &c.pmtu
+	if sp.size <= p.cur {
+		return
+	}
+	p.cur = sp.size
+	p.lo = max(p.lo, sp.size)
+	if p.hi <= sp.size {
+		p.hi = p.max + 1 // the failures that set hi were not about the size
+	}
+	if p.phase == pmtuComplete && p.hi-p.lo > pmtuStep && p.lo < p.max {
+		p.restart()
+	}
 }

@@ -215,6 +215,11 @@ func (c *Conn) onAck(now time.Time, a *header.AckFrame, untagged bool) bool {
 				continue
 			}
 			if p.lost {
+				if p.pmtuProbe {
+					c.pmtuLateAck(p) // a probe that fitted after all
+					c.sent.remove(p)
+					continue
+				}
 				// Declared lost too early (reordering): its data did arrive. Count it, so that
 				// nothing waits for a copy the peer may never acknowledge (it may be closing).
 				c.stats.SpuriousLosses++

@@ -49,6 +49,11 @@ type Conn struct {
 
 	ids []uint64 // connection IDs this Conn is registered under; guarded by ep.mu
 
+	// Paths that change: see migrate.go.
+	migrated  atomic.Pointer[endpoint] // the endpoint Migrate moved to; nil: ep
+	remoteNow atomic.Pointer[net.Addr] // the peer's address since it moved; nil: remote
+	noMigrate bool                     // the driver is finishing; guarded by mu
+
 	tracer Tracer // nil unless Config.Tracer or TLSGRAM_QLOGDIR: see trace.go
 
 	in         inbox         // datagrams from the socket reader, bounded
@@ -376,8 +381,8 @@ func (c *Conn) terminate(code uint64, reason string) {
 	c.abort(code, reason)
 	c.stopOnce.Do(func() { close(c.stop) })
 	<-c.driverDone
-	if c.ep.single {
-		<-c.ep.readerDone
+	if ep := c.endpoint(); ep.single {
+		<-ep.readerDone
 	}
 }
 
@@ -391,10 +396,15 @@ func (c *Conn) fail(err error) {
 }
 
 // LocalAddr returns the local address of the socket.
-func (c *Conn) LocalAddr() net.Addr { return c.ep.sock.pc.LocalAddr() }
+func (c *Conn) LocalAddr() net.Addr { return c.endpoint().sock.pc.LocalAddr() }
 
 // RemoteAddr returns the peer's address.
-func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+func (c *Conn) RemoteAddr() net.Addr {
+	if a := c.remoteNow.Load(); a != nil {
+		return *a
+	}
+	return c.remote
+}
 
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
@@ -445,6 +455,7 @@ func (c *Conn) setHandshakeComplete() {
 	}
 	c.core.SetHandshakeComplete(time.Now())
 	c.handshakeDone = true
+	c.issueConnIDsLocked()
 	c.traceLocked(session.TraceHandshakeDone, nil)
 	c.mu.Unlock()
 	c.poke()

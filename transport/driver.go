@@ -85,6 +85,7 @@ func (c *Conn) deliver(pbs ...*packetBuf) (n int, behind bool) {
 
 // driverState is what the driver goroutine keeps between steps.
 type driverState struct {
+	ep        *endpoint // the endpoint w writes to: see Conn.Migrate
 	w         batchWriter
 	out       []message    // datagrams polled from the core, sent in one batch write
 	in        []*packetBuf // datagrams taken from the inbox, recycled after each step
@@ -96,7 +97,7 @@ type driverState struct {
 // core is done (closed and its closing period over).
 func (c *Conn) run() {
 	c.observe()
-	d := &driverState{w: c.ep.sock.newWriter(), out: make([]message, sendBatch)}
+	d := &driverState{ep: c.ep, w: c.ep.sock.newWriter(), out: make([]message, sendBatch)}
 	for i := range d.out {
 		d.out[i] = c.peer
 	}
@@ -143,12 +144,15 @@ func (c *Conn) run() {
 func (c *Conn) step(d *driverState) (next time.Time, done bool) {
 	c.mu.Lock()
 	now := time.Now()
+	if ep := c.endpoint(); ep != d.ep {
+		d.ep, d.w = ep, ep.sock.newWriter() // Migrate moved the connection to a new socket
+	}
 	// Taken only now, the queue includes what arrived while we waited for mu.
 	d.in = c.in.take(d.in)
 	for _, pb := range d.in {
 		// The core copies what it keeps and holds no reference to the datagram after it returns
 		// (session.Conn.HandleDatagram), so the buffer goes back to the pool after this step.
-		c.core.HandleDatagram(now, pb.bytes())
+		c.handleDatagramLocked(now, pb, d)
 	}
 	// Readers and writers wait for what only datagrams and timers change: stream data, ACKs
 	// (send space), the end of the connection. A step the application asked for (it wrote or
@@ -176,7 +180,7 @@ func (c *Conn) step(d *driverState) (next time.Time, done bool) {
 		}
 		if len(d.in) > 0 {
 			for _, pb := range d.in {
-				c.ep.recvPool.put(pb)
+				d.ep.recvPool.put(pb)
 			}
 			clear(d.in)
 			d.in = d.in[:0]
@@ -202,10 +206,10 @@ func (c *Conn) step(d *driverState) (next time.Time, done bool) {
 func (c *Conn) pollLocked(now time.Time, out []message) int {
 	n := 0
 	for n < len(out) {
-		pb := c.ep.sendPool.get()
+		pb := c.endpoint().sendPool.get()
 		k, ok := c.core.PollDatagram(now, pb.b)
 		if !ok {
-			c.ep.sendPool.put(pb)
+			c.endpoint().sendPool.put(pb)
 			break
 		}
 		pb.n = k
@@ -219,19 +223,23 @@ func (c *Conn) pollLocked(now time.Time, out []message) int {
 func (c *Conn) send(d *driverState, n int) {
 	if err := d.w.writeBatch(d.out[:n]); err != nil {
 		c.sendErrors.Add(1)
-		c.ep.socketError(err) // an ICMP error reported on a send
+		d.ep.socketError(err) // an ICMP error reported on a send
 	}
 	for i := range n {
-		c.ep.sendPool.put(d.out[i].buf)
+		d.ep.sendPool.put(d.out[i].buf)
 		d.out[i].buf = nil
 	}
 }
 
 // finish runs when the driver returns.
 func (c *Conn) finish(d *driverState) {
-	c.ep.release(c)
+	c.mu.Lock()
+	c.noMigrate = true // from now on the endpoint stays as it is
+	c.mu.Unlock()
+	ep := c.endpoint()
+	ep.release(c)
 	for _, pb := range c.in.close() {
-		c.ep.recvPool.put(pb)
+		ep.recvPool.put(pb)
 	}
 	c.mu.Lock()
 	c.noteTerminatedLocked()

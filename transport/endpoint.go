@@ -200,6 +200,7 @@ func (ep *endpoint) readLoop() {
 			}
 			runConn, runCID = c, cid
 			if c != nil {
+				ms[i].buf.from, ms[i].buf.fromAddr = ms[i].ap, ms[i].addr
 				run = append(run, ms[i].buf)
 				ms[i].buf = nil
 			}

@@ -100,7 +100,8 @@ func (a *addresses) deliver(i int, dst *session.Conn, now time.Time, b []byte) {
 
 // from hands the server a datagram from an address other than its peer's.
 func (a *addresses) from(addr byte, dst *session.Conn, now time.Time, dg []byte) {
-	if dst.HandleDatagramFrom(now, dg) {
+	// A new address is a new host as far as the server knows: congestion control restarts.
+	if dst.HandleDatagramFrom(now, dg, false) {
 		a.peer = addr
 		a.moves++
 	}
