@@ -25,6 +25,7 @@ const (
 	FrameClose         FrameType = 0x1c
 	FrameHandshakeDone FrameType = 0x1e
 	FrameImmediateAck  FrameType = 0x1f
+	FrameDatagram      FrameType = 0x31
 )
 
 // streamFinBit is bit 0 of the STREAM frame type.
@@ -58,6 +59,8 @@ func (t FrameType) String() string {
 		return "HANDSHAKE_DONE"
 	case FrameImmediateAck:
 		return "IMMEDIATE_ACK"
+	case FrameDatagram:
+		return "DATAGRAM"
 	}
 	return "FrameType(unknown)"
 }
@@ -70,7 +73,7 @@ type Frame struct {
 	Type FrameType
 	// Offset is the stream offset of Data (STREAM).
 	Offset uint64
-	// Data is the STREAM data, the CLOSE reason or the NEW_TOKEN token. It
+	// Data is the STREAM data, the CLOSE reason, the NEW_TOKEN token or the DATAGRAM payload. It
 	// aliases the parsed datagram, with its capacity capped at its length.
 	Data []byte
 	// Fin marks the end of the stream: the final size is Offset+len(Data)
@@ -165,6 +168,8 @@ func ParseFrame(b []byte, f *Frame) (int, error) {
 		}
 	case FrameMaxData, FrameDataBlocked:
 		f.Limit, n, err = parseVarintAt(b, n)
+	case FrameDatagram:
+		f.Data, n, err = parseLengthPrefixed(b, n)
 	case FrameNewConnID:
 		f.Sequence, n, err = parseVarintAt(b, n)
 		if err == nil {
@@ -328,3 +333,12 @@ func AppendNewConnID(b []byte, seq, id uint64) []byte {
 	b = AppendVarint(append(b, byte(FrameNewConnID)), seq)
 	return binary.BigEndian.AppendUint64(b, id)
 }
+
+// AppendDatagram appends a DATAGRAM frame carrying data, with its length (README.md §9.13).
+func AppendDatagram(b []byte, data []byte) []byte {
+	b = AppendVarint(append(b, byte(FrameDatagram)), uint64(len(data)))
+	return append(b, data...)
+}
+
+// DatagramOverhead is the size of a DATAGRAM frame around n bytes of data.
+func DatagramOverhead(n int) int { return 1 + VarintLen(uint64(n)) }

@@ -71,6 +71,8 @@ func appendFrame(t testing.TB, b []byte, f *header.Frame, padLen int) []byte {
 		return header.AppendMaxData(b, f.Limit)
 	case header.FrameDataBlocked:
 		return header.AppendDataBlocked(b, f.Limit)
+	case header.FrameDatagram:
+		return header.AppendDatagram(b, f.Data)
 	case header.FrameNewConnID:
 		return header.AppendNewConnID(b, f.Sequence, f.ConnID)
 	case header.FramePathChallenge:

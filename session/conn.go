@@ -120,8 +120,9 @@ type Conn struct {
 	hsEnd    uint64      // client: the stream offset where its handshake bytes end
 	deferred deferredDatagrams
 
-	pmtu pmtud     // path MTU discovery: see pmtud.go
-	path pathState // migration and connection IDs: see path.go
+	pmtu  pmtud     // path MTU discovery: see pmtud.go
+	path  pathState // migration and connection IDs: see path.go
+	dgram datagrams // unreliable datagrams: see datagram.go
 
 	tracer      Tracer          // nil unless SetTracer: see trace.go
 	tracedState CongestionState // the congestion state last reported to tracer

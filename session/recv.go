@@ -118,6 +118,7 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 	}
 
 	rejected := false
+	c.dgram.pn = pn
 	for p := payload; len(p) > 0; {
 		n, _ := header.ParseFrame(p, &c.frame)
 		p = p[n:]
@@ -238,7 +239,8 @@ func (c *Conn) handleRetry(h *header.Header) {
 // DATA_BLOCKED asks for it).
 func harmlessIfForged(t header.FrameType) bool {
 	switch t {
-	case header.FrameClose, header.FrameMaxData, header.FrameHandshakeDone, header.FrameNewConnID, header.FramePathResponse:
+	case header.FrameClose, header.FrameMaxData, header.FrameHandshakeDone, header.FrameNewConnID, header.FramePathResponse,
+		header.FrameDatagram:
 		return false
 	}
 	return true
@@ -287,6 +289,8 @@ func (c *Conn) handleFrame(now time.Time, f *header.Frame, untagged bool) bool {
 		c.ackNow = true
 	case header.FramePathChallenge, header.FramePathResponse, header.FrameNewConnID:
 		c.handlePathFrame(f)
+	case header.FrameDatagram:
+		c.handleDatagramFrame(f, c.dgram.pn)
 	case header.FramePing, header.FramePadding, header.FrameNewToken:
 		// PING and PADDING need nothing beyond the ACK. NEW_TOKEN is parsed for forward
 		// compatibility and not acted on yet.

@@ -104,7 +104,9 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 
 	sp := sentPacket{pn: hdr.PacketNumber, time: now, ackLargest: header.NoPacket, tagged: hdr.Authenticated}
 	ackEliciting, immediate := false, false
-	if c.hasAckToRepeat() { // covers ackPending and ackDue: a pending ACK has ranges
+	// A full-size datagram leaves no room for an ACK that is only repeated, not due: leave it out
+	// (MaxDatagramPayload counts on that), or the packet would carry the ACK alone, forever.
+	if c.hasAckToRepeat() && (ackDue || !c.datagramDue()) { // covers ackPending and ackDue: a pending ACK has ranges
 		gen := c.received.AppendAckFrame(&c.ackFrame)
 		if c.ackFrame.NumRanges > 0 {
 			c.ackFrame.Delay = uint64(now.Sub(c.largestRecvTime) / time.Microsecond)
@@ -125,6 +127,9 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 		if !hsOnly {
 			var added bool
 			b, added = c.appendPathFrames(b, limit, &sp, hdr.Authenticated)
+			ackEliciting = ackEliciting || added
+			// Datagrams before stream data: they are the latency-sensitive traffic.
+			b, added = c.appendDatagram(b, limit, hdr.PacketNumber, hdr.Authenticated)
 			ackEliciting = ackEliciting || added
 		}
 		if c.maxDataSend && !hsOnly && len(b)+1+header.VarintLen(c.recv.Limit()) <= limit {
@@ -228,7 +233,7 @@ func (c *Conn) longHeader() bool {
 
 // wantsToSend reports whether anything ack-eliciting is waiting for the congestion window.
 func (c *Conn) wantsToSend() bool {
-	return !c.retransmit.empty() || c.hasNewData() || c.maxDataSend || c.handshakeDoneSend || c.pingSend || c.pathFramesDue()
+	return !c.retransmit.empty() || c.hasNewData() || c.maxDataSend || c.handshakeDoneSend || c.pingSend || c.pathFramesDue() || c.datagramDue()
 }
 
 // hasAckToRepeat: piggyback an ACK on data packets while we still have unacknowledged ranges, so

@@ -39,6 +39,12 @@ type Stats struct {
 	PathChanges     uint64 // times the connection moved to a new path
 	PathValidations uint64 // new peer addresses validated by PATH_RESPONSE (server)
 
+	// Unreliable datagrams: see Conn.SendDatagram.
+	AppDatagramsSent           uint64 // sent in DATAGRAM frames
+	AppDatagramsReceived       uint64 // received and queued for ReceiveDatagram
+	AppDatagramsDroppedSend    uint64 // dropped before sending: the send queue was full, or the path shrank
+	AppDatagramsDroppedReceive uint64 // dropped on arrival: the read queue was full, or they did not decrypt
+
 	Drops Drops
 }
 
