@@ -46,6 +46,7 @@ type Conn struct {
 	// writeSem (writable), and only the first Close waits for acknowledgements (acked). A waiter
 	// re-checks the core after every signal; a stale one costs a spurious check.
 	readable, writable, acked chan struct{}
+	datagrams                 chan struct{} // 1 slot, like readable: for ReceiveDatagram
 
 	ids []uint64 // connection IDs this Conn is registered under; guarded by ep.mu
 
@@ -87,6 +88,7 @@ func newConn(ep *endpoint, core *session.Conn, network string, peer message, rem
 		readable:      make(chan struct{}, 1),
 		writable:      make(chan struct{}, 1),
 		acked:         make(chan struct{}, 1),
+		datagrams:     make(chan struct{}, 1),
 		wake:          make(chan struct{}, 1),
 		closing:       make(chan struct{}),
 		done:          make(chan struct{}),
@@ -447,6 +449,13 @@ func (c *Conn) setHandshakeComplete() {
 	c.mu.Lock()
 	if err == nil {
 		err = c.core.InstallPacketKey(key)
+	}
+	if err == nil {
+		// Datagrams are encrypted under a key of their own (session/datagram.go).
+		key, err = state.ExportKeyingMaterial(session.DatagramKeyLabel, nil, session.PacketKeyLen)
+		if err == nil {
+			err = c.core.InstallDatagramKey(key)
+		}
 	}
 	if err != nil {
 		// Cannot happen with TLS 1.3; without a key the session would still work, CRC only, but

@@ -260,7 +260,7 @@ func (c *Conn) finish(d *driverState) {
 
 // signal wakes the reader, writer and closer waiting for the core, if any.
 func (c *Conn) signal() {
-	for _, ch := range [...]chan struct{}{c.readable, c.writable, c.acked} {
+	for _, ch := range [...]chan struct{}{c.readable, c.writable, c.acked, c.datagrams} {
 		select {
 		case ch <- struct{}{}:
 		default:
