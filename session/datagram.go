@@ -139,6 +139,15 @@ func (c *Conn) ReceiveDatagram(p []byte) (n int, ok bool) {
 	return n, true
 }
 
+// NextDatagramLen is the length of the datagram ReceiveDatagram would return, or -1 if none
+// waits: a caller can size its buffer.
+func (c *Conn) NextDatagramLen() int {
+	if q := &c.dgram.in; q.n > 0 {
+		return q.lens[q.head]
+	}
+	return -1
+}
+
 // DatagramsReadable is the number of received datagrams waiting for ReceiveDatagram.
 func (c *Conn) DatagramsReadable() int { return c.dgram.in.n }
 

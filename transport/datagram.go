@@ -44,14 +44,18 @@ func (c *Conn) MaxDatagramPayload() int {
 // up to a bound, then dropped and counted (Stats().AppDatagramsDroppedReceive). One goroutine
 // at a time should call it.
 func (c *Conn) ReceiveDatagram(ctx context.Context) ([]byte, error) {
-	buf := make([]byte, session.MaxDatagramSizeLimit)
 	for {
 		c.mu.Lock()
-		n, ok := c.core.ReceiveDatagram(buf)
+		var b []byte
+		ok := false
+		if n := c.core.NextDatagramLen(); n >= 0 {
+			b = make([]byte, n) // the caller keeps it: one allocation of the datagram's size
+			_, ok = c.core.ReceiveDatagram(b)
+		}
 		err := c.err
 		c.mu.Unlock()
 		if ok {
-			return buf[:n:n], nil
+			return b, nil
 		}
 		if err != nil {
 			return nil, c.opError("receive datagram", c.closedErr(err))
