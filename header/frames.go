@@ -19,12 +19,14 @@ const (
 	FrameStream        FrameType = 0x08 // 0x09 on the wire when Fin is set
 	FrameMaxData       FrameType = 0x10
 	FrameDataBlocked   FrameType = 0x14
-	FrameResetToken    FrameType = 0x18
+	FrameNewConnID     FrameType = 0x18
 	FramePathChallenge FrameType = 0x1a
 	FramePathResponse  FrameType = 0x1b
 	FrameClose         FrameType = 0x1c
 	FrameHandshakeDone FrameType = 0x1e
 	FrameImmediateAck  FrameType = 0x1f
+	FrameResetToken    FrameType = 0x20 // tlsgram's own: RFC 9000 carries the token in NEW_CONNECTION_ID
+	FrameDatagram      FrameType = 0x31
 )
 
 // streamFinBit is bit 0 of the STREAM frame type.
@@ -44,6 +46,8 @@ func (t FrameType) String() string {
 		return "STREAM"
 	case FrameMaxData:
 		return "MAX_DATA"
+	case FrameNewConnID:
+		return "NEW_CONNECTION_ID"
 	case FrameDataBlocked:
 		return "DATA_BLOCKED"
 	case FrameResetToken:
@@ -58,6 +62,8 @@ func (t FrameType) String() string {
 		return "HANDSHAKE_DONE"
 	case FrameImmediateAck:
 		return "IMMEDIATE_ACK"
+	case FrameDatagram:
+		return "DATAGRAM"
 	}
 	return "FrameType(unknown)"
 }
@@ -70,7 +76,7 @@ type Frame struct {
 	Type FrameType
 	// Offset is the stream offset of Data (STREAM).
 	Offset uint64
-	// Data is the STREAM data, the CLOSE reason or the NEW_TOKEN token. It
+	// Data is the STREAM data, the CLOSE reason, the NEW_TOKEN token or the DATAGRAM payload. It
 	// aliases the parsed datagram, with its capacity capped at its length.
 	Data []byte
 	// Fin marks the end of the stream: the final size is Offset+len(Data)
@@ -84,6 +90,9 @@ type Frame struct {
 	PathData [8]byte
 	// ResetToken is the RESET_TOKEN frame's stateless reset token.
 	ResetToken [StatelessResetTokenLen]byte
+	// Sequence and ConnID are the NEW_CONNECTION_ID frame's sequence number and connection ID.
+	Sequence uint64
+	ConnID   uint64
 	// Ack is the ACK frame. Only Ack.Ranges[:Ack.NumRanges] are meaningful.
 	Ack AckFrame
 }
@@ -100,6 +109,8 @@ func (f *Frame) reset() {
 	f.ErrorCode = 0
 	f.PathData = [8]byte{}
 	f.ResetToken = [StatelessResetTokenLen]byte{}
+	f.Sequence = 0
+	f.ConnID = 0
 	f.Ack.NumRanges = 0
 	f.Ack.Delay = 0
 }
@@ -163,6 +174,17 @@ func ParseFrame(b []byte, f *Frame) (int, error) {
 		}
 	case FrameMaxData, FrameDataBlocked:
 		f.Limit, n, err = parseVarintAt(b, n)
+	case FrameDatagram:
+		f.Data, n, err = parseLengthPrefixed(b, n)
+	case FrameNewConnID:
+		f.Sequence, n, err = parseVarintAt(b, n)
+		if err == nil {
+			if len(b)-n < 8 {
+				return 0, errFrameTruncated
+			}
+			f.ConnID = binary.BigEndian.Uint64(b[n:])
+			n += 8
+		}
 	case FramePathChallenge, FramePathResponse:
 		if len(b)-n < len(f.PathData) {
 			return 0, errFrameTruncated
@@ -297,7 +319,7 @@ func AppendNewToken(b []byte, token []byte) []byte {
 }
 
 // AppendResetToken appends a RESET_TOKEN frame: the token a stateless reset from the server
-// for this connection ends with (§9.12).
+// for this connection ends with (§9.14).
 func AppendResetToken(b []byte, token *[StatelessResetTokenLen]byte) []byte {
 	return append(append(b, byte(FrameResetToken)), token[:]...)
 }
@@ -321,3 +343,19 @@ func AppendClose(b []byte, code uint64, reason []byte) []byte {
 	b = AppendVarint(b, uint64(len(reason)))
 	return append(b, reason...)
 }
+
+// AppendNewConnID appends a NEW_CONNECTION_ID frame: a spare connection ID the sender will also
+// accept, numbered seq, for the peer to move to on a new path (README.md §9.12).
+func AppendNewConnID(b []byte, seq, id uint64) []byte {
+	b = AppendVarint(append(b, byte(FrameNewConnID)), seq)
+	return binary.BigEndian.AppendUint64(b, id)
+}
+
+// AppendDatagram appends a DATAGRAM frame carrying data, with its length (README.md §9.13).
+func AppendDatagram(b []byte, data []byte) []byte {
+	b = AppendVarint(append(b, byte(FrameDatagram)), uint64(len(data)))
+	return append(b, data...)
+}
+
+// DatagramOverhead is the size of a DATAGRAM frame around n bytes of data.
+func DatagramOverhead(n int) int { return 1 + VarintLen(uint64(n)) }

@@ -34,6 +34,8 @@ type comparableFrame struct {
 	Limit     uint64
 	ErrorCode uint64
 	PathData  [8]byte
+	Sequence  uint64
+	ConnID    uint64
 	Ranges    []header.AckRange
 	Delay     uint64
 }
@@ -41,7 +43,7 @@ type comparableFrame struct {
 func norm(f *header.Frame) comparableFrame {
 	c := comparableFrame{
 		Type: f.Type, Offset: f.Offset, Data: string(f.Data), Fin: f.Fin, Limit: f.Limit,
-		ErrorCode: f.ErrorCode, PathData: f.PathData, Delay: f.Ack.Delay,
+		ErrorCode: f.ErrorCode, PathData: f.PathData, Delay: f.Ack.Delay, Sequence: f.Sequence, ConnID: f.ConnID,
 	}
 	if f.Type == header.FrameAck {
 		c.Ranges = append([]header.AckRange(nil), f.Ack.Ranges[:f.Ack.NumRanges]...)
@@ -69,6 +71,10 @@ func appendFrame(t testing.TB, b []byte, f *header.Frame, padLen int) []byte {
 		return header.AppendMaxData(b, f.Limit)
 	case header.FrameDataBlocked:
 		return header.AppendDataBlocked(b, f.Limit)
+	case header.FrameDatagram:
+		return header.AppendDatagram(b, f.Data)
+	case header.FrameNewConnID:
+		return header.AppendNewConnID(b, f.Sequence, f.ConnID)
 	case header.FramePathChallenge:
 		return header.AppendPathChallenge(b, f.PathData)
 	case header.FramePathResponse:

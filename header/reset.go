@@ -1,6 +1,6 @@
 package header
 
-// A stateless reset (§9.12, RFC 9000 §10.3) is what a server sends in answer to a short header
+// A stateless reset (§9.14, RFC 9000 §10.3) is what a server sends in answer to a short header
 // datagram for a connection it has no state for, typically because it restarted: a datagram
 // that looks like a short header packet and ends in the 16-byte token the server gave the client
 // for that connection (RESET_TOKEN frame). Only the token matters; everything before it is

@@ -13,7 +13,7 @@ import (
 
 // Defaults for a zero Config field.
 const (
-	DefaultMaxDatagramSize  = 1200 // safe on every Internet path (RFC 9000 §14)
+	DefaultMaxDatagramSize  = 1452 // the most path MTU discovery probes for: Ethernet's 1500 less IPv6 and UDP
 	DefaultMaxAckDelay      = 25 * time.Millisecond
 	DefaultIdleTimeout      = 30 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
@@ -34,9 +34,10 @@ const (
 // Config tunes one connection. The zero value of every field means its default (see the
 // Default* constants). A Config is copied by NewClient/NewServer and may be reused.
 type Config struct {
-	// MaxDatagramSize is the largest UDP payload the core produces. Default 1200, the size every
-	// IPv4/IPv6 Internet path carries; 1452 fits a 1500-byte Ethernet MTU over IPv6; larger values
-	// only make sense on loopback. Range 1200..65507.
+	// MaxDatagramSize is the largest UDP payload the core produces. Default 1452, a 1500-byte
+	// Ethernet MTU over IPv6. The core starts at 1200 bytes, the size every IPv4/IPv6 Internet path
+	// carries, and probes up to MaxDatagramSize (DPLPMTUD, RFC 8899; see pmtud.go); 1200 turns
+	// probing off. Larger values only make sense on loopback. Range 1200..65507.
 	MaxDatagramSize int
 	// MaxAckDelay is how long a receiver may delay an ACK (RFC 9000 §13.2.1). Default 25ms.
 	MaxAckDelay time.Duration
@@ -68,6 +69,11 @@ type Config struct {
 	// crypto/rand.Reader. The core reads it only in NewClient/NewServer; the simulated network
 	// passes a seeded reader so that a run replays exactly.
 	Rand io.Reader
+	// DisablePathMTUDiscovery sends MaxDatagramSize datagrams from the start. Default false: the
+	// core starts at 1200 bytes and probes up to MaxDatagramSize (DPLPMTUD, RFC 8899), falling
+	// back when the path stops carrying the size found. Set it only where the path's MTU is known,
+	// such as loopback.
+	DisablePathMTUDiscovery bool
 }
 
 // withDefaults returns a copy of c with zero fields set to their defaults.

@@ -130,6 +130,10 @@ type Conn struct {
 	hsEnd    uint64      // client: the stream offset where its handshake bytes end
 	deferred deferredDatagrams
 
+	pmtu  pmtud     // path MTU discovery: see pmtud.go
+	path  pathState // migration and connection IDs: see path.go
+	dgram datagrams // unreliable datagrams: see datagram.go
+
 	tracer      Tracer          // nil unless SetTracer: see trace.go
 	tracedState CongestionState // the congestion state last reported to tracer
 
@@ -185,6 +189,7 @@ func newConn(conf *Config, localCID, remoteCID uint64, now time.Time) *Conn {
 	// InitialMaxData until the handshake completes; see updateReceiveWindow.
 	c.recv = reassembly.NewBuffer(InitialMaxData, maxGaps)
 	c.skip.init(cf.Rand)
+	c.pmtu.init(cf.MaxDatagramSize, cf.DisablePathMTUDiscovery)
 	return c
 }
 
@@ -383,6 +388,7 @@ func (c *Conn) Stats() Stats {
 	s.SendBuffered = c.sendBuf.len()
 	s.RecvBuffered = c.recv.Buffered()
 	s.SentTracked = c.sent.len()
+	s.PathMTU = c.datagramSize()
 	return s
 }
 

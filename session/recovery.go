@@ -32,12 +32,15 @@ type sentPacket struct {
 	ackGen        uint64 // what the ACK frame reported: see reassembly.ReceivedPackets.DropAcked
 	nChunks       uint8
 	chunks        [maxChunksPerPacket]streamChunk
-	maxData       bool // carried MAX_DATA
-	handshakeDone bool // carried HANDSHAKE_DONE
-	resetToken    bool // carried RESET_TOKEN
-	tagged        bool // carried an authentication tag
-	lost          bool // declared lost; kept a while so a late ACK still counts (spurious loss)
-	gone          bool // acknowledged, or lost and forgotten; removed lazily
+	maxData       bool  // carried MAX_DATA
+	handshakeDone bool  // carried HANDSHAKE_DONE
+	resetToken    bool  // carried RESET_TOKEN
+	tagged        bool  // carried an authentication tag
+	pmtuProbe     bool  // a path MTU probe: see pmtud.go
+	pathChallenge bool  // carried PATH_CHALLENGE: see path.go
+	connIDs       uint8 // NEW_CONNECTION_ID frames it carried, by slot: see path.go
+	lost          bool  // declared lost; kept a while so a late ACK still counts (spurious loss)
+	gone          bool  // acknowledged, or lost and forgotten; removed lazily
 }
 
 // sentList holds tracked packets in packet-number order. Packets leave from anywhere (ACK ranges)
@@ -190,6 +193,11 @@ func (c *Conn) onAck(now time.Time, a *header.AckFrame) bool {
 				continue
 			}
 			if p.lost {
+				if p.pmtuProbe {
+					c.pmtuLateAck(p) // a probe that fitted after all
+					c.sent.remove(p)
+					continue
+				}
 				// Declared lost too early (reordering): its data did arrive. Count it, so that
 				// nothing waits for a copy the peer may never acknowledge (it may be closing).
 				c.stats.SpuriousLosses++
@@ -301,6 +309,7 @@ func (c *Conn) onPacketAcked(now time.Time, p *sentPacket) {
 	c.bytesInFlight -= p.size
 	c.ackElicitingFlight--
 	c.cc.OnPacketAcked(now, p.size, p.time, &c.rtt)
+	c.pmtuAcked(now, p)
 	c.ackChunks(p)
 	if p.ackLargest != header.NoPacket {
 		// The peer has our ACK up to ackLargest: stop repeating what it reported (RFC 9000
@@ -387,6 +396,10 @@ func (c *Conn) detectLost(now time.Time) {
 			continue
 		}
 		if !p.time.After(lostSendTime) || c.largestAcked >= p.pn+uint64(c.reorderPackets) {
+			if p.pmtuProbe {
+				c.pmtuProbeLost(now, p) // not congestion: RFC 8899 §4.4
+				continue
+			}
 			lostBytes += p.size
 			if firstLost.IsZero() {
 				firstLost = p.time
@@ -422,6 +435,7 @@ func (c *Conn) onPacketLost(p *sentPacket) {
 	c.stats.PacketsLost++
 	c.bytesInFlight -= p.size
 	c.ackElicitingFlight--
+	c.lostFrames(p)
 	for i := 0; i < int(p.nChunks); i++ {
 		ch := p.chunks[i]
 		c.queueRetransmit(ch.off, ch.off+uint64(ch.n))
@@ -488,6 +502,7 @@ func (c *Conn) onLossDetectionTimeout(now time.Time) {
 	// is no new data, so a probe can repair a loss rather than just elicit an ACK.
 	c.ptoCount++
 	c.stats.PTOs++
+	c.onPTOExtra()
 	c.probes = 2
 	if c.handshakePending() {
 		// A client whose Finished has not been acknowledged: the server may be waiting for it,

@@ -118,7 +118,7 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 	if c.isClient && hdr.Type == header.TypeShort {
 		c.peerCIDKnown = true
 	}
-	if !c.isClient && hdr.DstConnID == c.localCID {
+	if !c.isClient && hdr.DstConnID == c.localCID && !c.path.validating {
 		// Only someone who received our packets at this address knows our CID.
 		c.addrValidated = true
 		c.peerKnowsCID = true
@@ -143,6 +143,7 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 	// our CID, which validates its address first.
 	unvalidated := !c.isClient && !c.addrValidated
 	rejected := false
+	c.dgram.pn = pn
 	for p := payload; len(p) > 0; {
 		n, _ := header.ParseFrame(p, &c.frame)
 		p = p[n:]
@@ -150,8 +151,8 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 			c.stats.Drops.Unvalidated++
 			continue
 		}
-		if c.frame.Type == header.FrameResetToken && !hdr.Authenticated {
-			continue // anyone could send it; the server sends it tagged
+		if !hdr.Authenticated && onlyTagged(c.frame.Type) {
+			continue // anyone could send it; the peer sends it tagged
 		}
 		if !c.handleFrame(now, &c.frame) {
 			rejected = true
@@ -227,7 +228,7 @@ func (c *Conn) acceptHeader(h *header.Header) bool {
 		c.stats.Drops.WrongType++
 		return false
 	}
-	if h.DstConnID != c.localCID {
+	if h.DstConnID != c.localCID && !c.ownsConnID(h.DstConnID) {
 		c.stats.Drops.WrongConnID++
 		return false
 	}
@@ -262,6 +263,18 @@ func (c *Conn) handleRetry(h *header.Header) {
 	c.ackElicitingFlight = 0
 	c.lossTime = time.Time{}
 	c.ptoCount = 0
+}
+
+// onlyTagged reports whether frames of type t are acted on only in authenticated datagrams: the
+// peer sends them after its handshake, always tagged, and a forgery could end the connection
+// (RESET_TOKEN), steer its path (NEW_CONNECTION_ID, PATH_RESPONSE) or inject application
+// datagrams (DATAGRAM, whose own AEAD would catch it, but at a cost).
+func onlyTagged(t header.FrameType) bool {
+	switch t {
+	case header.FrameResetToken, header.FrameNewConnID, header.FramePathResponse, header.FrameDatagram:
+		return true
+	}
+	return false
 }
 
 // handleUntagged acts on an untagged datagram that a client takes after its handshake, before
@@ -337,10 +350,13 @@ func (c *Conn) handleFrame(now time.Time, f *header.Frame) bool {
 			return true
 		}
 		c.resetToken, c.resetKnown = f.ResetToken, true
-	case header.FramePing, header.FramePadding, header.FrameNewToken,
-		header.FramePathChallenge, header.FramePathResponse:
-		// PING and PADDING need nothing beyond the ACK. NEW_TOKEN and path validation are parsed
-		// for forward compatibility and not acted on yet.
+	case header.FramePathChallenge, header.FramePathResponse, header.FrameNewConnID:
+		c.handlePathFrame(f)
+	case header.FrameDatagram:
+		c.handleDatagramFrame(f, c.dgram.pn)
+	case header.FramePing, header.FramePadding, header.FrameNewToken:
+		// PING and PADDING need nothing beyond the ACK. NEW_TOKEN is parsed for forward
+		// compatibility and not acted on yet.
 	}
 	return true
 }

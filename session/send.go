@@ -62,7 +62,7 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 		}
 		return n, true
 	}
-	size := min(len(dst), c.conf.MaxDatagramSize)
+	size := min(len(dst), c.datagramSize())
 	if !c.isClient && !c.addrValidated {
 		// RFC 9000 §8.1: at most three times what this address sent us.
 		if b := c.ampBudget(); b < size {
@@ -79,6 +79,9 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 		return 0, false // cannot pad an Initial; the caller passed a tiny buffer
 	}
 	c.updateReceiveWindow(now)
+	if n, ok := c.pollProbe(now, dst); ok {
+		return n, true
+	}
 
 	ackDue := c.ackPending && (c.ackNow || !now.Before(c.ackDeadline))
 	// May this datagram carry ack-eliciting frames? Probes ignore the congestion window and pacing
@@ -119,7 +122,9 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 
 	sp := sentPacket{pn: hdr.PacketNumber, time: now, ackLargest: header.NoPacket, tagged: hdr.Authenticated}
 	ackEliciting, immediate := false, false
-	if c.hasAckToRepeat() { // covers ackPending and ackDue: a pending ACK has ranges
+	// A full-size datagram leaves no room for an ACK that is only repeated, not due: leave it out
+	// (MaxDatagramPayload counts on that), or the packet would carry the ACK alone, forever.
+	if c.hasAckToRepeat() && (ackDue || !c.datagramDue()) { // covers ackPending and ackDue: a pending ACK has ranges
 		gen := c.received.AppendAckFrame(&c.ackFrame)
 		if c.ackFrame.NumRanges > 0 {
 			c.ackFrame.Delay = uint64(now.Sub(c.largestRecvTime) / time.Microsecond)
@@ -142,6 +147,14 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 			c.resetTokenSend = false
 			sp.resetToken = true
 			ackEliciting = true
+		}
+		if !hsOnly {
+			var added bool
+			b, added = c.appendPathFrames(b, limit, &sp, hdr.Authenticated)
+			ackEliciting = ackEliciting || added
+			// Datagrams before stream data: they are the latency-sensitive traffic.
+			b, added = c.appendDatagram(b, limit, hdr.PacketNumber, hdr.Authenticated)
+			ackEliciting = ackEliciting || added
 		}
 		if c.maxDataSend && !hsOnly && len(b)+1+header.VarintLen(c.recv.Limit()) <= limit {
 			b = header.AppendMaxData(b, c.recv.Limit())
@@ -245,7 +258,7 @@ func (c *Conn) longHeader() bool {
 // wantsToSend reports whether anything ack-eliciting is waiting for the congestion window.
 func (c *Conn) wantsToSend() bool {
 	return !c.retransmit.empty() || c.hasNewData() || c.maxDataSend || c.handshakeDoneSend || c.pingSend ||
-		(c.resetTokenSend && c.authSending())
+		(c.resetTokenSend && c.authSending()) || c.pathFramesDue() || c.datagramDue()
 }
 
 // hasAckToRepeat: piggyback an ACK on data packets while we still have unacknowledged ranges, so
@@ -364,7 +377,7 @@ func (c *Conn) updateReceiveWindow(now time.Time) {
 
 // pacingWait is when the pacer will next allow a packet that is waiting only for it, or zero.
 func (c *Conn) pacingWait() time.Time {
-	if c.conf.DisablePacing || c.probes > 0 || !c.wantsToSend() {
+	if c.conf.DisablePacing || c.probes > 0 || !c.wantsToSend() || c.ampLimited() {
 		return time.Time{}
 	}
 	if c.bytesInFlight+c.conf.MaxDatagramSize > c.cc.CongestionWindow() {

@@ -28,6 +28,23 @@ type Stats struct {
 	RecvBuffered  int    // received, not yet read stream bytes (in order or not)
 	SentTracked   int    // sent packets still tracked for ACK/loss
 
+	// Path MTU discovery (RFC 8899): see Config.DisablePathMTUDiscovery.
+	PathMTU        int           // the largest datagram the path carries as far as we know (PLPMTU)
+	PMTUProbesSent uint64        // probe packets sent
+	PMTUProbesLost uint64        // probes lost: their size does not fit (not counted in PacketsLost)
+	PMTUBlackHoles uint64        // fallbacks to 1200 bytes after bigger packets stopped arriving
+	PMTUSearchTime time.Duration // how long the last completed search took, first probe to result
+
+	// Migration (RFC 9000 §9): see Conn.HandleDatagramFrom and Conn.Migrate.
+	PathChanges     uint64 // times the connection moved to a new path
+	PathValidations uint64 // new peer addresses validated by PATH_RESPONSE (server)
+
+	// Unreliable datagrams: see Conn.SendDatagram.
+	AppDatagramsSent           uint64 // sent in DATAGRAM frames
+	AppDatagramsReceived       uint64 // received and queued for ReceiveDatagram
+	AppDatagramsDroppedSend    uint64 // dropped before sending: the send queue was full, or the path shrank
+	AppDatagramsDroppedReceive uint64 // dropped on arrival: the read queue was full, or they did not decrypt
+
 	Drops Drops
 }
 

@@ -18,6 +18,11 @@ const (
 	DefaultSocketBuffer     = 4 << 20
 	DefaultInboundQueueLen  = 1024
 	DefaultRetryRate        = 256
+	// DefaultMaxDatagramSize is the largest datagram path MTU discovery probes for: a 1500-byte
+	// Ethernet MTU less the IPv6 and UDP headers. Connections start at 1200 bytes, which every
+	// Internet path carries (RFC 9000 §14), and send larger datagrams only once a probe of that
+	// size was acknowledged (RFC 8899).
+	DefaultMaxDatagramSize = session.DefaultMaxDatagramSize
 )
 
 // Congestion selects a congestion controller.
@@ -34,9 +39,11 @@ const (
 // Config tunes a Listener or a dialed Conn. A nil *Config, and the zero value of every field,
 // means the documented default. A Config may be reused; Listen, NewListener and Dial copy it.
 type Config struct {
-	// MaxDatagramSize is the largest UDP payload sent. Default 1200, which every IPv4 and IPv6
-	// Internet path carries (RFC 9000 §14). 1452 fits a 1500-byte Ethernet MTU over IPv6; larger
-	// values only make sense on loopback or jumbo-frame networks. Range 1200..65507. Receive
+	// MaxDatagramSize is the largest UDP payload sent. Default 1452, a 1500-byte Ethernet MTU over
+	// IPv6. Connections start at 1200 bytes, which every IPv4 and IPv6 Internet path carries
+	// (RFC 9000 §14), and probe up to MaxDatagramSize (path MTU discovery, RFC 8899; see
+	// DisablePathMTUDiscovery); 1200 turns probing off. Larger values only make sense on loopback
+	// or jumbo-frame networks. Range 1200..65507. Receive
 	// buffers are max(MaxDatagramSize, 2048) bytes: a peer configured with a larger size than
 	// that is not understood (its datagrams are counted as truncated drops).
 	MaxDatagramSize int
@@ -61,6 +68,10 @@ type Config struct {
 	// DisablePacing sends whole congestion windows at once. Default false: pacing is on
 	// (RFC 9002 §7.7).
 	DisablePacing bool
+	// DisablePathMTUDiscovery sends MaxDatagramSize datagrams from the start instead of starting
+	// at 1200 bytes and probing up to it. Default false. Only for paths whose MTU is known, such
+	// as loopback.
+	DisablePathMTUDiscovery bool
 
 	// HandshakeTimeout bounds the TLS handshake: Dial fails, and a listener drops a handshaking
 	// client, when it has not completed in this long. Default 10s. For Dial, the context's
@@ -157,7 +168,7 @@ func (c *Config) withDefaults() Config {
 		d = *c
 	}
 	if d.MaxDatagramSize == 0 {
-		d.MaxDatagramSize = session.DefaultMaxDatagramSize
+		d.MaxDatagramSize = DefaultMaxDatagramSize
 	}
 	if d.HandshakeTimeout == 0 {
 		d.HandshakeTimeout = DefaultHandshakeTimeout
@@ -227,6 +238,8 @@ func (c *Config) sessionConfig() *session.Config {
 		MaxWindow:        c.MaxWindow,
 		SendBuffer:       c.SendBuffer,
 		DisablePacing:    c.DisablePacing,
+
+		DisablePathMTUDiscovery: c.DisablePathMTUDiscovery,
 	}
 	switch c.Congestion {
 	case Cubic:

@@ -47,6 +47,7 @@ type Conn struct {
 	// writeSem (writable), and only the first Close waits for acknowledgements (acked). A waiter
 	// re-checks the core after every signal; a stale one costs a spurious check.
 	readable, writable, acked chan struct{}
+	datagrams                 chan struct{} // 1 slot, like readable: for ReceiveDatagram
 
 	ids []uint64 // connection IDs this Conn is registered under; guarded by ep.mu
 
@@ -57,6 +58,10 @@ type Conn struct {
 	sendSem chan struct{}
 	inline  inlineSender // guarded by sendSem
 	timer   *time.Timer  // the driver sleeps on it; reset under mu (armLocked)
+	// Paths that change: see migrate.go.
+	migrated  atomic.Pointer[endpoint] // the endpoint Migrate moved to; nil: ep
+	remoteNow atomic.Pointer[net.Addr] // the peer's address since it moved; nil: remote
+	noMigrate bool                     // the driver is finishing; guarded by mu
 
 	tracer Tracer // nil unless Config.Tracer or TLSGRAM_QLOGDIR: see trace.go
 
@@ -93,6 +98,7 @@ func newConn(ep *endpoint, core *session.Conn, network string, peer message, rem
 		readable:      make(chan struct{}, 1),
 		writable:      make(chan struct{}, 1),
 		acked:         make(chan struct{}, 1),
+		datagrams:     make(chan struct{}, 1),
 		wake:          make(chan struct{}, 1),
 		closing:       make(chan struct{}),
 		done:          make(chan struct{}),
@@ -418,8 +424,8 @@ func (c *Conn) terminate(code uint64, reason string) {
 	c.abort(code, reason)
 	c.stopOnce.Do(func() { close(c.stop) })
 	<-c.driverDone
-	if c.ep.single {
-		<-c.ep.readerDone
+	if ep := c.endpoint(); ep.single {
+		<-ep.readerDone
 	}
 }
 
@@ -433,10 +439,15 @@ func (c *Conn) fail(err error) {
 }
 
 // LocalAddr returns the local address of the socket.
-func (c *Conn) LocalAddr() net.Addr { return c.ep.sock.pc.LocalAddr() }
+func (c *Conn) LocalAddr() net.Addr { return c.endpoint().sock.pc.LocalAddr() }
 
 // RemoteAddr returns the peer's address.
-func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+func (c *Conn) RemoteAddr() net.Addr {
+	if a := c.remoteNow.Load(); a != nil {
+		return *a
+	}
+	return c.remote
+}
 
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
@@ -483,6 +494,13 @@ func (c *Conn) setHandshakeComplete() {
 	if err == nil {
 		err = c.core.InstallPacketKey(key)
 	}
+	if err == nil {
+		// Datagrams are encrypted under a key of their own (session/datagram.go).
+		key, err = state.ExportKeyingMaterial(session.DatagramKeyLabel, nil, session.PacketKeyLen)
+		if err == nil {
+			err = c.core.InstallDatagramKey(key)
+		}
+	}
 	if err != nil {
 		// Cannot happen with TLS 1.3; without a key the session would still work, CRC only, but
 		// both ends must agree, so give up rather than guess.
@@ -490,6 +508,7 @@ func (c *Conn) setHandshakeComplete() {
 	}
 	c.core.SetHandshakeComplete(time.Now())
 	c.handshakeDone = true
+	c.issueConnIDsLocked()
 	c.traceLocked(session.TraceHandshakeDone, nil)
 	c.mu.Unlock()
 	c.poke()

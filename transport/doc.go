@@ -84,7 +84,7 @@
 // A nil *Config, and a zero field of one, mean the defaults below (Settings returns them, with
 // what each does; the tlsgram command's flag is in parentheses):
 //
-//   - MaxDatagramSize: 1200 (-max-datagram)
+//   - MaxDatagramSize: 1452 (-max-datagram)
 //   - MaxAckDelay: 25ms
 //   - IdleTimeout: 30s (-idle)
 //   - KeepAlive: 10s (-keepalive)
@@ -93,6 +93,7 @@
 //   - SendBuffer: 4 MiB
 //   - Congestion: Cubic (-cc)
 //   - DisablePacing: false
+//   - DisablePathMTUDiscovery: false
 //   - HandshakeTimeout: 10s (-handshake-timeout)
 //   - MaxHalfOpen: 1024
 //   - MaxHalfOpenPerPrefix: MaxHalfOpen/8

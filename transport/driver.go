@@ -101,6 +101,7 @@ func (c *Conn) deliver(pbs ...*packetBuf) (n int, behind bool) {
 // driverState is what a step keeps between steps: one per connection, used by whoever holds
 // sendSem (the driver, an inline send, the socket reader: inline.go).
 type driverState struct {
+	ep  *endpoint // the endpoint w writes to: see Conn.Migrate
 	w   batchWriter
 	out []message    // datagrams polled from the core, sent in one batch write
 	in  []*packetBuf // datagrams taken from the inbox, recycled after each step
@@ -149,6 +150,7 @@ func (c *Conn) step(d *driverState, fired bool) (done bool) {
 
 // stepSending is step with sendSem held.
 func (c *Conn) stepSending(d *driverState, fired bool) (done bool) {
+	d = c.inline.state(c) // the same state, following a Migrate to a new socket
 	c.mu.Lock()
 	if fired {
 		c.armed = time.Time{}
@@ -159,7 +161,7 @@ func (c *Conn) stepSending(d *driverState, fired bool) (done bool) {
 	for _, pb := range d.in {
 		// The core copies what it keeps and holds no reference to the datagram after it returns
 		// (session.Conn.HandleDatagram), so the buffer goes back to the pool after this step.
-		c.core.HandleDatagram(now, pb.bytes())
+		c.handleDatagramLocked(now, pb, d)
 	}
 	// Readers and writers wait for what only datagrams and timers change: stream data, ACKs
 	// (send space), the end of the connection. A step the application asked for (it wrote or
@@ -188,7 +190,7 @@ func (c *Conn) stepSending(d *driverState, fired bool) (done bool) {
 		}
 		if len(d.in) > 0 {
 			for _, pb := range d.in {
-				c.ep.recvPool.put(pb)
+				d.ep.recvPool.put(pb)
 			}
 			clear(d.in)
 			d.in = d.in[:0]
@@ -213,10 +215,10 @@ func (c *Conn) stepSending(d *driverState, fired bool) (done bool) {
 func (c *Conn) pollLocked(now time.Time, out []message) int {
 	n := 0
 	for n < len(out) {
-		pb := c.ep.sendPool.get()
+		pb := c.endpoint().sendPool.get()
 		k, ok := c.core.PollDatagram(now, pb.b)
 		if !ok {
-			c.ep.sendPool.put(pb)
+			c.endpoint().sendPool.put(pb)
 			break
 		}
 		pb.n = k
@@ -230,19 +232,23 @@ func (c *Conn) pollLocked(now time.Time, out []message) int {
 func (c *Conn) send(d *driverState, n int) {
 	if err := d.w.writeBatch(d.out[:n]); err != nil {
 		c.sendErrors.Add(1)
-		c.ep.socketError(err) // an ICMP error reported on a send
+		d.ep.socketError(err) // an ICMP error reported on a send
 	}
 	for i := range n {
-		c.ep.sendPool.put(d.out[i].buf)
+		d.ep.sendPool.put(d.out[i].buf)
 		d.out[i].buf = nil
 	}
 }
 
 // finish runs when the driver returns.
 func (c *Conn) finish(d *driverState) {
-	c.ep.release(c)
+	c.mu.Lock()
+	c.noMigrate = true // from now on the endpoint stays as it is
+	c.mu.Unlock()
+	ep := c.endpoint()
+	ep.release(c)
 	for _, pb := range c.in.close() {
-		c.ep.recvPool.put(pb)
+		ep.recvPool.put(pb)
 	}
 	c.mu.Lock()
 	c.noteTerminatedLocked()
@@ -261,7 +267,7 @@ func (c *Conn) finish(d *driverState) {
 
 // signal wakes the reader, writer and closer waiting for the core, if any.
 func (c *Conn) signal() {
-	for _, ch := range [...]chan struct{}{c.readable, c.writable, c.acked} {
+	for _, ch := range [...]chan struct{}{c.readable, c.writable, c.acked, c.datagrams} {
 		select {
 		case ch <- struct{}{}:
 		default:

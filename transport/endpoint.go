@@ -84,6 +84,9 @@ func newEndpoint(pc net.PacketConn, conf *Config, setBuffers, dialled bool) *end
 			size = conf.SocketBuffer
 		}
 		ep.rcvBuf, ep.sndBuf = setSocketBuffers(ep.sock.udp, size)
+		if setBuffers && !conf.DisablePathMTUDiscovery {
+			setDontFragment(ep.sock.udp)
+		}
 	}
 	return ep
 }
@@ -201,6 +204,7 @@ func (ep *endpoint) readLoop() {
 			}
 			runConn, runCID = c, cid
 			if c != nil {
+				ms[i].buf.from, ms[i].buf.fromAddr = ms[i].ap, ms[i].addr
 				run = append(run, ms[i].buf)
 				ms[i].buf = nil
 			}

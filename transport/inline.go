@@ -52,11 +52,14 @@ func (c *Conn) sendInline() bool {
 
 // state is the connection's driverState, made at the first use. The caller holds sendSem.
 func (in *inlineSender) state(c *Conn) *driverState {
+	ep := c.endpoint()
 	if in.d == nil {
-		in.d = &driverState{w: c.ep.sock.newWriter(), out: make([]message, sendBatch)}
+		in.d = &driverState{ep: ep, w: ep.sock.newWriter(), out: make([]message, sendBatch)}
 		for i := range in.d.out {
 			in.d.out[i] = c.peer
 		}
+	} else if in.d.ep != ep {
+		in.d.ep, in.d.w = ep, ep.sock.newWriter() // Migrate moved the connection to a new socket
 	}
 	return in.d
 }

@@ -15,6 +15,10 @@ import (
 type packetBuf struct {
 	b []byte
 	n int
+	// The source of a received datagram, set by the socket reader: from for UDP sockets,
+	// fromAddr (with from zero) for any other net.PacketConn. See Conn.handleDatagramLocked.
+	from     netip.AddrPort
+	fromAddr net.Addr
 }
 
 func (p *packetBuf) bytes() []byte { return p.b[:p.n] }

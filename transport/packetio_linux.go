@@ -620,3 +620,20 @@ func setSocketBuffers(u *net.UDPConn, size int) (rcv, snd int) {
 	})
 	return rcv, snd
 }
+
+// setDontFragment sets the DF bit on everything the socket sends and stops the kernel from
+// applying its own path MTU estimate (IP_PMTUDISC_PROBE, and the IPv6 equivalent): path MTU
+// discovery (RFC 8899, session/pmtud.go) needs a datagram too big for the path to be dropped,
+// not fragmented, and a probe larger than the kernel's cached estimate to be sent at all. A send
+// larger than the device's MTU fails with EMSGSIZE, which the session sees as a lost probe.
+// Errors are ignored: an IPv4-only socket refuses the IPv6 option and the other way round.
+func setDontFragment(u *net.UDPConn) {
+	rc, err := u.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_PROBE)
+		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_PROBE)
+	})
+}

@@ -35,3 +35,7 @@ func setSocketBuffers(u *net.UDPConn, size int) (rcv, snd int) {
 	}
 	return rcv, snd
 }
+
+// setDontFragment is Linux-only for now: elsewhere the operating system's default decides
+// whether large datagrams are fragmented, and path MTU discovery learns only from what arrives.
+func setDontFragment(*net.UDPConn) {}

@@ -31,8 +31,8 @@ type Setting struct {
 // comment, and run "go test ./transport -run TestSettings -update" to rewrite the README's table
 // and this package's Defaults section; a Flag makes the tlsgram command offer it.
 var settings = []Setting{
-	{"MaxDatagramSize", session.DefaultMaxDatagramSize, "1200",
-		"largest UDP payload sent, in bytes: every Internet path carries 1200; 1452 fits Ethernet over IPv6; up to 65507 on loopback", "max-datagram"},
+	{"MaxDatagramSize", DefaultMaxDatagramSize, "1452",
+		"largest UDP payload sent, in bytes: connections start at 1200, which every Internet path carries, and probe up to it (RFC 8899); up to 65507 on loopback", "max-datagram"},
 	{"MaxAckDelay", session.DefaultMaxAckDelay, "25ms",
 		"how long a receiver may delay an ACK (RFC 9000 §13.2.1); the tail of a flight is acknowledged at once", ""},
 	{"IdleTimeout", session.DefaultIdleTimeout, "30s",
@@ -49,6 +49,8 @@ var settings = []Setting{
 		"congestion controller: " + strings.Join(CongestionNames(), " or ") + " (CUBIC: RFC 9438 with HyStart++, RFC 9406; NewReno: RFC 9002 §7)", "cc"},
 	{"DisablePacing", false, "false",
 		"send whole congestion windows at once instead of pacing them (RFC 9002 §7.7)", ""},
+	{"DisablePathMTUDiscovery", false, "false",
+		"send MaxDatagramSize datagrams from the start instead of probing up from 1200 (RFC 8899)", ""},
 	{"HandshakeTimeout", DefaultHandshakeTimeout, "10s",
 		"give up a TLS handshake that has not completed after this long", "handshake-timeout"},
 	{"MaxHalfOpen", DefaultMaxHalfOpen, "1024",

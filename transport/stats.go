@@ -35,14 +35,15 @@ func (c *Conn) Stats() Stats {
 	c.mu.Lock()
 	s := c.core.Stats()
 	c.mu.Unlock()
+	ep := c.endpoint()
 	return Stats{
 		Stats:               s,
 		DroppedQueueFull:    c.dropQueueFull.Load(),
 		SendErrors:          c.sendErrors.Load(),
-		SocketReceiveBuffer: c.ep.rcvBuf,
-		SocketSendBuffer:    c.ep.sndBuf,
-		SegmentationOffload: c.ep.sock.usesGSO(),
-		ReceiveOffload:      c.ep.sock.usesGRO(),
+		SocketReceiveBuffer: ep.rcvBuf,
+		SocketSendBuffer:    ep.sndBuf,
+		SegmentationOffload: ep.sock.usesGSO(),
+		ReceiveOffload:      ep.sock.usesGRO(),
 	}
 }
 

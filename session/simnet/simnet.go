@@ -50,6 +50,14 @@ type Scenario struct {
 	// one keeping the (now wrong) tag. The stream must still arrive intact. (Before the server
 	// has the key, a CRC-only datagram is all there is: header/README.md §11.)
 	Forge bool
+	// Rebind changes the client's address at these times after both ends completed the
+	// handshake (a NAT rebinding; one during the handshake ends it, as in QUIC):
+	// the server sees the client's datagrams from a new address, and its own reach the client
+	// only once it sends to that address. Spoof puts an attacker on the client→server path who
+	// races a copy of every 32nd datagram to the server from its own address; the server must
+	// end up sending to the client. See addresses.
+	Rebind []time.Duration
+	Spoof  bool
 }
 
 // Result describes a finished run.
@@ -70,6 +78,13 @@ type Result struct {
 	// doubles, so an outage of T silences a sender for about 2T). The caller learned of the
 	// failure through a clean *session.TimeoutError; nothing was lost silently.
 	NetworkDead bool
+	// With Rebind or Spoof: server datagrams lost because they went to an address the client no
+	// longer had, times the server moved, copies the attacker sent, and whether the server's
+	// last address was the client's.
+	Misrouted    uint64
+	PeerMoves    int
+	Spoofed      int
+	PeerIsClient bool
 }
 
 // Replay is the command line that reruns one seed of a named scenario.
@@ -171,6 +186,7 @@ func Run(s Scenario, seed int64) (Result, error) {
 	var packetKey [session.PacketKeyLen]byte
 	rng.Read(packetKey[:])
 	forged := 0
+	addrs := addresses{on: len(s.Rebind) > 0 || s.Spoof, spoof: s.Spoof}
 	var runStart [2]time.Time // send time of the first drop in the current run of drops
 	hsTimeout, idleTimeout := cc.HandshakeTimeout, cc.IdleTimeout
 	if hsTimeout == 0 {
@@ -215,6 +231,11 @@ func Run(s Scenario, seed int64) (Result, error) {
 				}
 				c.SetHandshakeComplete(now)
 				allow(e, len(e.sent))
+				// Spare connection IDs for the peer's next path (RFC 9000 §9.5), as the
+				// transport issues them.
+				for range 2 {
+					c.IssueConnID(rng.Uint64() | 1)
+				}
 			}
 			for len(e.out) > 0 && c.SendSpace() > 0 && c.Err() == nil {
 				n := min(len(e.out), chunk, c.SendSpace())
@@ -253,6 +274,7 @@ func Run(s Scenario, seed int64) (Result, error) {
 			}
 		}
 		// Transmit everything the cores have for the links.
+		addrs.rebind(&s, ends[0].c, ends[1].c, now)
 		for i, e := range ends {
 			before := e.c.Stats()
 			for {
@@ -274,7 +296,7 @@ func Run(s Scenario, seed int64) (Result, error) {
 						return fail("server sent %d bytes to an unvalidated address that sent %d (limit 3×)", srvSent, srvRecv)
 					}
 				}
-				r := links[i].Send(now, buf[:n])
+				r := links[i].Send(now, addrs.wrap(i, buf[:n]))
 				if r.Copies == 0 {
 					if runStart[i].IsZero() {
 						runStart[i] = now
@@ -369,18 +391,19 @@ func Run(s Scenario, seed int64) (Result, error) {
 				if !ok {
 					break
 				}
+				dg := addrs.payload(buf[:n])
 				if i == 0 && !srvValidated {
-					srvRecv += uint64(n)
-					if cid, _, ok := header.PeekDstConnID(buf[:n]); ok && cid == serverCID && n > 0 {
+					srvRecv += uint64(len(dg))
+					if cid, _, ok := header.PeekDstConnID(dg); ok && cid == serverCID && len(dg) > 0 {
 						// The client can only know the server's CID from a server packet.
-						if _, _, err := header.Open(buf[:n]); err == nil {
+						if _, _, err := header.Open(dg); err == nil {
 							srvValidated = true
 						}
 					}
 				}
-				dst.c.HandleDatagram(now, buf[:n])
-				if i == 0 && s.Forge && n > 0 && dst.c.HandshakeComplete() {
-					if f, ok := forge(buf[:n], serverCID, !s.NoAuth); ok {
+				addrs.deliver(i, dst.c, now, buf[:n])
+				if i == 0 && s.Forge && len(dg) > 0 && dst.c.HandshakeComplete() {
+					if f, ok := forge(dg, serverCID, !s.NoAuth); ok {
 						forged++
 						dst.c.HandleDatagram(now, f)
 					}
@@ -396,6 +419,7 @@ func Run(s Scenario, seed int64) (Result, error) {
 	res.Elapsed = now.Sub(start)
 	res.Client, res.Server = ends[0].c.Stats(), ends[1].c.Stats()
 	res.Up, res.Down = links[0].Stats(), links[1].Stats()
+	res.Misrouted, res.PeerMoves, res.Spoofed, res.PeerIsClient = addrs.misrouted, addrs.moves, addrs.spoofed, addrs.peer == addrs.client
 	if s.Forge && forged == 0 {
 		return fail("the attacker never saw a short header datagram")
 	}

@@ -515,10 +515,23 @@ func (r *Relay) runScheduler() {
 // sweep forgets clients idle for longer than IdleTimeout.
 func (r *Relay) sweep(now time.Time) {
 	cutoff := int64(now.Sub(r.epoch) - r.opts.IdleTimeout)
+	r.forget(func(c *relayClient) bool { return c.lastSeen.Load() < cutoff })
+}
+
+// Rebind makes the relay act like a NAT whose mappings all changed at once (RFC 9000 §9.3's NAT
+// rebinding): every client is forgotten, with its upstream socket and the datagrams in flight,
+// so the next datagram from a client reaches the target from a new source port, and the
+// target's answers to the old port go nowhere.
+func (r *Relay) Rebind() {
+	r.forget(func(*relayClient) bool { return true })
+}
+
+// forget drops the clients for which drop is true, as if idle.
+func (r *Relay) forget(drop func(*relayClient) bool) {
 	var idle []*relayClient
 	r.mu.Lock()
 	for addr, c := range r.clients {
-		if c.lastSeen.Load() >= cutoff {
+		if !drop(c) {
 			continue
 		}
 		delete(r.clients, addr)

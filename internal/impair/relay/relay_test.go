@@ -405,3 +405,19 @@ func within(t *testing.T, got uint64, n int, p float64, k float64, what string) 
 	sd := math.Sqrt(float64(n) * p * (1 - p))
 	require.InDelta(t, float64(n)*p, float64(got), k*sd, "%s: %d of %d", what, got, n)
 }
+
+// TestRelayRebind: after Rebind the client's next datagram reaches the target from a new
+// source port, at once, as after a NAT rebinding.
+func TestRelayRebind(t *testing.T) {
+	checkGoroutines(t)
+	echo := startUDPEcho(t)
+	r := startRelay(t, echo.addr(), impair.Config{}, impair.Config{}, RelayOptions{})
+	c := dialUDP(t, r.Addr())
+	require.NoError(t, pingPong(c, 0, 2))
+	require.Equal(t, 1, echo.numSources())
+	r.Rebind()
+	require.Zero(t, r.Stats().Clients)
+	require.NoError(t, pingPong(c, 0, 2))
+	require.Equal(t, 2, echo.numSources())
+	require.Equal(t, uint64(4), r.Stats().Up.Delivered)
+}
