@@ -81,6 +81,8 @@ type Conn struct {
 	rtt                congestion.RTT
 	cc                 congestion.Controller
 	pacer              *congestion.Pacer
+	sampler            congestion.Sampler  // delivery-rate estimation over the sent-packet table
+	ackEv              congestion.AckEvent // the event being built for cc; reused (see beginAckEvent)
 	bytesInFlight      int
 	ackElicitingFlight int
 	lastAckElicitSent  time.Time

@@ -67,14 +67,23 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 	probe := c.probes > 0
 	canSend := probe || c.bytesInFlight+size <= c.cc.CongestionWindow()
 	if canSend && !probe && !c.conf.DisablePacing {
-		c.pacer.SetRate(c.cc.CongestionWindow(), c.rtt.SmoothedRTT())
+		if rate := c.cc.PacingRate(); rate > 0 {
+			c.pacer.SetBandwidth(rate)
+		} else {
+			c.pacer.SetRate(c.cc.CongestionWindow(), c.rtt.SmoothedRTT())
+		}
 		if t := c.pacer.TimeUntilSend(now, size); t.After(now) {
 			canSend = false
 			c.pacingNext = t
 		}
 	}
 	wantSend := c.wantsToSend() || probe
-	// RFC 9002 §7.8: a sender that is not using its window must not grow it.
+	// RFC 9002 §7.8: a sender that is not using its window must not grow it. The delivery-rate
+	// samples of what is in flight now say how fast the application is, not the path
+	// (draft-cheng-iccrg-delivery-rate-estimation §3.4).
+	if !wantSend && c.bytesInFlight < c.cc.CongestionWindow() {
+		c.sampler.OnAppLimited(c.bytesInFlight)
+	}
 	if al, ok := c.cc.(congestion.AppLimitedSetter); ok {
 		if !wantSend && c.bytesInFlight < c.cc.CongestionWindow() {
 			al.SetAppLimited(true)
@@ -175,6 +184,7 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 	if ackEliciting {
 		c.ackOnlySent = 0
 		sp.size = len(b)
+		sp.rate = c.sampler.OnSent(now, c.bytesInFlight, len(b))
 		c.sent.push(sp)
 		c.bytesInFlight += len(b)
 		c.ackElicitingFlight++
