@@ -2,6 +2,7 @@ package transport
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/tlsgram/tlsgram/session"
@@ -28,7 +29,39 @@ const (
 	Cubic Congestion = iota
 	// NewReno is RFC 9002 §7's controller.
 	NewReno
+	// BBR is a model-based controller after BBRv3 (draft-ietf-ccwg-bbr): it paces at its
+	// estimate of the path's bandwidth and does not read random loss as congestion, so it keeps
+	// its rate on lossy paths where loss-based controllers collapse (see congestion.NewBBR).
+	BBR
 )
+
+// congestionNames maps each Congestion to its name in package congestion (congestion.Names).
+var congestionNames = [...]string{Cubic: congestion.NameCubic, NewReno: congestion.NameNewReno, BBR: congestion.NameBBR}
+
+// String returns the controller's name, as ParseCongestion accepts it.
+func (c Congestion) String() string {
+	if c < 0 || int(c) >= len(congestionNames) {
+		return "Congestion(" + strconv.Itoa(int(c)) + ")"
+	}
+	return congestionNames[c]
+}
+
+// CongestionNames returns the names ParseCongestion accepts (for a flag's help text).
+func CongestionNames() []string { return congestion.Names() }
+
+// ParseCongestion returns the controller called name ("bbr", "cubic", "newreno"); the error
+// lists the names there are.
+func ParseCongestion(name string) (Congestion, error) {
+	if _, err := congestion.ByName(name); err != nil {
+		return 0, err
+	}
+	for i, n := range congestionNames {
+		if n == name {
+			return Congestion(i), nil
+		}
+	}
+	return 0, &congestion.UnknownError{Name: name}
+}
 
 // Config tunes a Listener or a dialed Conn. A nil *Config, and the zero value of every field,
 // means the documented default. A Config may be reused; Listen, NewListener and Dial copy it.
@@ -157,7 +190,7 @@ func (c *Config) validate() error {
 		return err
 	}
 	switch {
-	case c.Congestion != NewReno && c.Congestion != Cubic:
+	case c.Congestion < 0 || int(c.Congestion) >= len(congestionNames):
 		return fmt.Errorf("tlsgram: Config.Congestion %d unknown", c.Congestion)
 	case c.HandshakeTimeout < 0:
 		return fmt.Errorf("tlsgram: Config.HandshakeTimeout is negative")
@@ -186,11 +219,8 @@ func (c *Config) sessionConfig() *session.Config {
 		SendBuffer:       c.SendBuffer,
 		DisablePacing:    c.DisablePacing,
 	}
-	switch c.Congestion {
-	case Cubic:
-		sc.Congestion = congestion.NewCubic
-	case NewReno:
-		sc.Congestion = congestion.NewNewReno
+	if int(c.Congestion) >= 0 && int(c.Congestion) < len(congestionNames) {
+		sc.Congestion, _ = congestion.ByName(congestionNames[c.Congestion])
 	}
 	return sc
 }

@@ -39,6 +39,20 @@ func init() {
 		rtts:     1,
 		optional: true,
 	})
+	bench.Register(14, tlsgram{
+		name:     "tlsgram-cubic",
+		conf:     transport.Config{Congestion: transport.Cubic},
+		settings: "Congestion Cubic (RFC 9438 with HyStart++), otherwise defaults",
+		rtts:     1,
+		optional: true,
+	})
+	bench.Register(15, tlsgram{
+		name:     "tlsgram-bbr",
+		conf:     transport.Config{Congestion: transport.BBR},
+		settings: "Congestion BBR (model-based, after BBRv3), otherwise defaults",
+		rtts:     1,
+		optional: true,
+	})
 	bench.Register(13, tlsgram{
 		name:     "tlsgram-retry",
 		conf:     transport.Config{RequireAddressValidation: true},
