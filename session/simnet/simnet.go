@@ -69,6 +69,10 @@ type Result struct {
 	// doubles, so an outage of T silences a sender for about 2T). The caller learned of the
 	// failure through a clean *session.TimeoutError; nothing was lost silently.
 	NetworkDead bool
+	// MeanRTT is the client's smoothed RTT averaged over virtual time once the handshake is
+	// complete: on a bottleneck path it is the base RTT plus the mean queueing delay the
+	// client's sending builds.
+	MeanRTT time.Duration
 }
 
 // Replay is the command line that reruns one seed of a named scenario.
@@ -164,6 +168,8 @@ func Run(s Scenario, seed int64) (Result, error) {
 	}
 
 	deadline := start.Add(s.Limit)
+	var rttTime time.Duration // virtual time since the client's handshake completed
+	var rttIntegral float64   // the client's smoothed RTT integrated over rttTime
 	var packetKey [session.PacketKeyLen]byte
 	rng.Read(packetKey[:])
 	forged := 0
@@ -355,6 +361,10 @@ func Run(s Scenario, seed int64) (Result, error) {
 				s.Limit, len(ends[0].in), len(ends[1].sent), len(ends[1].in), len(ends[0].sent), ends[0].c.Stats(), ends[1].c.Stats())
 		}
 		if next.After(now) {
+			if ends[0].c.HandshakeComplete() {
+				rttTime += next.Sub(now)
+				rttIntegral += float64(ends[0].c.Stats().SmoothedRTT) * float64(next.Sub(now))
+			}
 			now = next
 		}
 		// Deliver what is due, then fire due timers.
@@ -392,6 +402,9 @@ func Run(s Scenario, seed int64) (Result, error) {
 	res.Elapsed = now.Sub(start)
 	res.Client, res.Server = ends[0].c.Stats(), ends[1].c.Stats()
 	res.Up, res.Down = links[0].Stats(), links[1].Stats()
+	if rttTime > 0 {
+		res.MeanRTT = time.Duration(rttIntegral / float64(rttTime))
+	}
 	if s.Forge && forged == 0 {
 		return fail("the attacker never saw a short header datagram")
 	}
