@@ -101,7 +101,7 @@ type Link struct {
 	// The policer as a virtual scheduler (the GCRA form of a token bucket, ITU-T I.371): tat
 	// is when the bucket will be full again; a datagram conforms if it arrives no earlier than
 	// tat minus the bucket's worth of time, and moves tat on by its own transmission time.
-	tat time.Duration
+	tat  time.Duration
 	fifo time.Duration // delivery time of the latest datagram not held back by Reorder
 	seq  uint64        // enqueue order, to break ties in q
 

@@ -136,13 +136,7 @@ func Run(s Scenario, seed int64) (Result, error) {
 		ends[i].sent = make([]byte, n)
 		rng.Read(ends[i].sent)
 	}
-	// allow makes sent[:n] writable.
-	allow := func(e *end, n int) {
-		written := e.avail - len(e.out)
-		e.avail = n
-		e.out = e.sent[written:n]
-	}
-	allow(ends[0], simClientHello)
+	ends[0].allow(simClientHello)
 	buf := make([]byte, session.MaxDatagramSizeLimit)
 	readBuf := make([]byte, 64<<10)
 	// Anti-amplification bookkeeping, observed from outside the core (RFC 9000 §8.1).
@@ -198,60 +192,17 @@ func Run(s Scenario, seed int64) (Result, error) {
 		// Application: write while there is room, read everything ready, half-close when done,
 		// close once the peer's data is all read and ours all acknowledged.
 		for i, e := range ends {
-			c := e.c
-			// The simulated handshake (see simClientHello).
-			switch {
-			case i == 1 && e.avail == 0 && len(e.in) >= simClientHello:
-				allow(e, simServerFlight)
-			case i == 0 && e.avail == simClientHello && len(e.in) >= simServerFlight:
-				allow(e, simClientHello+simFinished)
+			readErr, err := e.appStep(i == 0, now, packetKey[:], s.NoAuth, chunk, readBuf)
+			if err != nil {
+				return fail("end %d: %v", i, err)
 			}
-			hsDone := (i == 0 && e.avail == simClientHello+simFinished && len(e.out) == 0) ||
-				(i == 1 && e.avail == simServerFlight && len(e.in) >= simClientHello+simFinished)
-			if hsDone && !c.HandshakeComplete() && c.Err() == nil {
-				// Both ends share a packet key as if from the TLS exporter.
-				if !s.NoAuth {
-					if err := c.InstallPacketKey(packetKey[:]); err != nil {
-						return fail("InstallPacketKey: %v", err)
-					}
+			if readErr != nil {
+				if explained(readErr) {
+					res.NetworkDead = true
+					res.Elapsed = now.Sub(start)
+					return res, nil
 				}
-				c.SetHandshakeComplete(now)
-				allow(e, len(e.sent))
-			}
-			for len(e.out) > 0 && c.SendSpace() > 0 && c.Err() == nil {
-				n := min(len(e.out), chunk, c.SendSpace())
-				w, err := c.Write(e.out[:n])
-				if err != nil {
-					return fail("end %d: Write: %v", i, err)
-				}
-				e.out = e.out[w:]
-			}
-			if len(e.out) == 0 && e.avail == len(e.sent) && c.HandshakeComplete() && !e.finSent && c.Err() == nil {
-				c.CloseWrite()
-				e.finSent = true
-			}
-			for !e.eof {
-				n, err := c.Read(readBuf)
-				e.in = append(e.in, readBuf[:n]...)
-				if err == io.EOF {
-					e.eof = true
-					break
-				}
-				if err != nil {
-					if explained(err) {
-						res.NetworkDead = true
-						res.Elapsed = now.Sub(start)
-						return res, nil
-					}
-					return fail("end %d: Read: %v (read %d bytes) c=%+v s=%+v", i, err, len(e.in), ends[0].c.Stats(), ends[1].c.Stats())
-				}
-				if n == 0 {
-					break
-				}
-			}
-			if e.eof && c.AllAcked() && !e.closed && c.Err() == nil {
-				c.Close(now, session.CodeNoError, "")
-				e.closed = true
+				return fail("end %d: Read: %v (read %d bytes) c=%+v s=%+v", i, readErr, len(e.in), ends[0].c.Stats(), ends[1].c.Stats())
 			}
 		}
 		// Transmit everything the cores have for the links.
@@ -456,4 +407,68 @@ func forge(dg []byte, cid uint64, authOnly bool) ([]byte, bool) {
 	}
 	f[0] &^= 0x04 // drop the flag, end in a valid CRC instead of the tag
 	return header.Seal(f[:len(f)-header.TagLen], 0), true
+}
+
+// allow makes sent[:n] writable.
+func (e *end) allow(n int) {
+	written := e.avail - len(e.out)
+	e.avail = n
+	e.out = e.sent[written:n]
+}
+
+// appStep is one end's application between two network steps: the simulated TLS handshake (see
+// simClientHello), writing while there is room, reading everything ready, half-closing when done,
+// and closing once the peer's data is all read and ours all acknowledged. readErr is a failed
+// Read, which the caller may explain by a dead path; err is any other failure.
+func (e *end) appStep(client bool, now time.Time, packetKey []byte, noAuth bool, chunk int, readBuf []byte) (readErr, err error) {
+	c := e.c
+	switch {
+	case !client && e.avail == 0 && len(e.in) >= simClientHello:
+		e.allow(simServerFlight)
+	case client && e.avail == simClientHello && len(e.in) >= simServerFlight:
+		e.allow(simClientHello + simFinished)
+	}
+	hsDone := (client && e.avail == simClientHello+simFinished && len(e.out) == 0) ||
+		(!client && e.avail == simServerFlight && len(e.in) >= simClientHello+simFinished)
+	if hsDone && !c.HandshakeComplete() && c.Err() == nil {
+		// Both ends share a packet key as if from the TLS exporter.
+		if !noAuth {
+			if err := c.InstallPacketKey(packetKey); err != nil {
+				return nil, fmt.Errorf("InstallPacketKey: %w", err)
+			}
+		}
+		c.SetHandshakeComplete(now)
+		e.allow(len(e.sent))
+	}
+	for len(e.out) > 0 && c.SendSpace() > 0 && c.Err() == nil {
+		n := min(len(e.out), chunk, c.SendSpace())
+		w, err := c.Write(e.out[:n])
+		if err != nil {
+			return nil, fmt.Errorf("Write: %w", err)
+		}
+		e.out = e.out[w:]
+	}
+	if len(e.out) == 0 && e.avail == len(e.sent) && c.HandshakeComplete() && !e.finSent && c.Err() == nil {
+		c.CloseWrite()
+		e.finSent = true
+	}
+	for !e.eof {
+		n, err := c.Read(readBuf)
+		e.in = append(e.in, readBuf[:n]...)
+		if err == io.EOF {
+			e.eof = true
+			break
+		}
+		if err != nil {
+			return err, nil
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if e.eof && c.AllAcked() && !e.closed && c.Err() == nil {
+		c.Close(now, session.CodeNoError, "")
+		e.closed = true
+	}
+	return nil, nil
 }
