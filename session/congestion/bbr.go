@@ -14,11 +14,15 @@ const (
 	bbrDrainPacingGain = 35
 	// ProbeBW's phases (§5.3.3): Down at 0.9 drains what Up queued, Cruise and Refill at 1.0, Up
 	// at 1.25 looks for more bandwidth with a window of 2.25 BDP.
-	bbrDownGain     = 90
-	bbrCruiseGain   = 100
-	bbrUpGain       = 125
-	bbrUpCwndGain   = 225
-	bbrProbeRTTGain = 50 // ProbeRTT's window: half the BDP (§5.3.4.3, BBRProbeRTTCwndGain)
+	bbrDownGain   = 90
+	bbrCruiseGain = 100
+	bbrUpGain     = 125
+	bbrUpCwndGain = 225
+	// bbrCruiseCwndGain bounds what is in flight between probes to 1.5 BDP: enough for ACK
+	// aggregation, not the standing queue of a second BDP that cwnd_gain 2 allows when the
+	// bandwidth estimate runs ahead of the flow's share.
+	bbrCruiseCwndGain = 150
+	bbrProbeRTTGain   = 50 // ProbeRTT's window: half the BDP (§5.3.4.3, BBRProbeRTTCwndGain)
 
 	// Startup ends when three rounds in a row (not app-limited) grew the bandwidth estimate by
 	// less than 25% (§5.3.1.2): the pipe is full.
@@ -49,20 +53,21 @@ const (
 // its data lost as too much (§5.5.10.2, BBRLossThresh); on a path that drops 5% at random that
 // would shrink the window every round and end where loss-based controllers end (the Mathis
 // bound). A drop-tail queue that overflows, though, fills first: the losses come with the RTT
-// risen above its minimum by the queue's delay, or with a delivery rate below the estimate (another
-// flow took the capacity). A policer drops without a queue, but drops everything above its rate,
-// so probing past it loses far more than random loss does. Hence a round is congested when
+// risen above its minimum by the queue's delay — also when another flow filled the queue. A
+// policer drops without a queue, but drops everything above its rate, so probing past it loses
+// far more than random loss does. Hence a judged sample is congested when
 //
-//   - more than bbrLossHeavy of its data was lost, whatever else (a policer, a collapse), or
-//   - more than bbrLossThresh was lost and the RTT rose by a quarter of min_rtt plus a
-//     millisecond, or the delivery rate fell below three quarters of the rate paced at.
+//   - at least bbrLossHeavy of its data was lost, whatever else (a policer, a collapse), or
+//   - at least bbrLossThresh was lost and the RTT rose by a quarter of min_rtt plus a
+//     millisecond.
 //
-// Random loss of up to 10% each way with a stable RTT and rate is therefore not a reason to slow
-// down (simnet's loss scenarios hold the rate at 1–10% loss).
+// Random loss of up to 10% each way with a stable RTT is therefore not a reason to slow down
+// (TestBBRKeepsItsRateUnderRandomLoss). A falling delivery rate is not a signal of its own: a
+// flow limited by its own lower bounds, or by a slow receiver, delivers less than it paces at,
+// and reading that as congestion cuts the bounds again, in a spiral (seen on the bench's relay).
 const (
 	bbrLossThresh = 2  // percent
 	bbrLossHeavy  = 20 // percent
-	bbrRateFell   = 75 // percent of the bandwidth estimate
 	// bbrLossMinPackets: a round with fewer losses than this is never congested (BBRv3 likewise
 	// counts loss events, §5.3.1.3 BBRStartupFullLossCnt).
 	bbrLossMinPackets = 3
@@ -126,9 +131,10 @@ type bbr struct {
 	round              bbrRound
 
 	// Startup.
-	filledPipe  bool
-	fullBw      uint64
-	fullBwCount int
+	filledPipe      bool
+	startupEndRound uint64 // roundCount when Startup ended
+	fullBw          uint64
+	fullBwCount     int
 
 	// ProbeBW.
 	cycleStart      time.Time
@@ -176,11 +182,14 @@ func (b *bbr) InSlowStart() bool     { return b.mode == bbrStartup }
 // congestion.
 func (b *bbr) bw() uint64 {
 	bw := b.maxBw.get()
-	if b.bwLo != 0 {
+	if b.bwLo != 0 && !b.probing() {
 		bw = min(bw, b.bwLo)
 	}
 	return bw
 }
+
+// probing reports whether the flow is probing above its lower bounds (Refill and Up).
+func (b *bbr) probing() bool { return b.mode == bbrProbeBWRefill || b.mode == bbrProbeBWUp }
 
 // bdp returns gain percent of the estimated bandwidth-delay product, or 0 while either is unknown.
 func (b *bbr) bdp(gain int) int {
@@ -227,6 +236,9 @@ func (b *bbr) OnAck(ev *AckEvent) {
 		ended = b.round
 		b.round = bbrRound{}
 		congested = b.congested(&ended)
+		if !congested {
+			b.relaxLowerBounds(ended.rounds)
+		}
 	}
 	if roundStart {
 		b.round.rounds++
@@ -278,17 +290,8 @@ func (b *bbr) congested(r *bbrRound) bool {
 	if lossPct < bbrLossThresh {
 		return false
 	}
-	if min := b.minRTT.get(); min > 0 && r.rttN > 0 {
-		avg := r.rttSum / time.Duration(r.rttN)
-		if avg > min+min/4+time.Millisecond {
-			return true
-		}
-	}
-	// The delivery rate fell: below three quarters of what the sender paced at (or of the
-	// bandwidth in use, when pacing below it to drain). Startup paces far above what it can
-	// deliver by design, so this says nothing there.
-	ref := min(b.pacing, b.bw())
-	return b.mode != bbrStartup && !r.appLimited && ref > 0 && r.maxRate > 0 && r.maxRate < ref*bbrRateFell/100
+	min := b.minRTT.get()
+	return min > 0 && r.rttN > 0 && r.rttSum/time.Duration(r.rttN) > min+min/4+time.Millisecond
 }
 
 // onCongestion lowers the bounds once for a congested round (§5.5.10.3): inflight_hi to what was
@@ -303,22 +306,55 @@ func (b *bbr) onCongestion(r *bbrRound) {
 	case bbrStartup, bbrProbeBWUp:
 		b.inflightHi = max(peak*bbrBeta/100, b.bdp(100), b.minCwnd)
 	}
-	if b.mode == bbrStartup {
+	if b.mode == bbrStartup || b.mode == bbrDrain || b.roundCount <= b.startupEndRound+1 {
+		// Startup overshot by design; Drain empties what it queued, and inflight_hi keeps the
+		// next probe from overshooting as far. Lower bounds for these losses — detected up to
+		// a round after Startup ends — would only slow the flow down below a rate the path
+		// has just shown it carries.
 		b.filledPipe = true
+		return
 	}
-	if b.mode == bbrProbeBWUp {
+	switch b.mode {
+	case bbrProbeBWUp:
 		b.enterProbeBW(bbrProbeBWDown, time.Time{})
 	}
-	// §5.5.10.3: the lower bounds fall by β per congested round, but never below what the
-	// round actually delivered — that much the path carried.
-	if b.bwLo == 0 {
-		b.bwLo = b.maxBw.get()
+	// §5.5.10.3: the lower bounds fall by β per congested sample. Unlike BBRv3 they fall from
+	// the lower of the bound and what the flow actually delivered, a multiplicative decrease
+	// like CUBIC's: a queue shared with a loss-based flow then overflows for both, and both
+	// yield. (With BBRv3's max(delivered, β·bound) a flow holding most of the link keeps it.)
+	// Random loss never gets here.
+	bw := b.bw()
+	if r.maxRate > 0 {
+		bw = min(bw, r.maxRate)
 	}
-	b.bwLo = max(b.bwLo*bbrBeta/100, r.maxRate, 1)
-	if b.inflightLo == 0 {
-		b.inflightLo = b.cwnd
+	b.bwLo = max(bw*bbrBeta/100, 1)
+	inflight := b.cwnd
+	if r.delivered > 0 {
+		inflight = min(inflight, r.delivered/max(r.rounds, 1))
 	}
-	b.inflightLo = max(b.inflightLo*bbrBeta/100, r.delivered/max(r.rounds, 1), b.minCwnd)
+	b.inflightLo = max(inflight*bbrBeta/100, b.minCwnd)
+}
+
+// relaxLowerBounds lets the lower bounds grow back by one datagram per round trip of samples
+// without congestion, and forgets them once they no longer bind. With the multiplicative
+// decrease of onCongestion this is AIMD, which converges flows sharing a bottleneck to equal
+// shares (Chiu and Jain 1989); a growth proportional to the bound would keep their ratio.
+func (b *bbr) relaxLowerBounds(rounds int) {
+	rounds = max(rounds, 1)
+	if b.bwLo != 0 {
+		if rtt := b.minRTT.get(); rtt > 0 {
+			b.bwLo += bytesPerSecond(uint64(rounds*b.mds), rtt)
+		}
+		if b.bwLo >= b.maxBw.get() {
+			b.bwLo = 0
+		}
+	}
+	if b.inflightLo != 0 {
+		b.inflightLo += rounds * b.mds
+		if b.inflightLo >= b.bdp(bbrCwndGain) {
+			b.inflightLo = 0
+		}
+	}
 }
 
 // checkFullPipe ends Startup when the bandwidth stopped growing (§5.3.1.2).
@@ -345,6 +381,7 @@ func (b *bbr) updateMode(ev *AckEvent, roundStart bool) {
 	case bbrStartup:
 		if b.filledPipe {
 			b.mode = bbrDrain
+			b.startupEndRound = b.roundCount
 		}
 	case bbrDrain:
 		if ev.BytesInFlight <= b.bdp(100) {
@@ -454,9 +491,11 @@ func (b *bbr) timeToProbe(now time.Time) bool {
 	return now.Sub(b.cycleStart) >= b.probeWait || b.roundCount-b.cycleRound >= b.probeWaitRounds
 }
 
-// enterRefill forgets the lower bounds (§5.3.3.3): probing starts from the long-term model.
+// enterRefill starts probing from the long-term model (§5.3.3.3). Unlike BBRv3 the lower bounds
+// are not forgotten here but only set aside while probing, and forgotten when Up ends without
+// congestion: forgetting them every cycle would undo the convergence their additive regrowth
+// brings (see relaxLowerBounds).
 func (b *bbr) enterRefill() {
-	b.bwLo, b.inflightLo = 0, 0
 	b.enterProbeBW(bbrProbeBWRefill, time.Time{})
 }
 
@@ -503,8 +542,11 @@ func (b *bbr) setPacingRate(ev *AckEvent) {
 // the BDP in ProbeRTT.
 func (b *bbr) setCwnd(ev *AckEvent) {
 	gain := bbrCwndGain
-	if b.mode == bbrProbeBWUp {
+	switch b.mode {
+	case bbrProbeBWUp:
 		gain = bbrUpCwndGain
+	case bbrProbeBWCruise, bbrProbeBWDown:
+		gain = bbrCruiseCwndGain
 	}
 	target := b.bdp(gain)
 	if target == 0 {
@@ -531,7 +573,7 @@ func (b *bbr) setCwnd(ev *AckEvent) {
 		}
 		b.cwnd = min(b.cwnd, max(hi, b.minCwnd))
 	}
-	if b.inflightLo != 0 {
+	if b.inflightLo != 0 && !b.probing() {
 		b.cwnd = min(b.cwnd, b.inflightLo)
 	}
 	if b.mode == bbrProbeRTT {

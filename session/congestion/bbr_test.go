@@ -8,7 +8,7 @@ import (
 )
 
 // TestBBRLossRule works the loss rule (bbrLossThresh) through by hand: a model of 10 MB/s and
-// 20 ms min_rtt (BDP 200 kB), in ProbeBW cruise pacing at 10 MB/s, judging one round.
+// 20 ms min_rtt (BDP 200 kB), in ProbeBW cruise pacing at 10 MB/s, judging one sample.
 func TestBBRLossRule(t *testing.T) {
 	b := NewBBR(mds).(*bbr)
 	b.minRTT.update(epoch, 20*ms)
@@ -25,18 +25,18 @@ func TestBBRLossRule(t *testing.T) {
 		{"10% random loss, RTT and rate steady", bbrRound{lost: pkts(16), delivered: pkts(150), rttSum: 21 * ms, rttN: 1, maxRate: 9_000_000}, false},
 		{"5% loss with a queue: RTT 27 ms > 20·1.25+1", bbrRound{lost: pkts(8), delivered: pkts(160), rttSum: 27 * ms, rttN: 1, maxRate: 9_500_000}, true},
 		{"5% loss, RTT 25.5 ms: within the margin", bbrRound{lost: pkts(8), delivered: pkts(160), rttSum: 51 * ms, rttN: 2, maxRate: 9_500_000}, false},
-		{"5% loss, delivery rate fell to 70%", bbrRound{lost: pkts(8), delivered: pkts(160), rttSum: 20 * ms, rttN: 1, maxRate: 7_000_000}, true},
-		{"rate fell but app-limited", bbrRound{lost: pkts(8), delivered: pkts(160), rttSum: 20 * ms, rttN: 1, maxRate: 7_000_000, appLimited: true}, false},
+		{"5% loss, delivery rate 70% of the pacing rate, no queue: not a signal", bbrRound{lost: pkts(8), delivered: pkts(160), rttSum: 20 * ms, rttN: 1, maxRate: 7_000_000}, false},
 		{"1% loss with a queue: under 2%", bbrRound{lost: pkts(3), delivered: pkts(300), rttSum: 30 * ms, rttN: 1, maxRate: 9_500_000}, false},
 		{"25% loss (a policer), RTT and rate steady", bbrRound{lost: pkts(40), delivered: pkts(120), rttSum: 20 * ms, rttN: 1, maxRate: 9_500_000}, true},
 		{"two losses only, with a queue", bbrRound{lost: pkts(2), delivered: pkts(20), rttSum: 40 * ms, rttN: 1, maxRate: 9_500_000}, false},
 	} {
 		require.Equal(t, tc.congested, b.congested(&tc.r), tc.name)
 	}
-	// Startup paces at 2.77× what it delivers by design: a low delivery rate is no signal there.
-	b.mode = bbrStartup
-	b.pacing = 27_700_000
-	require.False(t, b.congested(&bbrRound{lost: pkts(8), delivered: pkts(160), rttSum: 20 * ms, rttN: 1, maxRate: 9_500_000}))
+	// The RTT margin scales with min_rtt: a quarter of it plus 1 ms.
+	b.minRTT = minFilter{window: bbrMinRTTWindow}
+	b.minRTT.update(epoch, 100*ms)
+	require.False(t, b.congested(&bbrRound{lost: pkts(8), delivered: pkts(160), rttSum: 126 * ms, rttN: 1}))
+	require.True(t, b.congested(&bbrRound{lost: pkts(8), delivered: pkts(160), rttSum: 127 * ms, rttN: 1}))
 }
 
 // TestBBRPacesAtTheEstimate: the pacing rate follows the bandwidth filter times the phase's
@@ -53,10 +53,14 @@ func TestBBRPacesAtTheEstimate(t *testing.T) {
 	b.mode = bbrProbeBWDown
 	b.setPacingRate(&AckEvent{Now: epoch})
 	require.Equal(t, uint64(1_000_000*90/100*99/100), b.PacingRate())
-	// The window: twice the 20 kB BDP plus the pacer's bursts, reached by growing.
+	// The window between probes: 1.5 times the 20 kB BDP plus the pacer's bursts, reached by
+	// growing; in Up 2.25 times.
 	b.cwnd = 10_000
 	b.setCwnd(&AckEvent{Now: epoch, AckedBytes: 1_000_000})
-	require.Equal(t, 2*20_000+2*PacingBurstDatagrams*mds, b.CongestionWindow())
+	require.Equal(t, 20_000*3/2+2*PacingBurstDatagrams*mds, b.CongestionWindow())
+	b.mode = bbrProbeBWUp
+	b.setCwnd(&AckEvent{Now: epoch, AckedBytes: 1_000_000})
+	require.Equal(t, 20_000*9/4+2*PacingBurstDatagrams*mds, b.CongestionWindow())
 	b.mode = bbrProbeRTT
 	b.setCwnd(&AckEvent{Now: epoch})
 	require.Equal(t, max(10_000, bbrMinCwndPackets*mds), b.CongestionWindow())
