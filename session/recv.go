@@ -115,6 +115,22 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 		return
 	}
 
+	if !c.received.Fits(pn) {
+		// Every ACK range is in use and this packet would open another. Forgetting the lowest
+		// range would leave packets whose data we used unacknowledged for good (see
+		// reassembly.ReceivedPackets.Fits), so the packet is refused as if lost — all but its
+		// ACK frames, which need no acknowledgement and are what frees our ranges (our ACKs ask
+		// to be acknowledged meanwhile, see ackRangesPing).
+		c.stats.Drops.TooManyGaps++
+		for p := payload; len(p) > 0; {
+			n, _ := header.ParseFrame(p, &c.frame)
+			p = p[n:]
+			if c.frame.Type == header.FrameAck {
+				c.handleFrame(now, &c.frame, trustedOnly)
+			}
+		}
+		return
+	}
 	rejected := false
 	for p := payload; len(p) > 0; {
 		n, _ := header.ParseFrame(p, &c.frame)

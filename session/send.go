@@ -19,6 +19,10 @@ const pnLen = 4
 // asks for an immediate ACK on the packet that fills the window.
 const immediateAckWindow = 16
 
+// ackRangesPing: an ACK-only packet reporting this many ranges asks to be acknowledged (see
+// PollDatagram), a quarter of what an ACK frame holds.
+const ackRangesPing = header.MaxAckRanges / 4
+
 // minStreamPayload: do not start a STREAM frame with room for fewer bytes than this.
 const minStreamPayload = 32
 
@@ -161,9 +165,12 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 	}
 	if !ackEliciting && sp.ackLargest != header.NoPacket {
 		// An ACK-only packet. Every so often make one ack-eliciting so that our ACK ranges get
-		// acknowledged and can be forgotten — but only if the window allows it.
+		// acknowledged and can be forgotten — but only if the window allows it. Always when the
+		// ranges pile up (a lossy path and a large flight): once they are all in use, packets
+		// that would open another are refused (see HandleDatagram).
 		c.ackOnlySent++
-		if c.ackOnlySent >= ackOnlyPingEvery && canSend && c.received.NumRanges() > 1 && len(b)+1 <= limit {
+		if (c.ackOnlySent >= ackOnlyPingEvery || c.received.NumRanges() >= ackRangesPing) && canSend &&
+			c.received.NumRanges() > 1 && len(b)+1 <= limit {
 			b = header.AppendPing(b)
 			ackEliciting = true
 		}

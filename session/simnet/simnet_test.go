@@ -95,10 +95,12 @@ func scenarios() []Scenario {
 	// The loopback relay of transport's TestImpairedTransfer: a one-way upload on a path of
 	// almost no delay, where the server closes as soon as it has read everything. This is where a
 	// late packet whose acknowledgement the receiver forgot made the sender's graceful close fail.
+	// BBR's larger flights fill all 64 ACK ranges here: before the receiver refused packets that
+	// do not fit (reassembly.ReceivedPackets.Fits), forgetting the lowest range failed seed 5.
 	for _, cc := range []struct {
 		name string
 		ctl  func(int) congestion.Controller
-	}{{"loopback-upload", nil}, {"loopback-upload-newreno", congestion.NewNewReno}} {
+	}{{"loopback-upload", nil}, {"loopback-upload-newreno", congestion.NewNewReno}, {"loopback-upload-bbr", congestion.NewBBR}} {
 		lo := mk(cc.name, impair.Config{Delay: 50 * time.Microsecond, Loss: 0.05, Reorder: 0.02, ReorderDelay: time.Millisecond,
 			Duplicate: 0.02, Corrupt: 0.02}, 2<<20, 0, 60*time.Second)
 		lo.Config = &session.Config{Congestion: cc.ctl}
