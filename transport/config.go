@@ -24,15 +24,15 @@ const (
 type Congestion int
 
 const (
-	// Cubic is RFC 9438 CUBIC with HyStart++ (RFC 9406), the default: in the bench suite it beat
-	// NewReno on every impaired path (and quic-go and Linux TCP default to it too).
-	Cubic Congestion = iota
+	// BBR, the default, is a model-based controller after BBRv3 (draft-ietf-ccwg-bbr): it paces
+	// at its estimate of the path's bandwidth and does not read random loss as congestion, so it
+	// keeps its rate on lossy paths where loss-based controllers collapse (see congestion.NewBBR).
+	// In the bench suite it beat CUBIC from 1.1× on a clean 20 ms path to 40× at 5% loss.
+	BBR Congestion = iota
+	// Cubic is RFC 9438 CUBIC with HyStart++ (RFC 9406), as quic-go and Linux TCP default to.
+	Cubic
 	// NewReno is RFC 9002 §7's controller.
 	NewReno
-	// BBR is a model-based controller after BBRv3 (draft-ietf-ccwg-bbr): it paces at its
-	// estimate of the path's bandwidth and does not read random loss as congestion, so it keeps
-	// its rate on lossy paths where loss-based controllers collapse (see congestion.NewBBR).
-	BBR
 )
 
 // congestionNames maps each Congestion to its name in package congestion (congestion.Names).
@@ -88,7 +88,7 @@ type Config struct {
 	// SendBuffer is how many written but unacknowledged bytes a connection holds before Write
 	// blocks. Default 4 MiB.
 	SendBuffer int
-	// Congestion picks the congestion controller. Default Cubic.
+	// Congestion picks the congestion controller. Default BBR.
 	Congestion Congestion
 	// DisablePacing sends whole congestion windows at once. Pacing is on by default
 	// (RFC 9002 §7.7).

@@ -70,7 +70,7 @@
 //
 // # Defaults
 //
-// A nil *Config means: 1200-byte datagrams, CUBIC with pacing, 1 MiB initial receive window
+// A nil *Config means: 1200-byte datagrams, BBR with pacing, 1 MiB initial receive window
 // growing to 16 MiB, 4 MiB send buffer, 25 ms max ACK delay, 30 s idle timeout, 10 s keep-alive,
 // 10 s handshake timeout, 1024 half-open sessions per listener, 128 queued accepts, Retry above
 // 512 handshakes in progress, 5 s close timeout, 4 MiB socket buffers, 1024 queued datagrams per

@@ -23,7 +23,7 @@ type tlsgram struct {
 func init() {
 	bench.Register(10, tlsgram{
 		name:     "tlsgram",
-		settings: "defaults: 1200-B datagrams, CUBIC + HyStart++, pacing, packet authentication, 1 MiB→16 MiB receive window, send buffer 4 cwnd (256 KiB–4 MiB)",
+		settings: "defaults: 1200-B datagrams, BBR, pacing, packet authentication, 1 MiB→16 MiB receive window, send buffer 4 cwnd (256 KiB–4 MiB)",
 		rtts:     1,
 	})
 	bench.Register(11, tlsgram{
