@@ -16,6 +16,9 @@ type Flow struct {
 	Config      *session.Config // nil: the defaults
 	ClientBytes int
 	Start       time.Duration // when the client dials, from the start of the run
+	// AppRate, if positive, is how fast the client's application writes (bytes per second from
+	// its handshake's end): an app-limited sender. Zero writes as fast as the connection takes.
+	AppRate int
 }
 
 // FlowsScenario runs several connections through one shared path: every client's datagrams go
@@ -30,6 +33,10 @@ type FlowsScenario struct {
 	Limit time.Duration
 	// Sample, if positive, records every flow's delivered bytes every Sample (FlowsResult.Delivered).
 	Sample time.Duration
+	// ChangeAt, if positive, moves the path to UpAfter/DownAfter at that time, as a route change:
+	// datagrams sent from then on take the new links, those in flight arrive by the old ones.
+	ChangeAt           time.Duration
+	UpAfter, DownAfter impair.Config
 }
 
 // FlowsResult describes a finished FlowsScenario.
@@ -65,9 +72,10 @@ func (r *FlowsResult) Share(sample, from, to time.Duration) (shares []float64, r
 }
 
 type flowPair struct {
-	ends          [2]*end
-	cid           [2]uint64 // client's and server's connection IDs
-	started, done bool
+	ends              [2]*end
+	cid               [2]uint64 // client's and server's connection IDs
+	started, done     bool
+	appStart, appNext time.Time // an app-limited client: when it began writing, when it writes next
 }
 
 // RunFlows simulates s with the given seed. It fails if a flow does not deliver its bytes exactly
@@ -81,13 +89,15 @@ func RunFlows(s FlowsScenario, seed int64) (FlowsResult, error) {
 	up.Seed = impair.DeriveSeed(seed, 1)
 	down.Seed = impair.DeriveSeed(seed, 2)
 	links := [2]*impair.Link{impair.NewLink(up, start), impair.NewLink(down, start)}
+	var old [2]*impair.Link // the links before ChangeAt, draining
+	changed := s.ChangeAt <= 0
 	var packetKey [session.PacketKeyLen]byte
 	rng.Read(packetKey[:])
 	pairs := make([]*flowPair, len(s.Flows))
 	byCID := map[uint64]*end{}
 	for i, f := range s.Flows {
 		p := &flowPair{cid: [2]uint64{rng.Uint64() | 1, rng.Uint64() | 1}}
-		p.ends[0] = &end{sent: make([]byte, simClientHello+simFinished+f.ClientBytes)}
+		p.ends[0] = &end{sent: make([]byte, simClientHello+simFinished+f.ClientBytes), appPaced: f.AppRate > 0}
 		p.ends[1] = &end{sent: make([]byte, simServerFlight)}
 		rng.Read(p.ends[0].sent)
 		rng.Read(p.ends[1].sent)
@@ -102,6 +112,14 @@ func RunFlows(s FlowsScenario, seed int64) (FlowsResult, error) {
 		return res, fmt.Errorf("flows %s seed %d at t=%v: %s", s.Name, seed, now.Sub(start), fmt.Sprintf(format, args...))
 	}
 	for {
+		if !changed && !now.Before(start.Add(s.ChangeAt)) {
+			changed = true
+			up, down := s.UpAfter, s.DownAfter
+			up.Seed = impair.DeriveSeed(seed, 3)
+			down.Seed = impair.DeriveSeed(seed, 4)
+			old = links
+			links = [2]*impair.Link{impair.NewLink(up, now), impair.NewLink(down, now)}
+		}
 		// Dial the flows whose time has come; the server learns of its connection with the
 		// client's first datagram, but is created now (its Initial DCID is agreed in advance).
 		for i, p := range pairs {
@@ -122,6 +140,27 @@ func RunFlows(s FlowsScenario, seed int64) (FlowsResult, error) {
 			if !p.started {
 				all = false
 				continue
+			}
+			if rate := s.Flows[i].AppRate; rate > 0 && p.ends[0].c.HandshakeComplete() {
+				// The application has written AppRate bytes per second since the handshake.
+				if p.appStart.IsZero() {
+					p.appStart = now
+				}
+				e := p.ends[0]
+				hs := simClientHello + simFinished
+				// It writes whole 16 KiB records, as TLS would; writing the few bytes each
+				// step allows would make as many tiny datagrams.
+				const record = 16 << 10
+				written := int(float64(rate)*now.Sub(p.appStart).Seconds()) / record * record
+				e.allow(max(e.avail, min(len(e.sent), hs+written)))
+				p.appNext = time.Time{}
+				if e.avail < len(e.sent) {
+					next := p.appStart.Add(time.Duration(float64(written+record) / float64(rate) * float64(time.Second)))
+					p.appNext = next
+					if !next.After(now) {
+						p.appNext = now.Add(time.Microsecond) // rounding must not stop the clock
+					}
+				}
 			}
 			for k, e := range p.ends {
 				readErr, err := e.appStep(k == 0, now, packetKey[:], false, 16<<10, readBuf)
@@ -179,9 +218,13 @@ func RunFlows(s FlowsScenario, seed int64) (FlowsResult, error) {
 			}
 			earliest(p.ends[0].c.NextTimeout())
 			earliest(p.ends[1].c.NextTimeout())
+			earliest(p.appNext)
 		}
-		earliest(links[0].NextDelivery())
-		earliest(links[1].NextDelivery())
+		for _, l := range [4]*impair.Link{links[0], links[1], old[0], old[1]} {
+			if l != nil {
+				earliest(l.NextDelivery())
+			}
+		}
 		if s.Sample > 0 {
 			earliest(nextSample)
 		}
@@ -194,9 +237,9 @@ func RunFlows(s FlowsScenario, seed int64) (FlowsResult, error) {
 		if next.After(now) {
 			now = next
 		}
-		for k := range links {
-			for {
-				n, ok := links[k].Receive(now, buf)
+		for _, l := range [4]*impair.Link{links[0], links[1], old[0], old[1]} {
+			for l != nil {
+				n, ok := l.Receive(now, buf)
 				if !ok {
 					break
 				}

@@ -93,14 +93,15 @@ const (
 )
 
 type end struct {
-	c       *session.Conn
-	out     []byte // still to write, as far as the handshake allows so far
-	avail   int    // how much of sent may be written so far
-	sent    []byte // everything it writes (handshake bytes, then application data)
-	in      []byte // everything it read
-	eof     bool
-	finSent bool
-	closed  bool
+	c        *session.Conn
+	appPaced bool   // its application writes at a rate of its own (RunFlows' Flow.AppRate)
+	out      []byte // still to write, as far as the handshake allows so far
+	avail    int    // how much of sent may be written so far
+	sent     []byte // everything it writes (handshake bytes, then application data)
+	in       []byte // everything it read
+	eof      bool
+	finSent  bool
+	closed   bool
 }
 
 // Run simulates scenario s with the given seed and returns an error describing the first invariant
@@ -438,7 +439,9 @@ func (e *end) appStep(client bool, now time.Time, packetKey []byte, noAuth bool,
 			}
 		}
 		c.SetHandshakeComplete(now)
-		e.allow(len(e.sent))
+		if !e.appPaced {
+			e.allow(len(e.sent))
+		}
 	}
 	for len(e.out) > 0 && c.SendSpace() > 0 && c.Err() == nil {
 		n := min(len(e.out), chunk, c.SendSpace())
@@ -466,7 +469,7 @@ func (e *end) appStep(client bool, now time.Time, packetKey []byte, noAuth bool,
 			break
 		}
 	}
-	if e.eof && c.AllAcked() && !e.closed && c.Err() == nil {
+	if e.eof && e.finSent && c.AllAcked() && !e.closed && c.Err() == nil {
 		c.Close(now, session.CodeNoError, "")
 		e.closed = true
 	}
