@@ -408,6 +408,10 @@ func (b *bbr) updateMode(ev *AckEvent, roundStart bool) {
 		// §5.3.3.6: leave once at least a round was spent at 1.25 and what is in flight reached
 		// 1.25 BDP — or after three rounds, so a path that cannot fill is not probed forever.
 		if b.roundCount > b.phaseRound && (ev.PriorInFlight >= b.bdp(bbrUpGain) || b.roundCount >= b.phaseRound+3) {
+			// Up went this far without congestion (which would have ended it): the path has
+			// room, so whatever set the lower bounds has gone. Their additive regrowth alone
+			// takes a round per datagram — seconds at a large BDP after one congested sample.
+			b.bwLo, b.inflightLo = 0, 0
 			b.enterProbeBW(bbrProbeBWDown, now)
 		}
 	case bbrProbeRTT:
@@ -493,8 +497,7 @@ func (b *bbr) timeToProbe(now time.Time) bool {
 
 // enterRefill starts probing from the long-term model (§5.3.3.3). Unlike BBRv3 the lower bounds
 // are not forgotten here but only set aside while probing, and forgotten when Up ends without
-// congestion: forgetting them every cycle would undo the convergence their additive regrowth
-// brings (see relaxLowerBounds).
+// congestion: a probe that overflows a shared queue keeps them (see relaxLowerBounds).
 func (b *bbr) enterRefill() {
 	b.enterProbeBW(bbrProbeBWRefill, time.Time{})
 }
