@@ -84,3 +84,23 @@ func TestBBRDoesNotAllocate(t *testing.T) {
 		c.OnAck(&ev)
 	}))
 }
+
+// TestNamesAndByName: every name Names lists builds its controller, BBR (the default) first, and
+// an unknown name is an error that lists the names.
+func TestNamesAndByName(t *testing.T) {
+	names := Names()
+	require.Equal(t, []string{NameBBR, NameCubic, NameNewReno}, names)
+	for _, n := range names {
+		newCC, err := ByName(n)
+		require.NoError(t, err)
+		c := newCC(mds)
+		require.Equal(t, InitialWindow(mds), c.CongestionWindow(), n)
+	}
+	_, isBBR := func() (Controller, bool) { c, _ := ByName(NameBBR); b, ok := c(mds).(*bbr); return b, ok }()
+	require.True(t, isBBR)
+	_, err := ByName("vegas")
+	var ue *UnknownError
+	require.ErrorAs(t, err, &ue)
+	require.Equal(t, "vegas", ue.Name)
+	require.ErrorContains(t, err, "bbr, cubic, newreno")
+}
