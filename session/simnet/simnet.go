@@ -447,7 +447,7 @@ func (e *end) appStep(client bool, now time.Time, packetKey []byte, noAuth bool,
 		n := min(len(e.out), chunk, c.SendSpace())
 		w, err := c.Write(e.out[:n])
 		if err != nil {
-			return nil, fmt.Errorf("Write: %w", err)
+			return nil, fmt.Errorf("write: %w", err)
 		}
 		e.out = e.out[w:]
 	}
