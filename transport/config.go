@@ -27,7 +27,8 @@ const (
 	// BBR, the default, is a model-based controller after BBRv3 (draft-ietf-ccwg-bbr): it paces
 	// at its estimate of the path's bandwidth and does not read random loss as congestion, so it
 	// keeps its rate on lossy paths where loss-based controllers collapse (see congestion.NewBBR).
-	// In the bench suite it beat CUBIC from 1.1× on a clean 20 ms path to 40× at 5% loss.
+	// In the bench suite (20 ms RTT, medians of 3) it beat CUBIC 1.4× on a clean path, 66× at 1%
+	// random loss and 84× at 5%, and matched it behind a 50 Mbit/s bottleneck.
 	BBR Congestion = iota
 	// Cubic is RFC 9438 CUBIC with HyStart++ (RFC 9406), as quic-go and Linux TCP default to.
 	Cubic
