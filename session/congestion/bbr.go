@@ -37,8 +37,8 @@ const (
 	// found the path's limit leaves room for others to grow into.
 	bbrHeadroom = 15
 
-	// The minimum RTT expires after 10 s (§5.3.4.1, MinRTTFilterLen); ProbeRTT runs when no sample
-	// has matched it for 5 s (ProbeRTTInterval), for 200 ms and a round (ProbeRTTDuration).
+	// The minimum RTT expires after 10 s (§5.3.4.1, MinRTTFilterLen); ProbeRTT runs when it has
+	// not fallen for 5 s (ProbeRTTInterval), for 200 ms and a round (ProbeRTTDuration).
 	bbrMinRTTWindow    = 10 * time.Second
 	bbrProbeRTTAfter   = 5 * time.Second
 	bbrProbeRTTTime    = 200 * time.Millisecond
@@ -222,7 +222,15 @@ func (b *bbr) OnAck(ev *AckEvent) {
 			roundStart = true
 		}
 		if rs.RTT > 0 {
-			if b.minRTT.update(now, rs.RTT) {
+			// ProbeRTT is due 5 s after min_rtt last changed (BBRUpdateMinRTT takes a sample below
+			// probe_rtt_min_delay, not one equal to it). A sample that merely matches the
+			// minimum keeps the filter's window fresh but must not postpone ProbeRTT: on a
+			// jitter-free path every drained queue matches it exactly, right up to a route
+			// change that raises the RTT, and ProbeRTT — the only way the new RTT is learnt
+			// before the filter expires — would then come a full 5 s after the change, with
+			// the window sized for the old, smaller BDP meanwhile.
+			prev := b.minRTT.get()
+			if b.minRTT.update(now, rs.RTT) && b.minRTT.get() != prev {
 				b.lastProbeRTT = now
 			}
 			if b.mode == bbrProbeRTT && (b.probeRTTMin == 0 || rs.RTT < b.probeRTTMin) {

@@ -66,6 +66,36 @@ func TestBBRPacesAtTheEstimate(t *testing.T) {
 	require.Equal(t, max(10_000, bbrMinCwndPackets*mds), b.CongestionWindow())
 }
 
+// TestBBRProbeRTTComesAfterTheMinimumStoppedFalling: samples that only match min_rtt do not
+// postpone ProbeRTT, which is due 5 s after the minimum last changed. (On a jitter-free path every
+// drained queue matches it exactly; when a route change then raises the RTT, postponing ProbeRTT
+// to 5 s after the last match kept the old, smaller BDP that long.)
+func TestBBRProbeRTTComesAfterTheMinimumStoppedFalling(t *testing.T) {
+	b := NewBBR(mds).(*bbr)
+	ack := func(at time.Duration, rtt time.Duration) {
+		b.OnAck(&AckEvent{Now: epoch.Add(at), AckedBytes: mds, Acked: []AckedPacket{{Size: mds}},
+			BytesInFlight: 100 * mds, Sample: RateSample{RTT: rtt, Rate: 1_000_000, TotalDelivered: 1}})
+	}
+	ack(0, 20*ms)
+	b.filledPipe, b.mode = true, bbrProbeBWCruise
+	for at := 100 * ms; at <= 5*time.Second; at += 100 * ms {
+		ack(at, 20*ms) // equal to the minimum: no new information
+	}
+	require.NotEqual(t, bbrProbeRTT, b.mode)
+	ack(5*time.Second+ms, 20*ms)
+	require.Equal(t, bbrProbeRTT, b.mode, "ProbeRTT postponed by samples equal to min_rtt")
+
+	// A lower sample does postpone it.
+	b = NewBBR(mds).(*bbr)
+	ack(0, 20*ms)
+	b.filledPipe, b.mode = true, bbrProbeBWCruise
+	ack(3*time.Second, 19*ms)
+	ack(5*time.Second+ms, 19*ms)
+	require.NotEqual(t, bbrProbeRTT, b.mode)
+	ack(8*time.Second+ms, 19*ms)
+	require.Equal(t, bbrProbeRTT, b.mode)
+}
+
 // The per-ACK call must not allocate either.
 func TestBBRDoesNotAllocate(t *testing.T) {
 	c := NewBBR(mds)

@@ -128,8 +128,16 @@ func RunFlows(s FlowsScenario, seed int64) (FlowsResult, error) {
 			}
 			p.started = true
 			conf, initial := s.Flows[i].Config, rng.Uint64()|1
-			p.ends[0].c = session.NewClient(conf, p.cid[0], initial, now)
-			p.ends[1].c = session.NewServer(conf, p.cid[1], p.cid[0], initial, now, false)
+			if conf == nil {
+				conf = &session.Config{}
+			}
+			// Each core's secrets come from the seed too, as in Run, so that a run replays
+			// exactly (Config.Rand would otherwise be crypto/rand).
+			clientConf, serverConf := *conf, *conf
+			clientConf.Rand = rand.New(rand.NewSource(impair.DeriveSeed(seed, uint64(16+2*i))))
+			serverConf.Rand = rand.New(rand.NewSource(impair.DeriveSeed(seed, uint64(17+2*i))))
+			p.ends[0].c = session.NewClient(&clientConf, p.cid[0], initial, now)
+			p.ends[1].c = session.NewServer(&serverConf, p.cid[1], p.cid[0], initial, now, false)
 			p.ends[0].allow(simClientHello)
 			byCID[p.cid[0]] = p.ends[0]
 			byCID[p.cid[1]] = p.ends[1]
