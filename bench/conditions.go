@@ -28,6 +28,11 @@ type Impairment struct {
 	// QueueBytes the drop-tail queue in front of it.
 	RateBits   int64 `json:"rate_bits,omitempty"`
 	QueueBytes int   `json:"queue_bytes,omitempty"`
+	// PoliceBits is a policer's rate in bit/s (0: none): a token bucket of
+	// PoliceBurst bytes (0: 10 ms at the rate) that drops what exceeds it,
+	// with no queue.
+	PoliceBits  int64 `json:"police_bits,omitempty"`
+	PoliceBurst int   `json:"police_burst,omitempty"`
 }
 
 // IsZero reports whether the impairment does nothing.
@@ -38,7 +43,7 @@ func (i Impairment) IsZero() bool { return i == Impairment{} }
 // drop, reorder, duplicate or corrupt segments (the kernel's TCP would
 // simply not see them), so those conditions are "n/a" for TCP contenders.
 func (i Impairment) DropsOrReorders() bool {
-	return i.Loss > 0 || i.BurstLoss > 0 || i.Reorder > 0 || i.Duplicate > 0 || i.Corrupt > 0
+	return i.Loss > 0 || i.BurstLoss > 0 || i.Reorder > 0 || i.Duplicate > 0 || i.Corrupt > 0 || i.PoliceBits > 0
 }
 
 // Condition is one link on which every measurement is repeated.
@@ -93,6 +98,8 @@ var Conditions = []Condition{
 	cond("rtt20-loss5", "20 ms RTT, 5% random loss each way", Impairment{Delay: halfRTT20, Loss: 0.05}),
 	cond("rtt20-50mbit", "20 ms RTT, 50 Mbit/s bottleneck, 125 kB drop-tail queue",
 		Impairment{Delay: halfRTT20, RateBits: rate50M, QueueBytes: queue50M}),
+	cond("rtt20-police50", "20 ms RTT, 50 Mbit/s policer (token bucket, 10 ms burst, drops above the rate, no queue)",
+		Impairment{Delay: halfRTT20, PoliceBits: rate50M}),
 	{
 		Name:        "rtt20-burst1",
 		Description: "20 ms RTT, 1% bursty loss (mean burst 4 datagrams) each way",

@@ -15,15 +15,17 @@ func init() { relayStarter = startRelay }
 // derives a separate stream per client and direction from it.
 func ImpairConfig(i Impairment, seed int64) (impair.Config, error) {
 	c := impair.Config{
-		Loss:       i.Loss,
-		Reorder:    i.Reorder,
-		Duplicate:  i.Duplicate,
-		Corrupt:    i.Corrupt,
-		Delay:      i.Delay,
-		Jitter:     i.Jitter,
-		Rate:       i.RateBits,
-		QueueBytes: i.QueueBytes,
-		Seed:       seed,
+		Loss:        i.Loss,
+		Reorder:     i.Reorder,
+		Duplicate:   i.Duplicate,
+		Corrupt:     i.Corrupt,
+		Delay:       i.Delay,
+		Jitter:      i.Jitter,
+		Rate:        i.RateBits,
+		QueueBytes:  i.QueueBytes,
+		PoliceRate:  i.PoliceBits,
+		PoliceBurst: i.PoliceBurst,
+		Seed:        seed,
 	}
 	if i.BurstLoss > 0 {
 		g, err := impair.GilbertLoss(i.BurstLoss, i.BurstLen)

@@ -17,3 +17,26 @@ func (r *ReceivedPackets) Contains(pn uint64) bool {
 	}
 	return false
 }
+
+// Fits reports whether Add(pn), for a pn that Contains does not report, would keep pn without
+// forgetting a range: the set has room for one more, or pn extends or joins ranges it holds.
+//
+// The session refuses a packet that does not fit before acting on it, as if it had been lost.
+// Otherwise the forgotten range's packets would go unacknowledged for good while their data was
+// used, and a sender that declared them lost could never learn that they arrived — which fails
+// its graceful close when the receiver closes as soon as it has read everything.
+func (r *ReceivedPackets) Fits(pn uint64) bool {
+	if r.n < len(r.ranges) {
+		return true
+	}
+	for k := r.n - 1; k >= 0; k-- {
+		lo := r.ranges[k]
+		if pn > lo.Largest {
+			return pn == lo.Largest+1 || (k+1 < r.n && pn+1 == r.ranges[k+1].Smallest)
+		}
+		if pn >= lo.Smallest {
+			return true
+		}
+	}
+	return pn+1 == r.ranges[0].Smallest
+}

@@ -388,3 +388,24 @@ func TestReceivedPacketsAllocs(t *testing.T) {
 		}
 	}))
 }
+
+// TestReceivedPacketsFits: with every range in use, only a packet number that extends or joins
+// ranges fits; below the limit everything does.
+func TestReceivedPacketsFits(t *testing.T) {
+	var r ReceivedPackets
+	require.True(t, r.Fits(0))
+	// Ranges {0}, {2}, {4}, …: every other number, until the set is full.
+	for i := uint64(0); i < header.MaxAckRanges; i++ {
+		require.True(t, r.Fits(2*i))
+		require.True(t, r.Add(2*i))
+	}
+	require.Equal(t, header.MaxAckRanges, r.NumRanges())
+	top := uint64(2 * (header.MaxAckRanges - 1))
+	require.True(t, r.Fits(top+1), "extends the top range")
+	require.False(t, r.Fits(top+2), "would open a 65th range")
+	require.True(t, r.Fits(3), "joins {2} and {4}")
+	require.True(t, r.Fits(4), "already held: Contains reports it")
+	require.Equal(t, uint64(0), r.ranges[0].Smallest)
+	r.DropAcked(0, r.gen) // forget {0}: room again
+	require.True(t, r.Fits(top+2))
+}

@@ -59,8 +59,9 @@ type Config struct {
 	// SendSpace reports 0. Default 4 MiB. Below that, the buffer follows the path: four congestion
 	// windows, at least 256 KiB.
 	SendBuffer int
-	// Congestion builds the congestion controller. Nil means CUBIC with HyStart++ (RFC 9438,
-	// RFC 9406); congestion.NewNewReno gives RFC 9002 §7's NewReno.
+	// Congestion builds the congestion controller. Nil means BBR (congestion.NewBBR);
+	// congestion.NewCubic gives CUBIC with HyStart++ (RFC 9438, RFC 9406), congestion.NewNewReno
+	// RFC 9002 §7's NewReno.
 	Congestion func(maxDatagramSize int) congestion.Controller
 	// DisablePacing sends whole congestion windows at once. Default false: pacing (RFC 9002 §7.7) is on.
 	DisablePacing bool
@@ -110,7 +111,7 @@ func (c *Config) withDefaults() Config {
 		d.SendBuffer = DefaultSendBuffer
 	}
 	if d.Congestion == nil {
-		d.Congestion = congestion.NewCubic
+		d.Congestion = congestion.NewBBR
 	}
 	if d.Rand == nil {
 		d.Rand = rand.Reader

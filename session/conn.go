@@ -83,6 +83,8 @@ type Conn struct {
 	rtt                congestion.RTT
 	cc                 congestion.Controller
 	pacer              *congestion.Pacer
+	sampler            congestion.Sampler  // delivery-rate estimation over the sent-packet table
+	ackEv              congestion.AckEvent // the event being built for cc; reused (see beginAckEvent)
 	bytesInFlight      int
 	ackElicitingFlight int
 	lastAckElicitSent  time.Time
@@ -380,8 +382,13 @@ func (c *Conn) Stats() Stats {
 	s.LatestRTT = c.rtt.LatestRTT()
 	s.CongestionWindow = c.cc.CongestionWindow()
 	s.BytesInFlight = c.bytesInFlight
-	if !c.conf.DisablePacing && s.SmoothedRTT > 0 {
-		s.PacingRate = int64(float64(s.CongestionWindow) * 1.25 / s.SmoothedRTT.Seconds())
+	if !c.conf.DisablePacing {
+		// The rate the pacer uses (see PollDatagram): the controller's own, or 1.25·cwnd/srtt.
+		if r := c.cc.PacingRate(); r > 0 {
+			s.PacingRate = int64(min(r, 1<<62))
+		} else if s.SmoothedRTT > 0 {
+			s.PacingRate = int64(float64(s.CongestionWindow) * 1.25 / s.SmoothedRTT.Seconds())
+		}
 	}
 	s.SendWindow = c.peerMaxData
 	s.ReceiveWindow = c.window

@@ -103,8 +103,11 @@ func (c *Conn) pollProbe(now time.Time, dst []byte) (int, bool) {
 	if p.phase != pmtuSearching || p.probing != 0 || !c.authSending() || c.handshakePending() || (!c.isClient && !c.addrValidated) {
 		return 0, false
 	}
+	// A probe goes out wherever a datagram of the current size could: it takes the place of one,
+	// a few hundred bytes larger. Asking for room for the whole probe starved it under a
+	// controller that keeps the window full (BBR: the room that opens is one datagram at a time).
 	size := p.next()
-	if size > len(dst) || c.bytesInFlight+size > c.cc.CongestionWindow() {
+	if size > len(dst) || c.bytesInFlight+c.datagramSize() > c.cc.CongestionWindow() {
 		return 0, false
 	}
 	if p.searchStart.IsZero() {
@@ -121,7 +124,10 @@ func (c *Conn) pollProbe(now time.Time, dst []byte) (int, bool) {
 	c.stats.DatagramsSent++
 	c.stats.BytesSent += uint64(len(b))
 	c.stats.PMTUProbesSent++
-	c.sent.push(sentPacket{pn: hdr.PacketNumber, time: now, size: len(b), ackLargest: header.NoPacket, tagged: true, pmtuProbe: true})
+	// The probe carries the delivery-rate sampler's state like any packet in flight: an
+	// acknowledged probe is a delivery (its loss is not congestion, pmtuProbeLost).
+	c.sent.push(sentPacket{pn: hdr.PacketNumber, time: now, size: len(b), ackLargest: header.NoPacket, tagged: true, pmtuProbe: true,
+		rate: c.sampler.OnSent(now, c.bytesInFlight, len(b))})
 	c.bytesInFlight += len(b)
 	c.ackElicitingFlight++
 	c.lastAckElicitSent = now

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tlsgram/tlsgram/header"
+	"github.com/tlsgram/tlsgram/session/congestion"
 )
 
 // Caps on the adaptive loss-detection thresholds: beyond them, waiting longer to detect a real
@@ -32,15 +33,16 @@ type sentPacket struct {
 	ackGen        uint64 // what the ACK frame reported: see reassembly.ReceivedPackets.DropAcked
 	nChunks       uint8
 	chunks        [maxChunksPerPacket]streamChunk
-	maxData       bool  // carried MAX_DATA
-	handshakeDone bool  // carried HANDSHAKE_DONE
-	resetToken    bool  // carried RESET_TOKEN
-	tagged        bool  // carried an authentication tag
-	pmtuProbe     bool  // a path MTU probe: see pmtud.go
-	pathChallenge bool  // carried PATH_CHALLENGE: see path.go
-	connIDs       uint8 // NEW_CONNECTION_ID frames it carried, by slot: see path.go
-	lost          bool  // declared lost; kept a while so a late ACK still counts (spurious loss)
-	gone          bool  // acknowledged, or lost and forgotten; removed lazily
+	maxData       bool                   // carried MAX_DATA
+	handshakeDone bool                   // carried HANDSHAKE_DONE
+	resetToken    bool                   // carried RESET_TOKEN
+	tagged        bool                   // carried an authentication tag
+	pmtuProbe     bool                   // a path MTU probe: see pmtud.go
+	pathChallenge bool                   // carried PATH_CHALLENGE: see path.go
+	connIDs       uint8                  // NEW_CONNECTION_ID frames it carried, by slot: see path.go
+	lost          bool                   // declared lost; kept a while so a late ACK still counts (spurious loss)
+	gone          bool                   // acknowledged, or lost and forgotten; removed lazily
+	rate          congestion.PacketState // the delivery-rate sampler's state at send
 }
 
 // sentList holds tracked packets in packet-number order. Packets leave from anywhere (ACK ranges)
@@ -179,6 +181,7 @@ func (c *Conn) onAck(now time.Time, a *header.AckFrame) bool {
 	if c.largestAcked == header.NoPacket || largest > c.largestAcked {
 		c.largestAcked = largest
 	}
+	c.beginAckEvent(now)
 	// RFC 9002 §5.1: an RTT sample when the largest acknowledged packet is newly acknowledged
 	// (every tracked packet is ack-eliciting).
 	if i := c.sent.index(largest); i < len(c.sent.pkts) && c.sent.pkts[i].pn == largest && !c.sent.pkts[i].gone && !c.sent.pkts[i].lost {
@@ -203,6 +206,8 @@ func (c *Conn) onAck(now time.Time, a *header.AckFrame) bool {
 				c.stats.SpuriousLosses++
 				c.reorderPackets = min(c.reorderPackets+c.reorderPackets/2+1, maxReorderPackets)
 				c.reorderEighths = min(c.reorderEighths+2, maxReorderEighths)
+				// It was delivered after all: the delivery rate counts it.
+				c.sampler.OnAcked(now, &p.rate, p.size)
 				c.ackChunks(p)
 				c.sent.remove(p)
 				continue
@@ -213,10 +218,12 @@ func (c *Conn) onAck(now time.Time, a *header.AckFrame) bool {
 		}
 	}
 	if !newly {
+		c.endAckEvent()
 		return true
 	}
 	c.sent.trim()
 	c.detectLost(now)
+	c.endAckEvent()
 	// RFC 9002 §6.2.1: the PTO backoff resets when an acknowledgement arrives.
 	c.ptoCount = 0
 	return true
@@ -305,10 +312,32 @@ func (c *Conn) onUntaggedAck(a *header.AckFrame) {
 	c.sent.trim()
 }
 
+// beginAckEvent starts the congestion controller's event for one ACK frame or loss-timer firing:
+// onPacketAcked and detectLost fill it in, endAckEvent hands it over. Its Acked slice is reused,
+// so steady state does not allocate.
+func (c *Conn) beginAckEvent(now time.Time) {
+	c.ackEv = congestion.AckEvent{Now: now, Acked: c.ackEv.Acked[:0], PriorInFlight: c.bytesInFlight}
+}
+
+// endAckEvent completes the event with the frame's delivery-rate sample and gives it to the
+// controller, if anything was acknowledged or lost.
+func (c *Conn) endAckEvent() {
+	ev := &c.ackEv
+	ev.Sample = c.sampler.Sample(c.rtt.MinRTT())
+	if len(ev.Acked) == 0 && ev.LostBytes == 0 {
+		return
+	}
+	ev.BytesInFlight = c.bytesInFlight
+	ev.RTT = &c.rtt
+	c.cc.OnAck(ev)
+}
+
 func (c *Conn) onPacketAcked(now time.Time, p *sentPacket) {
 	c.bytesInFlight -= p.size
 	c.ackElicitingFlight--
-	c.cc.OnPacketAcked(now, p.size, p.time, &c.rtt)
+	c.ackEv.Acked = append(c.ackEv.Acked, congestion.AckedPacket{Size: p.size, SentTime: p.time})
+	c.ackEv.AckedBytes += p.size
+	c.sampler.OnAcked(now, &p.rate, p.size)
 	c.pmtuAcked(now, p)
 	c.ackChunks(p)
 	if p.ackLargest != header.NoPacket {
@@ -419,12 +448,13 @@ func (c *Conn) detectLost(now time.Time) {
 		return
 	}
 	c.stats.CongestionEvents++
-	c.cc.OnCongestionEvent(now, lostBytes, lastLost)
+	c.ackEv.LostBytes += lostBytes
+	c.ackEv.LostSentTime = lastLost
 	// §7.6: persistent congestion when the lost packets span more than three PTOs with nothing
 	// acknowledged in between. Only packets lost in this one batch are considered, and only once
 	// an RTT sample exists (§7.6.2) — a conservative approximation.
 	if c.rtt.HasSample() && lastLost.Sub(firstLost) > 3*c.rtt.PTO(peerMaxAckDelay) {
-		c.cc.OnPersistentCongestion(now)
+		c.ackEv.PersistentCongestion = true
 		c.rtt.ResetMinRTT()
 	}
 }
@@ -495,7 +525,9 @@ func (c *Conn) lossDetectionTimer() time.Time {
 
 func (c *Conn) onLossDetectionTimeout(now time.Time) {
 	if !c.lossTime.IsZero() {
+		c.beginAckEvent(now)
 		c.detectLost(now)
+		c.endAckEvent()
 		return
 	}
 	// §6.2.4: send one or two probes. Retransmit data from the oldest packet in flight if there

@@ -142,6 +142,22 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 	// or acknowledge our flight for a client that never got it. A genuine client sends both to
 	// our CID, which validates its address first.
 	unvalidated := !c.isClient && !c.addrValidated
+	if !c.received.Fits(pn) {
+		// Every ACK range is in use and this packet would open another. Forgetting the lowest
+		// range would leave packets whose data we used unacknowledged for good (see
+		// reassembly.ReceivedPackets.Fits), so the packet is refused as if lost — all but its
+		// ACK frames, which need no acknowledgement and are what frees our ranges (our ACKs ask
+		// to be acknowledged meanwhile, see ackRangesPing).
+		c.stats.Drops.TooManyGaps++
+		for p := payload; len(p) > 0; {
+			n, _ := header.ParseFrame(p, &c.frame)
+			p = p[n:]
+			if c.frame.Type == header.FrameAck && !unvalidated {
+				c.handleFrame(now, &c.frame)
+			}
+		}
+		return
+	}
 	rejected := false
 	c.dgram.pn = pn
 	for p := payload; len(p) > 0; {

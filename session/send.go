@@ -23,6 +23,10 @@ const immediateAckWindow = 16
 // reason, the trailer.
 const minCloseDatagram = 64
 
+// ackRangesPing: an ACK-only packet reporting this many ranges asks to be acknowledged (see
+// PollDatagram), a quarter of what an ACK frame holds.
+const ackRangesPing = header.MaxAckRanges / 4
+
 // minStreamPayload: do not start a STREAM frame with room for fewer bytes than this.
 const minStreamPayload = 32
 
@@ -89,14 +93,23 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 	probe := c.probes > 0
 	canSend := probe || c.bytesInFlight+size <= c.cc.CongestionWindow()
 	if canSend && !probe && !c.conf.DisablePacing {
-		c.pacer.SetRate(c.cc.CongestionWindow(), c.rtt.SmoothedRTT())
+		if rate := c.cc.PacingRate(); rate > 0 {
+			c.pacer.SetBandwidth(rate)
+		} else {
+			c.pacer.SetRate(c.cc.CongestionWindow(), c.rtt.SmoothedRTT())
+		}
 		if t := c.pacer.TimeUntilSend(now, size); t.After(now) {
 			canSend = false
 			c.pacingNext = t
 		}
 	}
 	wantSend := c.wantsToSend() || probe
-	// RFC 9002 §7.8: a sender that is not using its window must not grow it.
+	// RFC 9002 §7.8: a sender that is not using its window must not grow it. The delivery-rate
+	// samples of what is in flight now say how fast the application is, not the path
+	// (draft-cheng-iccrg-delivery-rate-estimation §3.4).
+	if !wantSend && c.bytesInFlight < c.cc.CongestionWindow() {
+		c.sampler.OnAppLimited(c.bytesInFlight)
+	}
 	if al, ok := c.cc.(congestion.AppLimitedSetter); ok {
 		if !wantSend && c.bytesInFlight < c.cc.CongestionWindow() {
 			al.SetAppLimited(true)
@@ -190,9 +203,12 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 	}
 	if !ackEliciting && sp.ackLargest != header.NoPacket {
 		// An ACK-only packet. Every so often make one ack-eliciting so that our ACK ranges get
-		// acknowledged and can be forgotten — but only if the window allows it.
+		// acknowledged and can be forgotten — but only if the window allows it. Always when the
+		// ranges pile up (a lossy path and a large flight): once they are all in use, packets
+		// that would open another are refused (see HandleDatagram).
 		c.ackOnlySent++
-		if c.ackOnlySent >= ackOnlyPingEvery && canSend && c.received.NumRanges() > 1 && len(b)+1 <= limit {
+		if (c.ackOnlySent >= ackOnlyPingEvery || c.received.NumRanges() >= ackRangesPing) && canSend &&
+			c.received.NumRanges() > 1 && len(b)+1 <= limit {
 			b = header.AppendPing(b)
 			ackEliciting = true
 		}
@@ -213,6 +229,7 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 	if ackEliciting {
 		c.ackOnlySent = 0
 		sp.size = len(b)
+		sp.rate = c.sampler.OnSent(now, c.bytesInFlight, len(b))
 		c.sent.push(sp)
 		c.bytesInFlight += len(b)
 		c.ackElicitingFlight++

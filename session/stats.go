@@ -58,7 +58,7 @@ type Drops struct {
 	WrongType       uint64 // a packet type this side never accepts, or an unexpected Retry
 	Duplicate       uint64 // packet number seen before
 	FlowControl     uint64 // stream data beyond the advertised window
-	TooManyGaps     uint64 // reassembly gap cap reached; the sender retransmits
+	TooManyGaps     uint64 // reassembly gap cap, or every ACK range in use; the sender retransmits
 	AfterClose      uint64 // arrived after the connection closed
 	Amplification   uint64 // datagrams the server withheld because of the 3× limit (sent side)
 	ShortInitial    uint64 // server: an Initial in a datagram under 1200 bytes (RFC 9000 §14.1)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tlsgram/tlsgram/session/congestion"
 )
 
 // countingTracer counts events by kind and checks they come in time order.
@@ -28,7 +30,9 @@ func (c *countingTracer) TraceEvent(ev TraceEvent) {
 // TestTracerEvents: over a lossy simulated path, the core reports every packet it sends and
 // accepts, the losses it declares, and congestion state changes, consistently with its Stats.
 func TestTracerEvents(t *testing.T) {
-	p := newPair(t, nil, 7)
+	// CUBIC: a loss-based controller enters recovery on loss, which the test wants to see
+	// reported (BBR, the default, does not read random loss as congestion).
+	p := newPair(t, &Config{Congestion: congestion.NewCubic}, 7)
 	p.loss = 0.05
 	tr := [2]*countingTracer{}
 	for i, c := range p.ends {

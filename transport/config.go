@@ -2,6 +2,7 @@ package transport
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/tlsgram/tlsgram/session"
@@ -29,12 +30,45 @@ const (
 type Congestion int
 
 const (
-	// Cubic is RFC 9438 CUBIC with HyStart++ (RFC 9406), the default: in the bench suite it beat
-	// NewReno on every impaired path (and quic-go and Linux TCP default to it too).
-	Cubic Congestion = iota
+	// BBR, the default, is a model-based controller after BBRv3 (draft-ietf-ccwg-bbr): it paces
+	// at its estimate of the path's bandwidth and does not read random loss as congestion, so it
+	// keeps its rate on lossy paths where loss-based controllers collapse (see congestion.NewBBR).
+	// In the bench suite (20 ms RTT, medians of 3) it beat CUBIC 1.4× on a clean path, 66× at 1%
+	// random loss and 84× at 5%, and matched it behind a 50 Mbit/s bottleneck.
+	BBR Congestion = iota
+	// Cubic is RFC 9438 CUBIC with HyStart++ (RFC 9406), as quic-go and Linux TCP default to.
+	Cubic
 	// NewReno is RFC 9002 §7's controller.
 	NewReno
 )
+
+// congestionNames maps each Congestion to its name in package congestion (congestion.Names).
+var congestionNames = [...]string{Cubic: congestion.NameCubic, NewReno: congestion.NameNewReno, BBR: congestion.NameBBR}
+
+// String returns the controller's name, as ParseCongestion accepts it.
+func (c Congestion) String() string {
+	if !c.valid() {
+		return "Congestion(" + strconv.Itoa(int(c)) + ")"
+	}
+	return congestionNames[c]
+}
+
+// CongestionNames returns the names ParseCongestion accepts (for a flag's help text).
+func CongestionNames() []string { return congestion.Names() }
+
+// ParseCongestion returns the controller called name ("bbr", "cubic", "newreno"); the error
+// lists the names there are.
+func ParseCongestion(name string) (Congestion, error) {
+	if _, err := congestion.ByName(name); err != nil {
+		return 0, err
+	}
+	for i, n := range congestionNames {
+		if n == name {
+			return Congestion(i), nil
+		}
+	}
+	return 0, &congestion.UnknownError{Name: name}
+}
 
 // Config tunes a Listener or a dialed Conn. A nil *Config, and the zero value of every field,
 // means the documented default. A Config may be reused; Listen, NewListener and Dial copy it.
@@ -63,7 +97,7 @@ type Config struct {
 	// SendBuffer is how many written but unacknowledged bytes a connection holds before Write
 	// blocks. Default 4 MiB.
 	SendBuffer int
-	// Congestion picks the congestion controller. Default Cubic.
+	// Congestion picks the congestion controller. Default BBR.
 	Congestion Congestion
 	// DisablePacing sends whole congestion windows at once. Default false: pacing is on
 	// (RFC 9002 §7.7).
@@ -241,11 +275,8 @@ func (c *Config) sessionConfig() *session.Config {
 
 		DisablePathMTUDiscovery: c.DisablePathMTUDiscovery,
 	}
-	switch c.Congestion {
-	case Cubic:
-		sc.Congestion = congestion.NewCubic
-	case NewReno:
-		sc.Congestion = congestion.NewNewReno
+	if int(c.Congestion) >= 0 && int(c.Congestion) < len(congestionNames) {
+		sc.Congestion, _ = congestion.ByName(congestionNames[c.Congestion])
 	}
 	return sc
 }

@@ -91,7 +91,7 @@
 //   - InitialWindow: 1 MiB
 //   - MaxWindow: 16 MiB
 //   - SendBuffer: 4 MiB
-//   - Congestion: Cubic (-cc)
+//   - Congestion: BBR (-cc)
 //   - DisablePacing: false
 //   - DisablePathMTUDiscovery: false
 //   - HandshakeTimeout: 10s (-handshake-timeout)

@@ -45,8 +45,8 @@ var settings = []Setting{
 		"cap of receive-window auto-tuning", ""},
 	{"SendBuffer", session.DefaultSendBuffer, "4 MiB",
 		"written, unacknowledged bytes a connection holds before Write blocks", ""},
-	{"Congestion", Cubic, "Cubic",
-		"congestion controller: " + strings.Join(CongestionNames(), " or ") + " (CUBIC: RFC 9438 with HyStart++, RFC 9406; NewReno: RFC 9002 §7)", "cc"},
+	{"Congestion", BBR, "BBR",
+		"congestion controller: " + strings.Join(CongestionNames(), ", ") + " (BBR: model-based, after BBRv3, keeps its rate under random loss; CUBIC: RFC 9438 with HyStart++, RFC 9406; NewReno: RFC 9002 §7)", "cc"},
 	{"DisablePacing", false, "false",
 		"send whole congestion windows at once instead of pacing them (RFC 9002 §7.7)", ""},
 	{"DisablePathMTUDiscovery", false, "false",
@@ -87,25 +87,7 @@ func Settings() []Setting {
 	return append([]Setting(nil), settings...)
 }
 
-// congestionNames are the controllers' names, as Congestion's String, MarshalText and
-// UnmarshalText (and so the tlsgram command's -cc flag) spell them. A new controller needs a
-// name here.
-var congestionNames = [...]string{Cubic: "cubic", NewReno: "newreno"}
-
-// CongestionNames lists the names of the congestion controllers, the default first.
-func CongestionNames() []string {
-	return append([]string(nil), congestionNames[:]...)
-}
-
 func (c Congestion) valid() bool { return c >= 0 && int(c) < len(congestionNames) }
-
-// String returns the controller's name: "cubic", "newreno".
-func (c Congestion) String() string {
-	if !c.valid() {
-		return fmt.Sprintf("Congestion(%d)", int(c))
-	}
-	return congestionNames[c]
-}
 
 // MarshalText returns the controller's name.
 func (c Congestion) MarshalText() ([]byte, error) {
@@ -123,5 +105,5 @@ func (c *Congestion) UnmarshalText(text []byte) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("unknown congestion controller %q (want %s)", text, strings.Join(congestionNames[:], " or "))
+	return fmt.Errorf("unknown congestion controller %q (want %s)", text, strings.Join(congestionNames[:], ", "))
 }

@@ -225,11 +225,11 @@ func checkGenerated(t *testing.T, file, begin, end, want string) {
 	t.Fatalf("%s disagrees with the settings table in %s (run go test ./transport -run TestSettings -update):\n%s", file, settingsSource, strings.Join(diff, "\n"))
 }
 
-// TestCongestionNames: every controller has a name that round-trips through text (the tlsgram
+// TestCongestionText: every controller has a name that round-trips through text (the tlsgram
 // command's -cc), and an unknown name is an error that lists the known ones.
-func TestCongestionNames(t *testing.T) {
+func TestCongestionText(t *testing.T) {
 	names := CongestionNames()
-	require.Equal(t, "cubic", names[0], "the default comes first")
+	require.Equal(t, "bbr", names[0], "the default comes first")
 	for i, name := range names {
 		var c Congestion
 		require.NoError(t, c.UnmarshalText([]byte(strings.ToUpper(name))))
@@ -242,7 +242,7 @@ func TestCongestionNames(t *testing.T) {
 	}
 	var c Congestion
 	err := c.UnmarshalText([]byte("vegas"))
-	require.ErrorContains(t, err, strings.Join(names, " or "))
+	require.ErrorContains(t, err, strings.Join(names, ", "))
 	bad := Congestion(len(names))
 	require.Error(t, (&Config{Congestion: bad}).validate())
 	_, err = bad.MarshalText()

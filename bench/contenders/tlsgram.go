@@ -23,7 +23,7 @@ type tlsgram struct {
 func init() {
 	bench.Register(10, tlsgram{
 		name:     "tlsgram",
-		settings: "defaults: 1200-B datagrams probing up to 1452 (RFC 8899 path MTU discovery), CUBIC + HyStart++, pacing, packet authentication, 1 MiB→16 MiB receive window, send buffer 4 cwnd (256 KiB–4 MiB)",
+		settings: "defaults: 1200-B datagrams probing up to 1452 (RFC 8899 path MTU discovery), BBR, pacing, packet authentication, 1 MiB→16 MiB receive window, send buffer 4 cwnd (256 KiB–4 MiB)",
 		rtts:     1,
 	})
 	bench.Register(11, tlsgram{
@@ -36,6 +36,20 @@ func init() {
 		name:     "tlsgram-newreno",
 		conf:     transport.Config{MaxDatagramSize: 1452, Congestion: transport.NewReno},
 		settings: "MaxDatagramSize 1452, NewReno (RFC 9002 §7)",
+		rtts:     1,
+		optional: true,
+	})
+	bench.Register(14, tlsgram{
+		name:     "tlsgram-cubic",
+		conf:     transport.Config{Congestion: transport.Cubic},
+		settings: "Congestion Cubic (RFC 9438 with HyStart++), otherwise defaults",
+		rtts:     1,
+		optional: true,
+	})
+	bench.Register(15, tlsgram{
+		name:     "tlsgram-bbr",
+		conf:     transport.Config{Congestion: transport.BBR},
+		settings: "Congestion BBR (model-based, after BBRv3), otherwise defaults",
 		rtts:     1,
 		optional: true,
 	})

@@ -225,7 +225,7 @@ func TestDemo(t *testing.T) {
 	require.Contains(t, stdout, "SHA-256")
 	require.Contains(t, stdout, "matches")
 	// The demo shows the settings it ran with: the library's defaults.
-	require.Regexp(t, `settings +-max-datagram 1452, -idle 30s, .*-cc cubic, `, stdout)
+	require.Regexp(t, `settings +-max-datagram 1452, -idle 30s, .*-cc bbr, `, stdout)
 
 	stdout, stderr, code = runTool(t, 90*time.Second, nil, append([]string{"demo", "-size", "2MiB", "-stats", "-cc", "newreno"}, lossyPath...)...)
 	require.Equal(t, 0, code, stderr)

@@ -63,7 +63,7 @@ func TestCongestionFlag(t *testing.T) {
 			require.Equal(t, s.Default, o.config().Congestion)
 		}
 	}
-	require.Equal(t, transport.Cubic, o.config().Congestion)
+	require.Equal(t, transport.BBR, o.config().Congestion)
 }
 
 // TestHelpShowsLibrarySettings: the help of every command that runs sessions documents each

@@ -17,6 +17,9 @@ const (
 	// DefaultQueueDelay bounds the rate limiter's queue when Rate is set and neither QueueBytes
 	// nor QueueDelay is: 100 ms of data at the configured rate.
 	DefaultQueueDelay = 100 * time.Millisecond
+	// DefaultPoliceBurst sizes the policer's bucket when PoliceBurst is zero: 10 ms of traffic
+	// at PoliceRate.
+	DefaultPoliceBurst = 10 * time.Millisecond
 	// minReorderDelay is the hold-back for Reorder when neither ReorderDelay nor Delay+Jitter
 	// gives one: on a zero-delay path, 1 ms is enough for a bulk sender's next datagrams to
 	// overtake the held one.
@@ -67,6 +70,15 @@ type Config struct {
 	// to wait more than QueueDelay for the link (needs Rate). If both QueueBytes and QueueDelay
 	// are zero, DefaultQueueDelay applies; if both are set, the tighter one does.
 	QueueDelay time.Duration
+	// PoliceRate, in bits per second, puts a policer in front of the path: a token bucket that
+	// fills at PoliceRate up to PoliceBurst bytes, and drops every datagram it has not the tokens
+	// for (a traffic policer, as ISPs and cellular networks enforce a rate plan, RFC 2697's
+	// single-rate meter without the colours). Unlike Rate it never queues: above the rate it
+	// drops, below it it adds no delay. 0 means no policer.
+	PoliceRate int64
+	// PoliceBurst is the policer's bucket size in bytes (needs PoliceRate). Zero means
+	// DefaultPoliceBurst of traffic at PoliceRate, and at least one maximum-size datagram.
+	PoliceBurst int
 	// Limit is the most datagram copies the Link holds for delivery at once; beyond it, new
 	// datagrams are dropped (and duplicates not made). Zero means DefaultLimit. It bounds the
 	// memory of a Link that is fed faster than Delay lets it drain.
@@ -226,6 +238,15 @@ func (c Config) Validate() error {
 	if c.MaxSize == 0 && c.MaxSizeAt != 0 {
 		bad("MaxSizeAt needs MaxSize")
 	}
+	if c.PoliceRate < 0 {
+		bad("PoliceRate %d is negative (0 means no policer)", c.PoliceRate)
+	}
+	if c.PoliceBurst < 0 {
+		bad("PoliceBurst %d is negative", c.PoliceBurst)
+	}
+	if c.PoliceRate == 0 && c.PoliceBurst != 0 {
+		bad("PoliceBurst needs PoliceRate: without a rate there is no policer")
+	}
 	for i, b := range c.Blackouts {
 		if b.Start < 0 || b.Duration <= 0 {
 			bad("Blackouts[%d] %v: Start must be ≥ 0 and Duration > 0", i, b)
@@ -241,7 +262,7 @@ func (c Config) Validate() error {
 // nothing. (Seed and Limit do not count.)
 func (c Config) Passthrough() bool {
 	return c.Loss == 0 && !c.Burst.Enabled() && c.Reorder == 0 && c.Duplicate == 0 && c.Corrupt == 0 &&
-		c.Delay == 0 && c.Jitter == 0 && c.Rate == 0 && len(c.Blackouts) == 0 && c.MaxSize == 0
+		c.Delay == 0 && c.Jitter == 0 && c.Rate == 0 && c.PoliceRate == 0 && len(c.Blackouts) == 0 && c.MaxSize == 0
 }
 
 // String summarises the impairment for reports, e.g.
@@ -295,6 +316,12 @@ func (c Config) String() string {
 		}
 		if c.QueueDelay > 0 || c.QueueBytes == 0 {
 			add("queue=%v", c.queueDelay())
+		}
+	}
+	if c.PoliceRate > 0 {
+		add("police=%s", FormatRate(c.PoliceRate))
+		if c.PoliceBurst > 0 {
+			add("police-burst=%dB", c.PoliceBurst)
 		}
 	}
 	if c.Limit > 0 {

@@ -17,11 +17,12 @@ const (
 	DropLimit               // the Link already held Config.Limit copies
 	DropQueue               // the rate limiter's queue was full (tail drop)
 	// DropTooBig: longer than Config.MaxSize. Checked first (a datagram that does not fit the
-	// path never enters it), numbered last so the values above keep their meaning.
+	// path never enters it), numbered after the older reasons so their values keep their meaning.
 	DropTooBig
+	DropPolice // above Config.PoliceRate: the policer's bucket was empty
 )
 
-var dropNames = [...]string{"none", "blackout", "burst", "loss", "limit", "queue", "too big"}
+var dropNames = [...]string{"none", "blackout", "burst", "loss", "limit", "queue", "too big", "police"}
 
 func (r DropReason) String() string {
 	if int(r) < len(dropNames) {
@@ -51,6 +52,7 @@ type LinkStats struct {
 	LostBlackout   uint64 // dropped during a blackout
 	QueueDrops     uint64 // tail-dropped by the rate limiter's queue
 	LimitDrops     uint64 // dropped because the Link held Config.Limit copies
+	PoliceDrops    uint64 // dropped by the policer (Config.PoliceRate)
 	Reordered      uint64 // held back by Config.Reorder
 	Duplicated     uint64 // extra copies made
 	Corrupted      uint64 // copies corrupted
@@ -60,7 +62,7 @@ type LinkStats struct {
 
 // Dropped is the total number of datagrams Send dropped, for any reason.
 func (s LinkStats) Dropped() uint64 {
-	return s.LostRandom + s.LostBurst + s.LostBlackout + s.QueueDrops + s.LimitDrops + s.TooBig
+	return s.LostRandom + s.LostBurst + s.LostBlackout + s.QueueDrops + s.LimitDrops + s.TooBig + s.PoliceDrops
 }
 
 // Add adds o's counters (and level) to s, to total several Links.
@@ -74,6 +76,7 @@ func (s *LinkStats) Add(o LinkStats) {
 	s.LostBlackout += o.LostBlackout
 	s.QueueDrops += o.QueueDrops
 	s.LimitDrops += o.LimitDrops
+	s.PoliceDrops += o.PoliceDrops
 	s.Reordered += o.Reordered
 	s.Duplicated += o.Duplicated
 	s.Corrupted += o.Corrupted
@@ -100,6 +103,10 @@ type Link struct {
 	n    uint64        // datagrams given to Send so far: the index of the next one
 	bad  bool          // Gilbert-Elliott state
 	busy time.Duration // the rate limiter serialises until then
+	// The policer as a virtual scheduler (the GCRA form of a token bucket, ITU-T I.371): tat
+	// is when the bucket will be full again; a datagram conforms if it arrives no earlier than
+	// tat minus the bucket's worth of time, and moves tat on by its own transmission time.
+	tat  time.Duration
 	fifo time.Duration // delivery time of the latest datagram not held back by Reorder
 	seq  uint64        // enqueue order, to break ties in q
 
@@ -111,6 +118,7 @@ type Link struct {
 	// Derived from cfg by NewLink.
 	limit        int
 	queueLimit   time.Duration // longest wait for the serialiser before tail drop
+	policeBurst  time.Duration // the policer's bucket, as time at PoliceRate
 	reorderDelay time.Duration
 	exitBad      float64 // 1/Burst.MeanLen
 }
@@ -144,6 +152,12 @@ func NewLink(cfg Config, start time.Time) *Link {
 		l.reorderDelay = max(cfg.Delay+cfg.Jitter, minReorderDelay)
 	}
 	l.queueLimit = cfg.queueLimit()
+	if cfg.PoliceRate > 0 {
+		l.policeBurst = DefaultPoliceBurst
+		if cfg.PoliceBurst > 0 {
+			l.policeBurst = txTime(cfg.PoliceBurst, cfg.PoliceRate)
+		}
+	}
 	return l
 }
 
@@ -197,6 +211,10 @@ func (l *Link) Send(now time.Time, b []byte) SendResult {
 		res.Drop = DropLimit
 		l.stats.LimitDrops++
 		return res
+	case !l.police(t, len(b)):
+		res.Drop = DropPolice
+		l.stats.PoliceDrops++
+		return res
 	}
 
 	depart := t
@@ -236,6 +254,21 @@ func (l *Link) Send(now time.Time, b []byte) SendResult {
 		l.stats.Duplicated++
 	}
 	return res
+}
+
+// police reports whether a datagram of n bytes arriving at t conforms to the policer, and takes
+// its tokens if so. A datagram larger than the whole bucket conforms only to a full bucket.
+func (l *Link) police(t time.Duration, n int) bool {
+	if l.cfg.PoliceRate == 0 {
+		return true
+	}
+	tx := txTime(n, l.cfg.PoliceRate)
+	tat := max(l.tat, t)
+	if tat+tx-t > max(l.policeBurst, tx) {
+		return false
+	}
+	l.tat = tat + tx
+	return true
 }
 
 // NextDelivery returns when the earliest queued copy is due, or the zero Time if none is queued.

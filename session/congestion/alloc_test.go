@@ -21,13 +21,13 @@ func TestPerPacketCallsDoNotAllocate(t *testing.T) {
 			// Slow start, then congestion avoidance after a loss.
 			require.Zero(t, testing.AllocsPerRun(1000, func() {
 				now = now.Add(time.Microsecond)
-				c.OnPacketAcked(now, mds, now.Add(-50*ms), r)
+				ackOne(c, now, mds, now.Add(-50*ms), r)
 			}))
-			c.OnCongestionEvent(now, mds, now)
+			lossOne(c, now, mds, now)
 			now = now.Add(100 * ms)
 			require.Zero(t, testing.AllocsPerRun(1000, func() {
 				now = now.Add(time.Microsecond)
-				c.OnPacketAcked(now, mds, now.Add(-50*ms), r)
+				ackOne(c, now, mds, now.Add(-50*ms), r)
 			}))
 			require.False(t, c.InSlowStart())
 		})
@@ -54,14 +54,14 @@ func benchmarkAcked(b *testing.B, newCC func(int) Controller, avoidance bool) {
 	r := fixedRTT(50 * ms)
 	now := epoch
 	if avoidance {
-		c.OnCongestionEvent(now, mds, now)
+		lossOne(c, now, mds, now)
 		now = now.Add(time.Second)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
 		now = now.Add(time.Microsecond)
 		c.OnPacketSent(now, mds)
-		c.OnPacketAcked(now, mds, now.Add(-50*ms), r)
+		ackOne(c, now, mds, now.Add(-50*ms), r)
 	}
 }
 
@@ -100,14 +100,14 @@ func TestExtremeInputs(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := newCC(mds)
 			for range 3000 {
-				c.OnPacketAcked(epoch, 1<<29, epoch, nil)
+				ackOne(c, epoch, 1<<29, epoch, nil)
 			}
 			require.Equal(t, maxWindow, c.CongestionWindow())
-			c.OnCongestionEvent(epoch, mds, epoch)
+			lossOne(c, epoch, mds, epoch)
 			later := epoch.Add(time.Hour)
 			for range 100 {
 				later = later.Add(time.Hour)
-				c.OnPacketAcked(later, 1<<29, later, nil) // nil RTT: InitialRTT is assumed
+				ackOne(c, later, 1<<29, later, nil) // nil RTT: InitialRTT is assumed
 			}
 			require.LessOrEqual(t, c.CongestionWindow(), maxWindow)
 			require.GreaterOrEqual(t, c.CongestionWindow(), MinimumWindow(mds))

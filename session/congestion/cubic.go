@@ -79,9 +79,9 @@ func (c *cubic) OnPacketSent(now time.Time, _ int) {
 	}
 }
 
-// OnPacketAcked grows the window: slow start (with HyStart++ while the threshold is still
+// onPacketAcked grows the window: slow start (with HyStart++ while the threshold is still
 // infinite), then the cubic function with the Reno-friendly floor (RFC 9438 §4.2–4.5).
-func (c *cubic) OnPacketAcked(now time.Time, bytes int, sentTime time.Time, rtt *RTT) {
+func (c *cubic) onPacketAcked(now time.Time, bytes int, sentTime time.Time, rtt *RTT) {
 	if bytes <= 0 {
 		return
 	}
@@ -216,10 +216,10 @@ func (c *cubic) congestionAvoidance(now time.Time, bytes int, rtt *RTT) {
 	c.cwndFrac = next - whole
 }
 
-// OnCongestionEvent reduces the window to β·cwnd once per recovery period (RFC 9438 §4.6), with
+// onCongestionEvent reduces the window to β·cwnd once per recovery period (RFC 9438 §4.6), with
 // fast convergence (§4.7): if the window is below the previous W_max, the flow is losing bandwidth
 // to newer flows and releases some by remembering a lower W_max.
-func (c *cubic) OnCongestionEvent(now time.Time, _ int, sentTime time.Time) {
+func (c *cubic) onCongestionEvent(now time.Time, _ int, sentTime time.Time) {
 	if c.rec.covers(sentTime) {
 		return
 	}
@@ -241,10 +241,10 @@ func (c *cubic) OnCongestionEvent(now time.Time, _ int, sentTime time.Time) {
 	c.hsDone = true // RFC 9406 §4.2: a loss in slow start or CSS ends HyStart++
 }
 
-// OnPersistentCongestion collapses the window to the minimum (RFC 9002 §7.6.2). RFC 9438 §4.8: the
+// onPersistentCongestion collapses the window to the minimum (RFC 9002 §7.6.2). RFC 9438 §4.8: the
 // first congestion avoidance stage after such a timeout uses K = 0 and W_max = the window at its
 // start; ssthresh keeps the β·cwnd the preceding congestion event set.
-func (c *cubic) OnPersistentCongestion(time.Time) {
+func (c *cubic) onPersistentCongestion(time.Time) {
 	c.cwnd = c.minWindow
 	c.cwndFrac = 0
 	c.inEpoch = false
@@ -258,3 +258,9 @@ func (c *cubic) InSlowStart() bool     { return c.cwnd < c.ssthresh }
 
 // SetAppLimited implements AppLimitedSetter.
 func (c *cubic) SetAppLimited(limited bool) { c.appLimited = limited }
+
+// OnAck implements Controller.
+func (c *cubic) OnAck(ev *AckEvent) { applyLossBased(c, ev) }
+
+// PacingRate leaves pacing to the session (RFC 9002 §7.7).
+func (c *cubic) PacingRate() uint64 { return 0 }

@@ -15,7 +15,7 @@ func growCubic(t *testing.T, w int) *cubic {
 	c := NewCubic(mds).(*cubic)
 	for c.CongestionWindow() < w {
 		c.OnPacketSent(epoch, mds)
-		c.OnPacketAcked(epoch, mds, epoch, nil)
+		ackOne(c, epoch, mds, epoch, nil)
 	}
 	require.Equal(t, w, c.CongestionWindow())
 	require.True(t, c.InSlowStart())
@@ -30,7 +30,7 @@ func ackClock(c Controller, rtt *RTT, start time.Time, srtt, dur time.Duration, 
 	now := start
 	for now.Before(start.Add(dur)) {
 		c.OnPacketSent(now, mds)
-		c.OnPacketAcked(now, mds, now.Add(-srtt), rtt)
+		ackOne(c, now, mds, now.Add(-srtt), rtt)
 		if observe != nil {
 			observe(now)
 		}
@@ -54,7 +54,7 @@ func wCubicRef(wMax, cwndEpoch, t float64) float64 {
 func TestCubicLossReduction(t *testing.T) {
 	c := growCubic(t, 100*mds)
 	lossAt := epoch.Add(time.Second)
-	c.OnCongestionEvent(lossAt, mds, lossAt.Add(-ms))
+	lossOne(c, lossAt, mds, lossAt.Add(-ms))
 	// RFC 9438 §4.6: cwnd = ssthresh = β·W with β = 0.7.
 	require.Equal(t, 70*mds, c.CongestionWindow())
 	require.Equal(t, 70*mds, c.ssthresh)
@@ -63,27 +63,27 @@ func TestCubicLossReduction(t *testing.T) {
 	require.Equal(t, float64(100*mds), c.wMax)
 
 	// Once per recovery period.
-	c.OnCongestionEvent(lossAt.Add(ms), mds, lossAt)
+	lossOne(c, lossAt.Add(ms), mds, lossAt)
 	require.Equal(t, 70*mds, c.CongestionWindow())
 	// No growth for packets sent before the recovery start.
-	c.OnPacketAcked(lossAt.Add(2*ms), mds, lossAt, fixedRTT(100*ms))
+	ackOne(c, lossAt.Add(2*ms), mds, lossAt, fixedRTT(100*ms))
 	require.Equal(t, 70*mds, c.CongestionWindow())
 	require.True(t, c.InRecovery())
 	// A packet sent after it ends recovery.
-	c.OnPacketAcked(lossAt.Add(100*ms), mds, lossAt.Add(ms), fixedRTT(100*ms))
+	ackOne(c, lossAt.Add(100*ms), mds, lossAt.Add(ms), fixedRTT(100*ms))
 	require.False(t, c.InRecovery())
 
 	// A loss of a packet sent after the recovery start is a new event: 0.7 of the window again.
 	w := c.CongestionWindow()
 	require.Greater(t, w, 70*mds, "the ack that ended recovery grew the window a little")
-	c.OnCongestionEvent(lossAt.Add(200*ms), mds, lossAt.Add(ms))
+	lossOne(c, lossAt.Add(200*ms), mds, lossAt.Add(ms))
 	require.Equal(t, w*7/10, c.CongestionWindow())
 
 	// Never below the minimum window.
 	now := lossAt
 	for range 20 {
 		now = now.Add(time.Second)
-		c.OnCongestionEvent(now, mds, now.Add(-ms))
+		lossOne(c, now, mds, now.Add(-ms))
 	}
 	require.Equal(t, 2*mds, c.CongestionWindow())
 }
@@ -91,11 +91,11 @@ func TestCubicLossReduction(t *testing.T) {
 func TestCubicFastConvergence(t *testing.T) {
 	c := growCubic(t, 100*mds)
 	lossAt := epoch.Add(time.Second)
-	c.OnCongestionEvent(lossAt, mds, lossAt)
+	lossOne(c, lossAt, mds, lossAt)
 	require.Equal(t, float64(100*mds), c.wMax)
 	// The window is at 70 MDS < W_max when the next loss comes: RFC 9438 §4.7 remembers
 	// W_max = cwnd·(1+β)/2 to release bandwidth to newer flows.
-	c.OnCongestionEvent(lossAt.Add(time.Second), mds, lossAt.Add(500*ms))
+	lossOne(c, lossAt.Add(time.Second), mds, lossAt.Add(500*ms))
 	require.InDelta(t, 70*mds*0.85, c.wMax, 1e-6)
 	require.Equal(t, 70*mds*7/10, c.CongestionWindow())
 }
@@ -108,7 +108,7 @@ func TestCubicFollowsWCubic(t *testing.T) {
 	wMax := 1000 * mds
 	c := growCubic(t, wMax)
 	lossAt := epoch.Add(time.Second)
-	c.OnCongestionEvent(lossAt, mds, lossAt)
+	lossOne(c, lossAt, mds, lossAt)
 	cwndEpoch := float64(c.CongestionWindow())
 	require.Equal(t, 700*mds, c.CongestionWindow())
 	k := math.Cbrt(300 / 0.4) // ≈ 9.09 s
@@ -135,7 +135,7 @@ func TestCubicFollowsWCubic(t *testing.T) {
 
 	// The plateau: around t = K the window is W_max.
 	c2 := growCubic(t, wMax)
-	c2.OnCongestionEvent(lossAt, mds, lossAt)
+	lossOne(c2, lossAt, mds, lossAt)
 	ackClock(c2, fixedRTT(srtt), start, srtt, time.Duration(k*float64(time.Second)), nil)
 	require.InEpsilon(t, float64(wMax), float64(c2.CongestionWindow()), 0.001)
 }
@@ -147,7 +147,7 @@ func TestCubicRenoFriendly(t *testing.T) {
 	const srtt = ms
 	c := growCubic(t, 1000*mds)
 	lossAt := epoch.Add(time.Second)
-	c.OnCongestionEvent(lossAt, mds, lossAt)
+	lossOne(c, lossAt, mds, lossAt)
 	start := lossAt.Add(srtt + time.Microsecond)
 
 	alpha := 3 * (1 - 0.7) / (1 + 0.7)
@@ -163,7 +163,7 @@ func TestCubicRenoFriendly(t *testing.T) {
 
 	// After W_est reached the pre-loss window (≈567 RTTs), α is 1.
 	c2 := growCubic(t, 1000*mds)
-	c2.OnCongestionEvent(lossAt, mds, lossAt)
+	lossOne(c2, lossAt, mds, lossAt)
 	ackClock(c2, fixedRTT(srtt), start, srtt, time.Second, nil)
 	roundsToPrior := 300 / alpha
 	want := 1000*mds + (1000-roundsToPrior)*mds
@@ -173,8 +173,8 @@ func TestCubicRenoFriendly(t *testing.T) {
 func TestCubicPersistentCongestion(t *testing.T) {
 	c := growCubic(t, 100*mds)
 	now := epoch.Add(time.Second)
-	c.OnCongestionEvent(now, 10*mds, now.Add(-ms))
-	c.OnPersistentCongestion(now)
+	lossOne(c, now, 10*mds, now.Add(-ms))
+	persistentOne(c, now)
 	require.Equal(t, 2*mds, c.CongestionWindow())
 	require.False(t, c.InRecovery())
 	require.True(t, c.InSlowStart())
@@ -185,10 +185,10 @@ func TestCubicPersistentCongestion(t *testing.T) {
 	r := fixedRTT(50 * ms)
 	later := now.Add(time.Second)
 	for c.InSlowStart() {
-		c.OnPacketAcked(later, mds, later, r)
+		ackOne(c, later, mds, later, r)
 	}
 	require.Equal(t, 70*mds, c.CongestionWindow())
-	c.OnPacketAcked(later, mds, later, r)
+	ackOne(c, later, mds, later, r)
 	require.Equal(t, float64(70*mds), c.wMax)
 	require.Zero(t, c.k)
 }
@@ -196,7 +196,7 @@ func TestCubicPersistentCongestion(t *testing.T) {
 func TestCubicAppLimited(t *testing.T) {
 	c := growCubic(t, 100*mds)
 	lossAt := epoch.Add(time.Second)
-	c.OnCongestionEvent(lossAt, mds, lossAt)
+	lossOne(c, lossAt, mds, lossAt)
 	r := fixedRTT(100 * ms)
 	start := lossAt.Add(101 * ms)
 	ackClock(c, r, start, 100*ms, time.Second, nil)
@@ -212,7 +212,7 @@ func TestCubicAppLimited(t *testing.T) {
 	// window does not jump to where W_cubic(11s) would be.
 	c.SetAppLimited(false)
 	resume := start.Add(11 * time.Second)
-	c.OnPacketAcked(resume, mds, resume.Add(-100*ms), r)
+	ackOne(c, resume, mds, resume.Add(-100*ms), r)
 	require.True(t, c.inEpoch)
 	require.Equal(t, resume, c.epochStart)
 	require.Less(t, c.CongestionWindow(), grown+mds)
@@ -220,7 +220,7 @@ func TestCubicAppLimited(t *testing.T) {
 	// Slow start does not grow while app-limited either.
 	s := NewCubic(mds)
 	s.(AppLimitedSetter).SetAppLimited(true)
-	s.OnPacketAcked(epoch, mds, epoch, r)
+	ackOne(s, epoch, mds, epoch, r)
 	require.Equal(t, 12000, s.CongestionWindow())
 }
 
@@ -228,7 +228,7 @@ func TestCubicZeroTimeClock(t *testing.T) {
 	c := NewCubic(mds)
 	var zero time.Time
 	c.OnPacketSent(zero, mds)
-	c.OnPacketAcked(zero, mds, zero, nil)
+	ackOne(c, zero, mds, zero, nil)
 	require.Equal(t, 12000+mds, c.CongestionWindow())
 	require.False(t, c.InRecovery())
 }

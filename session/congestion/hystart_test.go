@@ -19,7 +19,7 @@ func slowStartRound(c Controller, r *RTT, start time.Time, rtt time.Duration) ti
 	for i := range n {
 		now = start.Add(rtt + time.Duration(i)*time.Microsecond)
 		r.Update(now.Sub(start), 0, 25*ms, true)
-		c.OnPacketAcked(now, mds, start, r)
+		ackOne(c, now, mds, start, r)
 	}
 	return now
 }
@@ -64,7 +64,7 @@ func TestHyStartExitsOnRTTIncrease(t *testing.T) {
 	cwnd := c.CongestionWindow()
 	c.OnPacketSent(now, mds)
 	r.Update(120*ms, 0, 25*ms, true)
-	c.OnPacketAcked(now.Add(120*ms), mds, now, &r)
+	ackOne(c, now.Add(120*ms), mds, now, &r)
 	require.False(t, c.InSlowStart())
 	require.Equal(t, cwnd, c.ssthresh)
 	require.True(t, c.hsDone)
@@ -118,8 +118,8 @@ func TestHyStartOnlyInInitialSlowStart(t *testing.T) {
 	c := NewCubic(mds).(*cubic)
 	var r RTT
 	now := slowStartRound(c, &r, epoch, 100*ms)
-	c.OnCongestionEvent(now, mds, now)
-	c.OnPersistentCongestion(now)
+	lossOne(c, now, mds, now)
+	persistentOne(c, now)
 	require.True(t, c.InSlowStart())
 	// RFC 9406 §4.3: later slow starts are standard; ssthresh already bounds them.
 	for _, rtt := range []time.Duration{100 * ms, 100 * ms, 200 * ms} {
@@ -136,7 +136,7 @@ func TestHyStartLossEndsIt(t *testing.T) {
 	var r RTT
 	now := intoCSS(t, c, &r)
 	w := c.CongestionWindow()
-	c.OnCongestionEvent(now, mds, now)
+	lossOne(c, now, mds, now)
 	require.Equal(t, w*7/10, c.CongestionWindow())
 	require.False(t, c.InSlowStart())
 	require.True(t, c.hsDone)

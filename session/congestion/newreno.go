@@ -46,10 +46,10 @@ func NewNewReno(maxDatagramSize int) Controller {
 // delimited by send times.
 func (c *newReno) OnPacketSent(time.Time, int) {}
 
-// OnPacketAcked grows the window (RFC 9002 §7.3.1, Appendix B.5): by the acknowledged bytes in slow
+// onPacketAcked grows the window (RFC 9002 §7.3.1, Appendix B.5): by the acknowledged bytes in slow
 // start, by one MDS per window of acknowledged bytes in congestion avoidance; not at all for packets
 // sent before the current recovery period started, nor while app-limited (§7.8).
-func (c *newReno) OnPacketAcked(_ time.Time, bytes int, sentTime time.Time, _ *RTT) {
+func (c *newReno) onPacketAcked(_ time.Time, bytes int, sentTime time.Time, _ *RTT) {
 	if bytes <= 0 {
 		return
 	}
@@ -67,8 +67,8 @@ func (c *newReno) OnPacketAcked(_ time.Time, bytes int, sentTime time.Time, _ *R
 	}
 }
 
-// OnCongestionEvent halves the window once per recovery period (RFC 9002 §7.3.2, Appendix B.6).
-func (c *newReno) OnCongestionEvent(now time.Time, _ int, sentTime time.Time) {
+// onCongestionEvent halves the window once per recovery period (RFC 9002 §7.3.2, Appendix B.6).
+func (c *newReno) onCongestionEvent(now time.Time, _ int, sentTime time.Time) {
 	if c.rec.covers(sentTime) {
 		return
 	}
@@ -78,10 +78,10 @@ func (c *newReno) OnCongestionEvent(now time.Time, _ int, sentTime time.Time) {
 	c.avoidanceAcked = 0
 }
 
-// OnPersistentCongestion collapses the window to the minimum and ends the recovery period
+// onPersistentCongestion collapses the window to the minimum and ends the recovery period
 // (RFC 9002 §7.6.2, Appendix B.8). The slow start threshold keeps the value the congestion event
 // gave it, so the sender slow-starts back to half the old window.
-func (c *newReno) OnPersistentCongestion(time.Time) {
+func (c *newReno) onPersistentCongestion(time.Time) {
 	c.cwnd = c.minWindow
 	c.avoidanceAcked = 0
 	c.rec.reset()
@@ -93,3 +93,9 @@ func (c *newReno) InSlowStart() bool     { return c.cwnd < c.ssthresh }
 
 // SetAppLimited implements AppLimitedSetter.
 func (c *newReno) SetAppLimited(limited bool) { c.appLimited = limited }
+
+// OnAck implements Controller.
+func (c *newReno) OnAck(ev *AckEvent) { applyLossBased(c, ev) }
+
+// PacingRate leaves pacing to the session (RFC 9002 §7.7).
+func (c *newReno) PacingRate() uint64 { return 0 }

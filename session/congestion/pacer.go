@@ -62,6 +62,23 @@ func (p *Pacer) SetRate(cwnd int, srtt time.Duration) {
 	}
 	p.nsNum = pacingGainDen * uint64(srtt)
 	p.nsDen = pacingGainNum * uint64(min(cwnd, maxWindow))
+	p.setBurst()
+}
+
+// SetBandwidth sets the pacing rate to bytesPerSecond, for a controller that chooses its own rate
+// (Controller.PacingRate). Zero turns pacing off. The burst allowance is as for SetRate.
+func (p *Pacer) SetBandwidth(bytesPerSecond uint64) {
+	if bytesPerSecond == 0 {
+		p.nsNum, p.nsDen, p.burst = 0, 0, 0
+		return
+	}
+	p.nsNum = uint64(time.Second)
+	p.nsDen = bytesPerSecond
+	p.setBurst()
+}
+
+// setBurst sizes the bucket for the current rate.
+func (p *Pacer) setBurst() {
 	mds := p.mds
 	if mds == 0 {
 		mds = defaultDatagramSize

@@ -14,7 +14,9 @@ import (
 // old address in the meantime are lost and repaired like any loss.
 func TestNATRebinding(t *testing.T) {
 	for _, loss := range []float64{0, 0.02} {
-		link := impair.Config{Delay: 10 * time.Millisecond, Loss: loss}
+		// A 30 Mbit/s bottleneck keeps the transfer going past both rebindings whatever the
+		// controller (BBR, the default, would finish on an unlimited link before the first).
+		link := impair.Config{Delay: 10 * time.Millisecond, Loss: loss, Rate: 30_000_000, QueueBytes: 75_000}
 		sc := Scenario{Name: "rebind", Up: link, Down: link, ClientBytes: 4 << 20, ServerBytes: 4 << 20,
 			Limit: 60 * time.Second, Rebind: []time.Duration{300 * time.Millisecond, 700 * time.Millisecond}}
 		plain := sc

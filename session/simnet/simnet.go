@@ -85,6 +85,10 @@ type Result struct {
 	PeerMoves    int
 	Spoofed      int
 	PeerIsClient bool
+	// MeanRTT is the client's smoothed RTT averaged over virtual time once the handshake is
+	// complete: on a bottleneck path it is the base RTT plus the mean queueing delay the
+	// client's sending builds.
+	MeanRTT time.Duration
 }
 
 // Replay is the command line that reruns one seed of a named scenario.
@@ -105,14 +109,16 @@ const (
 )
 
 type end struct {
-	c       *session.Conn
-	out     []byte // still to write, as far as the handshake allows so far
-	avail   int    // how much of sent may be written so far
-	sent    []byte // everything it writes (handshake bytes, then application data)
-	in      []byte // everything it read
-	eof     bool
-	finSent bool
-	closed  bool
+	c        *session.Conn
+	appPaced bool   // its application writes at a rate of its own (RunFlows' Flow.AppRate)
+	out      []byte // still to write, as far as the handshake allows so far
+	avail    int    // how much of sent may be written so far
+	sent     []byte // everything it writes (handshake bytes, then application data)
+	in       []byte // everything it read
+	eof      bool
+	finSent  bool
+	closed   bool
+	spareID  func() uint64 // makes the spare connection IDs it issues after its handshake; nil: none
 }
 
 // Run simulates scenario s with the given seed and returns an error describing the first invariant
@@ -147,17 +153,14 @@ func Run(s Scenario, seed int64) (Result, error) {
 		{c: session.NewClient(&clientConf, clientCID, initialDCID, now)},
 		{c: session.NewServer(&serverConf, serverCID, clientCID, initialDCID, now, false)},
 	}
+	for _, e := range ends {
+		e.spareID = func() uint64 { return rng.Uint64() | 1 }
+	}
 	for i, n := range [2]int{simClientHello + simFinished + s.ClientBytes, simServerFlight + s.ServerBytes} {
 		ends[i].sent = make([]byte, n)
 		rng.Read(ends[i].sent)
 	}
-	// allow makes sent[:n] writable.
-	allow := func(e *end, n int) {
-		written := e.avail - len(e.out)
-		e.avail = n
-		e.out = e.sent[written:n]
-	}
-	allow(ends[0], simClientHello)
+	ends[0].allow(simClientHello)
 	buf := make([]byte, session.MaxDatagramSizeLimit)
 	readBuf := make([]byte, 64<<10)
 	// Anti-amplification bookkeeping, observed from outside the core (RFC 9000 §8.1).
@@ -183,6 +186,8 @@ func Run(s Scenario, seed int64) (Result, error) {
 	}
 
 	deadline := start.Add(s.Limit)
+	var rttTime time.Duration // virtual time since the client's handshake completed
+	var rttIntegral float64   // the client's smoothed RTT integrated over rttTime
 	var packetKey [session.PacketKeyLen]byte
 	rng.Read(packetKey[:])
 	forged := 0
@@ -212,65 +217,17 @@ func Run(s Scenario, seed int64) (Result, error) {
 		// Application: write while there is room, read everything ready, half-close when done,
 		// close once the peer's data is all read and ours all acknowledged.
 		for i, e := range ends {
-			c := e.c
-			// The simulated handshake (see simClientHello).
-			switch {
-			case i == 1 && e.avail == 0 && len(e.in) >= simClientHello:
-				allow(e, simServerFlight)
-			case i == 0 && e.avail == simClientHello && len(e.in) >= simServerFlight:
-				allow(e, simClientHello+simFinished)
+			readErr, err := e.appStep(i == 0, now, packetKey[:], s.NoAuth, chunk, readBuf)
+			if err != nil {
+				return fail("end %d: %v", i, err)
 			}
-			hsDone := (i == 0 && e.avail == simClientHello+simFinished && len(e.out) == 0) ||
-				(i == 1 && e.avail == simServerFlight && len(e.in) >= simClientHello+simFinished)
-			if hsDone && !c.HandshakeComplete() && c.Err() == nil {
-				// Both ends share a packet key as if from the TLS exporter.
-				if !s.NoAuth {
-					if err := c.InstallPacketKey(packetKey[:]); err != nil {
-						return fail("InstallPacketKey: %v", err)
-					}
+			if readErr != nil {
+				if explained(readErr) {
+					res.NetworkDead = true
+					res.Elapsed = now.Sub(start)
+					return res, nil
 				}
-				c.SetHandshakeComplete(now)
-				allow(e, len(e.sent))
-				// Spare connection IDs for the peer's next path (RFC 9000 §9.5), as the
-				// transport issues them.
-				for range 2 {
-					c.IssueConnID(rng.Uint64() | 1)
-				}
-			}
-			for len(e.out) > 0 && c.SendSpace() > 0 && c.Err() == nil {
-				n := min(len(e.out), chunk, c.SendSpace())
-				w, err := c.Write(e.out[:n])
-				if err != nil {
-					return fail("end %d: Write: %v", i, err)
-				}
-				e.out = e.out[w:]
-			}
-			if len(e.out) == 0 && e.avail == len(e.sent) && c.HandshakeComplete() && !e.finSent && c.Err() == nil {
-				c.CloseWrite()
-				e.finSent = true
-			}
-			for !e.eof {
-				n, err := c.Read(readBuf)
-				e.in = append(e.in, readBuf[:n]...)
-				if err == io.EOF {
-					e.eof = true
-					break
-				}
-				if err != nil {
-					if explained(err) {
-						res.NetworkDead = true
-						res.Elapsed = now.Sub(start)
-						return res, nil
-					}
-					return fail("end %d: Read: %v (read %d bytes) c=%+v s=%+v", i, err, len(e.in), ends[0].c.Stats(), ends[1].c.Stats())
-				}
-				if n == 0 {
-					break
-				}
-			}
-			if e.eof && c.AllAcked() && !e.closed && c.Err() == nil {
-				c.Close(now, session.CodeNoError, "")
-				e.closed = true
+				return fail("end %d: Read: %v (read %d bytes) c=%+v s=%+v", i, readErr, len(e.in), ends[0].c.Stats(), ends[1].c.Stats())
 			}
 		}
 		// Transmit everything the cores have for the links.
@@ -381,6 +338,10 @@ func Run(s Scenario, seed int64) (Result, error) {
 				s.Limit, len(ends[0].in), len(ends[1].sent), len(ends[1].in), len(ends[0].sent), ends[0].c.Stats(), ends[1].c.Stats())
 		}
 		if next.After(now) {
+			if ends[0].c.HandshakeComplete() {
+				rttTime += next.Sub(now)
+				rttIntegral += float64(ends[0].c.Stats().SmoothedRTT) * float64(next.Sub(now))
+			}
 			now = next
 		}
 		// Deliver what is due, then fire due timers.
@@ -420,6 +381,9 @@ func Run(s Scenario, seed int64) (Result, error) {
 	res.Client, res.Server = ends[0].c.Stats(), ends[1].c.Stats()
 	res.Up, res.Down = links[0].Stats(), links[1].Stats()
 	res.Misrouted, res.PeerMoves, res.Spoofed, res.PeerIsClient = addrs.misrouted, addrs.moves, addrs.spoofed, addrs.peer == addrs.client
+	if rttTime > 0 {
+		res.MeanRTT = time.Duration(rttIntegral / float64(rttTime))
+	}
 	if s.Forge && forged == 0 {
 		return fail("the attacker never saw a short header datagram")
 	}
@@ -471,4 +435,77 @@ func forge(dg []byte, cid uint64, authOnly bool) ([]byte, bool) {
 	}
 	f[0] &^= 0x04 // drop the flag, end in a valid CRC instead of the tag
 	return header.Seal(f[:len(f)-header.TagLen], 0), true
+}
+
+// allow makes sent[:n] writable.
+func (e *end) allow(n int) {
+	written := e.avail - len(e.out)
+	e.avail = n
+	e.out = e.sent[written:n]
+}
+
+// appStep is one end's application between two network steps: the simulated TLS handshake (see
+// simClientHello), writing while there is room, reading everything ready, half-closing when done,
+// and closing once the peer's data is all read and ours all acknowledged. readErr is a failed
+// Read, which the caller may explain by a dead path; err is any other failure.
+func (e *end) appStep(client bool, now time.Time, packetKey []byte, noAuth bool, chunk int, readBuf []byte) (readErr, err error) {
+	c := e.c
+	switch {
+	case !client && e.avail == 0 && len(e.in) >= simClientHello:
+		e.allow(simServerFlight)
+	case client && e.avail == simClientHello && len(e.in) >= simServerFlight:
+		e.allow(simClientHello + simFinished)
+	}
+	hsDone := (client && e.avail == simClientHello+simFinished && len(e.out) == 0) ||
+		(!client && e.avail == simServerFlight && len(e.in) >= simClientHello+simFinished)
+	if hsDone && !c.HandshakeComplete() && c.Err() == nil {
+		// Both ends share a packet key as if from the TLS exporter.
+		if !noAuth {
+			if err := c.InstallPacketKey(packetKey); err != nil {
+				return nil, fmt.Errorf("InstallPacketKey: %w", err)
+			}
+		}
+		c.SetHandshakeComplete(now)
+		if !e.appPaced {
+			e.allow(len(e.sent))
+		}
+		// Spare connection IDs for the peer's next path (RFC 9000 §9.5), as the transport
+		// issues them.
+		if e.spareID != nil {
+			for range 2 {
+				c.IssueConnID(e.spareID())
+			}
+		}
+	}
+	for len(e.out) > 0 && c.SendSpace() > 0 && c.Err() == nil {
+		n := min(len(e.out), chunk, c.SendSpace())
+		w, err := c.Write(e.out[:n])
+		if err != nil {
+			return nil, fmt.Errorf("write: %w", err)
+		}
+		e.out = e.out[w:]
+	}
+	if len(e.out) == 0 && e.avail == len(e.sent) && c.HandshakeComplete() && !e.finSent && c.Err() == nil {
+		c.CloseWrite()
+		e.finSent = true
+	}
+	for !e.eof {
+		n, err := c.Read(readBuf)
+		e.in = append(e.in, readBuf[:n]...)
+		if err == io.EOF {
+			e.eof = true
+			break
+		}
+		if err != nil {
+			return err, nil
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if e.eof && e.finSent && c.AllAcked() && !e.closed && c.Err() == nil {
+		c.Close(now, session.CodeNoError, "")
+		e.closed = true
+	}
+	return nil, nil
 }

@@ -65,12 +65,17 @@ func scenarios() []Scenario {
 	// Deep reordering: datagrams overtaken by hundreds of later ones. A truncated packet number
 	// must still decode to the number that was sent.
 	list = append(list, mk("deepreorder", impair.Config{Delay: 2 * time.Millisecond, Reorder: 0.03, ReorderDelay: 400 * time.Millisecond, Rate: 200_000_000}, 4<<20, 256<<10, 120*time.Second))
-	// NewReno (the default is CUBIC) on a lossy, reordering path and behind a bottleneck.
-	reno := mk("newreno", impair.Config{Delay: d, Jitter: 3 * time.Millisecond, Loss: 0.03, Reorder: 0.03}, 512<<10, 256<<10, 120*time.Second)
-	reno.Config = &session.Config{Congestion: congestion.NewNewReno}
-	renoQ := mk("newreno-bottleneck", impair.Config{Delay: 20 * time.Millisecond, Rate: 10_000_000, QueueBytes: 64 << 10}, 1<<20, 64<<10, 120*time.Second)
-	renoQ.Config = reno.Config
-	list = append(list, reno, renoQ)
+	// NewReno and CUBIC (the default is BBR) on a lossy, reordering path and behind a bottleneck.
+	for _, cc := range []struct {
+		name string
+		ctl  func(int) congestion.Controller
+	}{{"newreno", congestion.NewNewReno}, {"cubic", congestion.NewCubic}} {
+		lossy := mk(cc.name, impair.Config{Delay: d, Jitter: 3 * time.Millisecond, Loss: 0.03, Reorder: 0.03}, 512<<10, 256<<10, 120*time.Second)
+		lossy.Config = &session.Config{Congestion: cc.ctl}
+		queue := mk(cc.name+"-bottleneck", impair.Config{Delay: 20 * time.Millisecond, Rate: 10_000_000, QueueBytes: 64 << 10}, 1<<20, 64<<10, 120*time.Second)
+		queue.Config = lossy.Config
+		list = append(list, lossy, queue)
+	}
 	// An on-path attacker injecting forged datagrams with valid CRCs after the handshake.
 	attack := mk("attack", impair.Config{Delay: d, Loss: 0.02}, 512<<10, 128<<10, 60*time.Second)
 	attack.Forge = true
@@ -95,10 +100,13 @@ func scenarios() []Scenario {
 	// The loopback relay of transport's TestImpairedTransfer: a one-way upload on a path of
 	// almost no delay, where the server closes as soon as it has read everything. This is where a
 	// late packet whose acknowledgement the receiver forgot made the sender's graceful close fail.
+	// BBR's (the default's) larger flights fill all 64 ACK ranges here: before the receiver
+	// refused packets that do not fit (reassembly.ReceivedPackets.Fits), forgetting the lowest
+	// range failed seed 5.
 	for _, cc := range []struct {
 		name string
 		ctl  func(int) congestion.Controller
-	}{{"loopback-upload", nil}, {"loopback-upload-newreno", congestion.NewNewReno}} {
+	}{{"loopback-upload", nil}, {"loopback-upload-newreno", congestion.NewNewReno}, {"loopback-upload-cubic", congestion.NewCubic}} {
 		lo := mk(cc.name, impair.Config{Delay: 50 * time.Microsecond, Loss: 0.05, Reorder: 0.02, ReorderDelay: time.Millisecond,
 			Duplicate: 0.02, Corrupt: 0.02}, 2<<20, 0, 60*time.Second)
 		lo.Config = &session.Config{Congestion: cc.ctl}
@@ -149,7 +157,13 @@ func TestSimulated(t *testing.T) {
 // wrong bytes must be caught. We simulate it by running a scenario whose server expects different
 // data — comparing against a mutated copy.
 func TestRunIsDeterministic(t *testing.T) {
-	sc := scenarios()[len(scenarios())-4] // "everything"
+	var sc Scenario
+	for _, s := range scenarios() {
+		if s.Name == "everything" {
+			sc = s
+		}
+	}
+	require.Equal(t, "everything", sc.Name)
 	a, err := Run(sc, 42)
 	require.NoError(t, err)
 	b, err := Run(sc, 42)

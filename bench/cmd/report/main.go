@@ -17,6 +17,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -54,6 +55,8 @@ func run() error {
 		list        = flag.Bool("list", false, "list contenders and conditions and exit")
 		chartFolder = flag.String("readme-charts", filepath.Join("bench", "results"), "where -readme puts its charts")
 		png         = flag.Bool("png", false, "also write the charts as PNG")
+		fairness    = flag.Bool("fairness", true, "also measure fairness: flow pairs through one shared bottleneck (full mode; quick mode skips it)")
+		losscurve   = flag.Bool("losscurve", true, "also measure the goodput-versus-loss curve (full mode; quick mode skips it)")
 	)
 	flag.Parse()
 
@@ -77,6 +80,7 @@ func run() error {
 	}
 
 	var res *bench.Results
+	var extras func(w io.Writer, dir string) error
 	if *from != "" {
 		r, err := bench.ReadResults(*from)
 		if err != nil {
@@ -128,6 +132,9 @@ func run() error {
 		fmt.Fprintf(os.Stderr, "tlsgram bench: %d contenders × %d conditions, %d repetition(s), budget %s\n",
 			len(opts.Contenders), len(opts.Conditions), opts.Reps, opts.Budget)
 		res = bench.Run(ctx, opts)
+		if !opts.Quick {
+			extras = measureExtras(ctx, opts, *fairness, *losscurve)
+		}
 	}
 
 	if err := bench.WriteAll(res, *out); err != nil {
@@ -145,6 +152,11 @@ func run() error {
 	}
 	if *summary != "" {
 		if err := bench.UpdateSummary(res, *summary, *chartFolder); err != nil {
+			return err
+		}
+	}
+	if extras != nil {
+		if err := appendToReport(filepath.Join(*out, bench.ReportFile), *out, extras); err != nil {
 			return err
 		}
 	}
@@ -166,6 +178,37 @@ func run() error {
 		return fmt.Errorf("%d sanity problem(s)", len(problems))
 	}
 	return nil
+}
+
+// measureExtras runs the measurements that are not contender × condition cells (issue 9): the
+// fairness pairs and the loss curve. It returns what writes them into the report.
+func measureExtras(ctx context.Context, opts bench.Options, fairness, losscurve bool) func(io.Writer, string) error {
+	var fs []bench.Fairness
+	var pts []bench.LossPoint
+	if fairness {
+		fs = bench.RunFairness(ctx, opts.Reps, opts.BulkDuration, opts.Seed, os.Stderr)
+	}
+	if losscurve {
+		pts = bench.RunLossCurve(ctx, opts.Reps, opts.BulkDuration, opts.DrainTimeout, opts.Seed, os.Stderr)
+	}
+	return func(w io.Writer, dir string) error {
+		if err := bench.WriteFairness(w, fs); err != nil {
+			return err
+		}
+		return bench.WriteLossCurve(w, dir, pts)
+	}
+}
+
+func appendToReport(path, dir string, write func(io.Writer, string) error) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if err := write(f, dir); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func split(s string) []string {

@@ -1,0 +1,594 @@
+package congestion
+
+import "time"
+
+// BBR's parameters. Gains are percentages so the model is integer arithmetic and replays alike on
+// every platform.
+const (
+	// Startup paces at 2/ln2 ≈ 2.77 times the bandwidth estimate, which doubles the delivery rate
+	// every round, with a window of twice the BDP (draft-ietf-ccwg-bbr §5.1.1: BBRStartupPacingGain,
+	// BBRDefaultCwndGain).
+	bbrStartupPacingGain = 277
+	bbrCwndGain          = 200
+	// Drain empties the queue Startup built in about one round (§5.1.2: BBRDrainPacingGain 0.35).
+	bbrDrainPacingGain = 35
+	// ProbeBW's phases (§5.3.3): Down at 0.9 drains what Up queued, Cruise and Refill at 1.0, Up
+	// at 1.25 looks for more bandwidth with a window of 2.25 BDP.
+	bbrDownGain   = 90
+	bbrCruiseGain = 100
+	bbrUpGain     = 125
+	bbrUpCwndGain = 225
+	// bbrCruiseCwndGain bounds what is in flight between probes to 1.5 BDP: enough for ACK
+	// aggregation, not the standing queue of a second BDP that cwnd_gain 2 allows when the
+	// bandwidth estimate runs ahead of the flow's share.
+	bbrCruiseCwndGain = 150
+	bbrProbeRTTGain   = 50 // ProbeRTT's window: half the BDP (§5.3.4.3, BBRProbeRTTCwndGain)
+
+	// Startup ends when three rounds in a row (not app-limited) grew the bandwidth estimate by
+	// less than 25% (§5.3.1.2): the pipe is full.
+	bbrFullBwGrowth = 125
+	bbrFullBwRounds = 3
+
+	// bbrPacingMargin paces 1% below the estimate, so the queue Up built drains in cruise (§5.6.2,
+	// BBRPacingMarginPercent).
+	bbrPacingMargin = 1
+
+	// bbrHeadroom leaves 15% of inflight_hi free outside Up (§5.6.4.1), so that a flow which has
+	// found the path's limit leaves room for others to grow into.
+	bbrHeadroom = 15
+
+	// The minimum RTT expires after 10 s (§5.3.4.1, MinRTTFilterLen); ProbeRTT runs when it has
+	// not fallen for 5 s (ProbeRTTInterval), for 200 ms and a round (ProbeRTTDuration).
+	bbrMinRTTWindow    = 10 * time.Second
+	bbrProbeRTTAfter   = 5 * time.Second
+	bbrProbeRTTTime    = 200 * time.Millisecond
+	bbrMinCwndPackets  = 4  // §5.6.4.1, BBRMinPipeCwnd
+	bbrMaxProbeRounds  = 63 // §5.3.3.6: Reno coexistence caps the rounds between probes
+	bbrProbeWaitBase   = 2 * time.Second
+	bbrProbeWaitRandom = time.Second // the wait is 2–3 s (§5.3.3.5), randomised
+	bbrBeta            = 70          // multiplicative decrease of the bounds on congestion (§5.5.10, 0.7)
+)
+
+// The loss rule that tells random loss from congestion. BBRv3 treats a round with more than 2% of
+// its data lost as too much (§5.5.10.2, BBRLossThresh); on a path that drops 5% at random that
+// would shrink the window every round and end where loss-based controllers end (the Mathis
+// bound). A drop-tail queue that overflows, though, fills first: the losses come with the RTT
+// risen above its minimum by the queue's delay — also when another flow filled the queue. A
+// policer drops without a queue, but drops everything above its rate, so probing past it loses
+// far more than random loss does. Hence a judged sample is congested when
+//
+//   - at least bbrLossHeavy of its data was lost, whatever else (a policer, a collapse), or
+//   - at least bbrLossThresh was lost and the RTT rose by a quarter of min_rtt plus a
+//     millisecond.
+//
+// Random loss of up to 10% each way with a stable RTT is therefore not a reason to slow down
+// (TestBBRKeepsItsRateUnderRandomLoss). A falling delivery rate is not a signal of its own: a
+// flow limited by its own lower bounds, or by a slow receiver, delivers less than it paces at,
+// and reading that as congestion cuts the bounds again, in a spiral (seen on the bench's relay).
+const (
+	bbrLossThresh = 2  // percent
+	bbrLossHeavy  = 20 // percent
+	// bbrLossMinPackets: a round with fewer losses than this is never congested (BBRv3 likewise
+	// counts loss events, §5.3.1.3 BBRStartupFullLossCnt).
+	bbrLossMinPackets = 3
+	// bbrLossMinSample: the loss rule judges at least this many packets at a time, over as many
+	// rounds as that takes. With 10% random loss, 20% or more of a 5-packet round is lost one
+	// time in ten; of 64 packets, about one time in five hundred.
+	bbrLossMinSample = 64
+)
+
+type bbrMode uint8
+
+const (
+	bbrStartup bbrMode = iota
+	bbrDrain
+	bbrProbeBWDown
+	bbrProbeBWCruise
+	bbrProbeBWRefill
+	bbrProbeBWUp
+	bbrProbeRTT
+)
+
+var bbrModeNames = [...]string{"Startup", "Drain", "ProbeBW_DOWN", "ProbeBW_CRUISE", "ProbeBW_REFILL", "ProbeBW_UP", "ProbeRTT"}
+
+func (m bbrMode) String() string { return bbrModeNames[m] }
+
+// bbrRound is what the rounds since the loss rule last judged saw: one round trip (the
+// acknowledgement of the data sent during the previous one), or several when they were small
+// (bbrLossMinSample).
+type bbrRound struct {
+	lost, delivered int
+	rttSum          time.Duration
+	rttN            int
+	maxRate         uint64
+	appLimited      bool // some sample in the round was app-limited
+	peakInFlight    int  // the largest TxInFlight of an acknowledged packet
+	rounds          int  // round trips counted in
+}
+
+// bbr is a model-based controller after BBR (draft-ietf-ccwg-bbr, BBRv3): it estimates the path's
+// bottleneck bandwidth (a windowed maximum of delivery-rate samples) and its round-trip
+// propagation time (a windowed minimum of RTT samples), paces at the bandwidth times a gain that
+// cycles to probe for more and to drain what probing queued, and bounds what is in flight by a
+// multiple of their product and by what the path carried without congestion.
+type bbr struct {
+	mds     int
+	minCwnd int
+	mode    bbrMode
+	cwnd    int
+	pacing  uint64 // bytes per second; 0 until the first bandwidth sample
+
+	// The model.
+	maxBw      maxFilter
+	minRTT     minFilter
+	bwLo       uint64 // lower bound after congestion (BBR.bw_lo); 0 = none
+	inflightHi int    // the upper bound on what is in flight (BBR.inflight_hi); 0 = none
+	inflightLo int    // lower bound after congestion (BBR.inflight_lo); 0 = none
+
+	// Rounds (§5.5.1): a round ends when a packet sent after its start is acknowledged.
+	roundCount         uint64
+	nextRoundDelivered uint64
+	round              bbrRound
+
+	// Startup.
+	filledPipe      bool
+	startupEndRound uint64 // roundCount when Startup ended
+	fullBw          uint64
+	fullBwCount     int
+
+	// ProbeBW.
+	cycleStart      time.Time
+	cycleRound      uint64 // roundCount when the cycle started
+	phaseRound      uint64 // roundCount when the phase started
+	probeWait       time.Duration
+	probeWaitRounds uint64
+	rng             uint64
+
+	// ProbeRTT.
+	probeRTTDone     time.Time     // when ProbeRTT may end, zero until its window is reached
+	probeRTTRoundEnd uint64        // ProbeRTT also lasts at least until this round
+	probeRTTMin      time.Duration // the smallest RTT sample seen in this ProbeRTT
+	priorCwnd        int
+	lastProbeRTT     time.Time
+	started          bool
+}
+
+var _ Controller = (*bbr)(nil)
+
+// NewBBR returns a BBR controller (draft-ietf-ccwg-bbr's BBRv3, with this package's loss rule that
+// ignores random loss; see bbrLossThresh) for datagrams of at most maxDatagramSize bytes (a
+// non-positive value means 1200). It needs the session's delivery-rate samples (AckEvent.Sample)
+// and paces itself (PacingRate).
+func NewBBR(maxDatagramSize int) Controller {
+	mds := datagramSize(maxDatagramSize)
+	return &bbr{
+		mds:     mds,
+		minCwnd: bbrMinCwndPackets * mds,
+		cwnd:    InitialWindow(mds),
+		rng:     0x9e3779b97f4a7c15,
+		minRTT:  minFilter{window: bbrMinRTTWindow},
+	}
+}
+
+// OnPacketSent needs no state: the delivery-rate sampler records what BBR needs per packet.
+func (b *bbr) OnPacketSent(time.Time, int) {}
+
+func (b *bbr) CongestionWindow() int { return b.cwnd }
+func (b *bbr) PacingRate() uint64    { return b.pacing }
+func (b *bbr) InRecovery() bool      { return false }
+func (b *bbr) InSlowStart() bool     { return b.mode == bbrStartup }
+
+// bw is the bandwidth the model believes in: the windowed maximum, bounded by bw_lo after
+// congestion.
+func (b *bbr) bw() uint64 {
+	bw := b.maxBw.get()
+	if b.bwLo != 0 && !b.probing() {
+		bw = min(bw, b.bwLo)
+	}
+	return bw
+}
+
+// probing reports whether the flow is probing above its lower bounds (Refill and Up).
+func (b *bbr) probing() bool { return b.mode == bbrProbeBWRefill || b.mode == bbrProbeBWUp }
+
+// bdp returns gain percent of the estimated bandwidth-delay product, or 0 while either is unknown.
+func (b *bbr) bdp(gain int) int {
+	bw, rtt := b.bw(), b.minRTT.get()
+	if bw == 0 || rtt == 0 {
+		return 0
+	}
+	return int(min(uint64(bytesIn(bw, rtt))*uint64(gain)/100, maxWindow))
+}
+
+// OnAck updates the model with one ACK frame's sample and losses, then the state machine, then
+// the window and pacing rate (draft-ietf-ccwg-bbr §5.2.3, BBRUpdateOnACK).
+func (b *bbr) OnAck(ev *AckEvent) {
+	if len(ev.Acked) == 0 && ev.LostBytes == 0 && !ev.PersistentCongestion {
+		return
+	}
+	now := ev.Now
+	if !b.started {
+		b.started = true
+		b.lastProbeRTT = now
+		b.cycleStart = now
+	}
+	rs := &ev.Sample
+	roundStart := false
+	if ev.AckedBytes > 0 {
+		// §5.5.1: a new round once a packet sent after the last round ended is acknowledged.
+		if rs.PriorDelivered >= b.nextRoundDelivered {
+			b.nextRoundDelivered = rs.TotalDelivered
+			b.roundCount++
+			roundStart = true
+		}
+		if rs.RTT > 0 {
+			// ProbeRTT is due 5 s after min_rtt last changed (BBRUpdateMinRTT takes a sample below
+			// probe_rtt_min_delay, not one equal to it). A sample that merely matches the
+			// minimum keeps the filter's window fresh but must not postpone ProbeRTT: on a
+			// jitter-free path every drained queue matches it exactly, right up to a route
+			// change that raises the RTT, and ProbeRTT — the only way the new RTT is learnt
+			// before the filter expires — would then come a full 5 s after the change, with
+			// the window sized for the old, smaller BDP meanwhile.
+			prev := b.minRTT.get()
+			if b.minRTT.update(now, rs.RTT) && b.minRTT.get() != prev {
+				b.lastProbeRTT = now
+			}
+			if b.mode == bbrProbeRTT && (b.probeRTTMin == 0 || rs.RTT < b.probeRTTMin) {
+				b.probeRTTMin = rs.RTT
+			}
+		}
+	}
+	var ended bbrRound
+	congested := false
+	if roundStart && b.round.lost+b.round.delivered >= bbrLossMinSample*b.mds {
+		ended = b.round
+		b.round = bbrRound{}
+		congested = b.congested(&ended)
+		if !congested {
+			b.relaxLowerBounds(ended.rounds)
+		}
+	}
+	if roundStart {
+		b.round.rounds++
+	}
+	b.round.lost += ev.LostBytes
+	b.round.delivered += ev.AckedBytes
+	if ev.AckedBytes > 0 {
+		b.round.rttSum += rs.RTT
+		b.round.rttN++
+		b.round.peakInFlight = max(b.round.peakInFlight, rs.TxInFlight)
+		b.round.appLimited = b.round.appLimited || rs.AppLimited
+	}
+	if rs.Rate > 0 {
+		b.round.maxRate = max(b.round.maxRate, rs.Rate)
+		// §5.5.5: app-limited samples count only when they raise the estimate.
+		if !rs.AppLimited || rs.Rate >= b.maxBw.get() {
+			b.maxBw.update(rs.Rate)
+		}
+	}
+	if congested {
+		b.onCongestion(&ended)
+	}
+	if roundStart {
+		b.checkFullPipe(rs)
+	}
+	if ev.PersistentCongestion {
+		// RFC 9002 §7.6.2: everything in flight was lost; start again from the minimum window,
+		// keeping the model (§5.6.4.4 keeps it across an RTO too).
+		b.priorCwnd = max(b.priorCwnd, b.cwnd)
+		b.cwnd = b.minCwnd
+	}
+	b.updateMode(ev, roundStart)
+	b.updateProbeUp(ev)
+	b.setPacingRate(ev)
+	b.setCwnd(ev)
+}
+
+// congested reports whether a round that ended was congested (see bbrLossThresh).
+func (b *bbr) congested(r *bbrRound) bool {
+	total := r.lost + r.delivered
+	if r.lost < bbrLossMinPackets*b.mds || total == 0 {
+		// A round of a handful of packets says nothing: one random loss in five is 20%.
+		return false
+	}
+	lossPct := r.lost * 100 / total
+	if lossPct >= bbrLossHeavy {
+		return true
+	}
+	if lossPct < bbrLossThresh {
+		return false
+	}
+	min := b.minRTT.get()
+	return min > 0 && r.rttN > 0 && r.rttSum/time.Duration(r.rttN) > min+min/4+time.Millisecond
+}
+
+// onCongestion lowers the bounds once for a congested round (§5.5.10.3): inflight_hi to what was
+// in flight when probing went too far, bw_lo and inflight_lo by β per congested round. Startup
+// ends: the pipe is full.
+func (b *bbr) onCongestion(r *bbrRound) {
+	peak := r.peakInFlight
+	if peak == 0 {
+		peak = b.cwnd // the round acknowledged nothing: losses only
+	}
+	switch b.mode {
+	case bbrStartup, bbrProbeBWUp:
+		b.inflightHi = max(peak*bbrBeta/100, b.bdp(100), b.minCwnd)
+	}
+	if b.mode == bbrStartup || b.mode == bbrDrain || b.roundCount <= b.startupEndRound+1 {
+		// Startup overshot by design; Drain empties what it queued, and inflight_hi keeps the
+		// next probe from overshooting as far. Lower bounds for these losses — detected up to
+		// a round after Startup ends — would only slow the flow down below a rate the path
+		// has just shown it carries.
+		b.filledPipe = true
+		return
+	}
+	switch b.mode {
+	case bbrProbeBWUp:
+		b.enterProbeBW(bbrProbeBWDown, time.Time{})
+	}
+	// §5.5.10.3: the lower bounds fall by β per congested sample. Unlike BBRv3 they fall from
+	// the lower of the bound and what the flow actually delivered, a multiplicative decrease
+	// like CUBIC's: a queue shared with a loss-based flow then overflows for both, and both
+	// yield. (With BBRv3's max(delivered, β·bound) a flow holding most of the link keeps it.)
+	// Random loss never gets here.
+	bw := b.bw()
+	if r.maxRate > 0 {
+		bw = min(bw, r.maxRate)
+	}
+	b.bwLo = max(bw*bbrBeta/100, 1)
+	inflight := b.cwnd
+	if r.delivered > 0 {
+		inflight = min(inflight, r.delivered/max(r.rounds, 1))
+	}
+	b.inflightLo = max(inflight*bbrBeta/100, b.minCwnd)
+}
+
+// relaxLowerBounds lets the lower bounds grow back by one datagram per round trip of samples
+// without congestion, and forgets them once they no longer bind. With the multiplicative
+// decrease of onCongestion this is AIMD, which converges flows sharing a bottleneck to equal
+// shares (Chiu and Jain 1989); a growth proportional to the bound would keep their ratio.
+func (b *bbr) relaxLowerBounds(rounds int) {
+	rounds = max(rounds, 1)
+	if b.bwLo != 0 {
+		if rtt := b.minRTT.get(); rtt > 0 {
+			b.bwLo += bytesPerSecond(uint64(rounds*b.mds), rtt)
+		}
+		if b.bwLo >= b.maxBw.get() {
+			b.bwLo = 0
+		}
+	}
+	if b.inflightLo != 0 {
+		b.inflightLo += rounds * b.mds
+		if b.inflightLo >= b.bdp(bbrCwndGain) {
+			b.inflightLo = 0
+		}
+	}
+}
+
+// checkFullPipe ends Startup when the bandwidth stopped growing (§5.3.1.2).
+func (b *bbr) checkFullPipe(rs *RateSample) {
+	if b.filledPipe || rs.AppLimited {
+		return
+	}
+	bw := b.maxBw.get()
+	if bw*100 >= b.fullBw*bbrFullBwGrowth {
+		b.fullBw = bw
+		b.fullBwCount = 0
+		return
+	}
+	b.fullBwCount++
+	if b.fullBwCount >= bbrFullBwRounds {
+		b.filledPipe = true
+	}
+}
+
+// updateMode runs the state machine (§5.3).
+func (b *bbr) updateMode(ev *AckEvent, roundStart bool) {
+	now := ev.Now
+	switch b.mode {
+	case bbrStartup:
+		if b.filledPipe {
+			b.mode = bbrDrain
+			b.startupEndRound = b.roundCount
+		}
+	case bbrDrain:
+		if ev.BytesInFlight <= b.bdp(100) {
+			b.enterProbeBW(bbrProbeBWDown, now)
+		}
+	case bbrProbeBWDown:
+		if b.timeToProbe(now) {
+			b.enterRefill()
+		} else if ev.BytesInFlight <= b.cruiseTarget() {
+			b.mode = bbrProbeBWCruise
+		}
+	case bbrProbeBWCruise:
+		if b.timeToProbe(now) {
+			b.enterRefill()
+		}
+	case bbrProbeBWRefill:
+		// §5.3.3.4: one round at the estimated rate, so Up's extra is not lost in a queue that
+		// Refill's fresh bounds have not filled yet.
+		if roundStart && b.roundCount > b.phaseRound {
+			b.mode = bbrProbeBWUp
+			b.phaseRound = b.roundCount
+		}
+	case bbrProbeBWUp:
+		// §5.3.3.6: leave once at least a round was spent at 1.25 and what is in flight reached
+		// 1.25 BDP — or after three rounds, so a path that cannot fill is not probed forever.
+		if b.roundCount > b.phaseRound && (ev.PriorInFlight >= b.bdp(bbrUpGain) || b.roundCount >= b.phaseRound+3) {
+			// Up went this far without congestion (which would have ended it): the path has
+			// room, so whatever set the lower bounds has gone. Their additive regrowth alone
+			// takes a round per datagram — seconds at a large BDP after one congested sample.
+			b.bwLo, b.inflightLo = 0, 0
+			b.enterProbeBW(bbrProbeBWDown, now)
+		}
+	case bbrProbeRTT:
+		b.updateProbeRTT(ev)
+		return
+	}
+	if b.mode != bbrStartup && now.Sub(b.lastProbeRTT) > bbrProbeRTTAfter {
+		b.priorCwnd = max(b.priorCwnd, b.cwnd)
+		b.mode = bbrProbeRTT
+		b.probeRTTDone = time.Time{}
+		b.probeRTTMin = 0
+	}
+}
+
+// updateProbeRTT holds the window at half the BDP until it is reached, then for bbrProbeRTTTime and
+// a round, so that the queue drains and min_rtt is measured again (§5.3.4.4).
+func (b *bbr) updateProbeRTT(ev *AckEvent) {
+	now := ev.Now
+	if b.probeRTTDone.IsZero() {
+		if ev.BytesInFlight <= b.probeRTTCwnd() {
+			b.probeRTTDone = now.Add(bbrProbeRTTTime)
+			b.probeRTTRoundEnd = b.roundCount + 1
+		}
+		return
+	}
+	if now.Before(b.probeRTTDone) || b.roundCount < b.probeRTTRoundEnd {
+		return
+	}
+	b.lastProbeRTT = now
+	if b.probeRTTMin > 0 {
+		// §5.3.4.4: what ProbeRTT measured with the queue drained is the path's RTT now, even
+		// if it grew since the old minimum (a route change): believe it at once rather than when
+		// the old minimum expires.
+		b.minRTT.value, b.minRTT.stamp = b.probeRTTMin, now
+		b.probeRTTMin = 0
+	}
+	b.cwnd = max(b.cwnd, b.priorCwnd)
+	b.priorCwnd = 0
+	if b.filledPipe {
+		b.enterProbeBW(bbrProbeBWDown, now)
+	} else {
+		b.mode = bbrStartup
+	}
+}
+
+func (b *bbr) probeRTTCwnd() int { return max(b.bdp(bbrProbeRTTGain), b.minCwnd) }
+
+// cruiseTarget is what may stay in flight while cruising: the BDP, within inflight_hi's headroom.
+func (b *bbr) cruiseTarget() int {
+	t := b.bdp(100)
+	if b.inflightHi != 0 {
+		t = min(t, b.inflightHi*(100-bbrHeadroom)/100)
+	}
+	return t
+}
+
+// enterProbeBW starts a ProbeBW phase; Down starts a new cycle with a fresh random wait before the
+// next probe (§5.3.3.5), and advances the bandwidth filter's period.
+func (b *bbr) enterProbeBW(m bbrMode, now time.Time) {
+	b.mode = m
+	b.phaseRound = b.roundCount
+	if m != bbrProbeBWDown {
+		return
+	}
+	b.maxBw.advance()
+	if !now.IsZero() {
+		b.cycleStart = now
+	}
+	b.cycleRound = b.roundCount
+	b.rng ^= b.rng << 13
+	b.rng ^= b.rng >> 7
+	b.rng ^= b.rng << 17
+	b.probeWait = bbrProbeWaitBase + time.Duration(b.rng%uint64(bbrProbeWaitRandom))
+	// §5.3.3.6: a Reno flow sharing the path would take about a BDP in packets of rounds to
+	// regrow; probe no later than that, and never later than bbrMaxProbeRounds.
+	b.probeWaitRounds = uint64(min(max(b.bdp(100)/b.mds, 1), bbrMaxProbeRounds))
+}
+
+// timeToProbe reports whether the cruise has lasted long enough (§5.3.3.5, §5.3.3.6).
+func (b *bbr) timeToProbe(now time.Time) bool {
+	return now.Sub(b.cycleStart) >= b.probeWait || b.roundCount-b.cycleRound >= b.probeWaitRounds
+}
+
+// enterRefill starts probing from the long-term model (§5.3.3.3). Unlike BBRv3 the lower bounds
+// are not forgotten here but only set aside while probing, and forgotten when Up ends without
+// congestion: a probe that overflows a shared queue keeps them (see relaxLowerBounds).
+func (b *bbr) enterRefill() {
+	b.enterProbeBW(bbrProbeBWRefill, time.Time{})
+}
+
+// updateProbeUp raises inflight_hi while Up is limited by it (§5.3.3.6, BBRProbeInflightHiUpward):
+// by what was acknowledged, doubling the growth each round as slow start would.
+func (b *bbr) updateProbeUp(ev *AckEvent) {
+	if b.mode != bbrProbeBWUp || b.inflightHi == 0 {
+		return
+	}
+	if ev.PriorInFlight+b.mds >= b.inflightHi {
+		b.inflightHi = min(b.inflightHi+ev.AckedBytes, maxWindow)
+	}
+}
+
+func (b *bbr) pacingGain() int {
+	switch b.mode {
+	case bbrStartup:
+		return bbrStartupPacingGain
+	case bbrDrain:
+		return bbrDrainPacingGain
+	case bbrProbeBWDown:
+		return bbrDownGain
+	case bbrProbeBWUp:
+		return bbrUpGain
+	}
+	return bbrCruiseGain
+}
+
+// setPacingRate paces at the bandwidth times the phase's gain, 1% under (§5.6.2). Until the pipe
+// is full the rate only grows: an early sample from a short flight must not slow Startup.
+func (b *bbr) setPacingRate(ev *AckEvent) {
+	bw := b.bw()
+	if bw == 0 {
+		return
+	}
+	rate := min(bw, (1<<64-1)/400) * uint64(b.pacingGain()) / 100 * (100 - bbrPacingMargin) / 100
+	if b.filledPipe || rate > b.pacing {
+		b.pacing = rate
+	}
+}
+
+// setCwnd sets the window (§5.6.4): the phase's multiple of the BDP, reached by growing with what
+// is acknowledged, bounded by inflight_hi (with headroom outside Up) and inflight_lo, and by half
+// the BDP in ProbeRTT.
+func (b *bbr) setCwnd(ev *AckEvent) {
+	gain := bbrCwndGain
+	switch b.mode {
+	case bbrProbeBWUp:
+		gain = bbrUpCwndGain
+	case bbrProbeBWCruise, bbrProbeBWDown:
+		gain = bbrCruiseCwndGain
+	}
+	target := b.bdp(gain)
+	if target == 0 {
+		// No model yet: grow like slow start.
+		b.cwnd = min(b.cwnd+ev.AckedBytes, maxWindow)
+	} else {
+		// Leave room for the pacer's burst, so an ACK train does not stall a window near the
+		// BDP (§5.6.4.2 adds send quanta).
+		target += 2 * PacingBurstDatagrams * b.mds
+		if !b.filledPipe {
+			if b.cwnd < target {
+				b.cwnd = min(b.cwnd+ev.AckedBytes, maxWindow)
+			}
+		} else {
+			b.cwnd = min(b.cwnd+ev.AckedBytes, target)
+		}
+	}
+	if b.inflightHi != 0 {
+		hi := b.inflightHi
+		if b.mode == bbrProbeBWCruise || b.mode == bbrProbeBWDown {
+			// The headroom never cuts into the BDP itself: it is room left for others above
+			// what this flow needs to fill the pipe.
+			hi = max(hi*(100-bbrHeadroom)/100, b.bdp(100))
+		}
+		b.cwnd = min(b.cwnd, max(hi, b.minCwnd))
+	}
+	if b.inflightLo != 0 && !b.probing() {
+		b.cwnd = min(b.cwnd, b.inflightLo)
+	}
+	if b.mode == bbrProbeRTT {
+		b.cwnd = min(b.cwnd, b.probeRTTCwnd())
+	}
+	b.cwnd = max(b.cwnd, b.minCwnd)
+}

@@ -1,0 +1,154 @@
+package simnet
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tlsgram/tlsgram/internal/impair"
+	"github.com/tlsgram/tlsgram/session"
+	"github.com/tlsgram/tlsgram/session/congestion"
+)
+
+const link50 = 50_000_000 / 8 // bytes per second
+
+// sharedBottleneck is 50 Mbit/s with a one-BDP drop-tail queue at 20 ms RTT: the bench's
+// rtt20-50mbit.
+func sharedBottleneck() (up, down impair.Config) {
+	return impair.Config{Delay: 10 * time.Millisecond, Rate: 50_000_000, QueueBytes: 125_000},
+		impair.Config{Delay: 10 * time.Millisecond}
+}
+
+// flowSeeds is the number of seeds of the multi-flow tests: 1 by default, none with -short (they
+// simulate tens of megabytes), more with -simnet.seeds.
+func flowSeeds(t *testing.T) int64 {
+	if *flagSeeds > 0 {
+		return int64(*flagSeeds)
+	}
+	if testing.Short() {
+		t.Skip("long multi-flow simulation")
+	}
+	return 1
+}
+
+// withCC is a flow's config: the controller under test, and 1200-byte datagrams from the start
+// (no path MTU search), the size these scenarios were calibrated with. These runs have no
+// randomness (a clean, jitter-free bottleneck), so one trajectory decides each figure: with the
+// MTU search on, the first round trips at 1200 bytes moved TestBBRFollowsAnRTTChange's 60 → 20 ms
+// case from 94% to 58% of the link — a sensitivity worth knowing, noted in issue 9's closing note.
+func withCC(ctl func(int) congestion.Controller) *session.Config {
+	return &session.Config{Congestion: ctl, MaxDatagramSize: 1200}
+}
+
+// twoFlows runs flows a and b (b starting 500 ms later) through the shared bottleneck and returns
+// their shares of what was delivered from 3 s to 9 s, and the link's utilisation then.
+func twoFlows(t *testing.T, name string, a, b func(int) congestion.Controller, seed int64) ([]float64, float64) {
+	t.Helper()
+	up, down := sharedBottleneck()
+	const n = 40 << 20
+	s := FlowsScenario{Name: name, Up: up, Down: down, Limit: 120 * time.Second, Sample: 100 * time.Millisecond,
+		Flows: []Flow{{Config: withCC(a), ClientBytes: n}, {Config: withCC(b), ClientBytes: n, Start: 500 * time.Millisecond}}}
+	res, err := RunFlows(s, seed)
+	require.NoError(t, err)
+	shares, rate := res.Share(s.Sample, 3*time.Second, 9*time.Second)
+	require.Len(t, shares, 2)
+	t.Logf("%s seed %d: shares %.2f / %.2f, link %.0f%%", name, seed, shares[0], shares[1], 100*rate/link50)
+	return shares, rate / link50
+}
+
+// TestFairnessTwoFlows: two flows through one 50 Mbit/s bottleneck with a one-BDP queue, the
+// second starting 500 ms after the first, from 3 s to 9 s. Issue 9's goals are 40–60% for two BBR
+// flows and at least 35% left to a CUBIC flow; the ranges asserted are what the controller
+// reaches over the seeds (see the issue's closing note), so that a regression fails.
+func TestFairnessTwoFlows(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		a, b     func(int) congestion.Controller
+		minShare float64 // the smaller share, at least
+		minLink  float64
+	}{
+		{"bbr-bbr", congestion.NewBBR, congestion.NewBBR, 0.25, 0.80},
+		{"bbr-then-cubic", congestion.NewBBR, congestion.NewCubic, 0.15, 0.90},
+		// Short of the goal: a BBR flow joining a CUBIC one takes about three quarters (0.26
+		// here, CUBIC + BBR 0.67/0.33 in the bench). The floor catches starvation, not the goal.
+		{"cubic-then-bbr", congestion.NewCubic, congestion.NewBBR, 0.20, 0.90},
+		{"cubic-cubic", congestion.NewCubic, congestion.NewCubic, 0.35, 0.90},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			for seed := range flowSeeds(t) {
+				shares, link := twoFlows(t, tc.name, tc.a, tc.b, seed)
+				require.GreaterOrEqual(t, min(shares[0], shares[1]), tc.minShare, "seed %d", seed)
+				require.GreaterOrEqual(t, link, tc.minLink, "seed %d", seed)
+			}
+		})
+	}
+}
+
+// TestBBRUnderPolicer: behind a 20 Mbit/s policer (a token bucket that drops above the rate, with
+// no queue to fill) on a 200 Mbit/s path, BBR settles near the policed rate and does not keep
+// probing into it: the policer drops few of its datagrams. A loss-based controller reads every
+// drop as congestion; BBR's heavy-loss rule (20% of a sample) is what sees the policer.
+func TestBBRUnderPolicer(t *testing.T) {
+	const policed = 20_000_000 / 8
+	for seed := range flowSeeds(t) {
+		up := impair.Config{Delay: 10 * time.Millisecond, Rate: 200_000_000, QueueBytes: 500_000, PoliceRate: policed * 8}
+		down := impair.Config{Delay: 10 * time.Millisecond}
+		s := FlowsScenario{Name: "policer", Up: up, Down: down, Limit: 120 * time.Second, Sample: 100 * time.Millisecond,
+			Flows: []Flow{{Config: withCC(congestion.NewBBR), ClientBytes: 30 << 20}}}
+		res, err := RunFlows(s, seed)
+		require.NoError(t, err)
+		_, rate := res.Share(s.Sample, 2*time.Second, 10*time.Second)
+		drops := float64(res.Up.PoliceDrops) / float64(res.Up.Sent)
+		t.Logf("seed %d: %.0f%% of the policed rate, the policer dropped %.1f%%", seed, 100*rate/policed, 100*drops)
+		require.InDelta(t, 0.92, rate/policed, 0.08, "seed %d: goodput near the policed rate", seed)
+		require.Less(t, drops, 0.12, "seed %d", seed)
+	}
+}
+
+// TestBBRFollowsAnRTTChange: a route change from 20 to 60 ms RTT (and back) 3 s into a transfer
+// over a 50 Mbit/s bottleneck. BBR must not stay stuck on the old min_rtt: ProbeRTT measures the
+// new one (or, when the RTT fell, the first sample does), and from 6 s on the link is mostly
+// full again.
+func TestBBRFollowsAnRTTChange(t *testing.T) {
+	flowSeeds(t)
+	for _, ch := range []struct{ from, to time.Duration }{{10 * time.Millisecond, 30 * time.Millisecond}, {30 * time.Millisecond, 10 * time.Millisecond}} {
+		up, down := sharedBottleneck()
+		up.Delay, down.Delay = ch.from, ch.from
+		up.QueueBytes = 125_000 * int(ch.from/(10*time.Millisecond))
+		up2, down2 := up, down
+		up2.Delay, down2.Delay = ch.to, ch.to
+		up2.QueueBytes = 125_000 * int(ch.to/(10*time.Millisecond))
+		s := FlowsScenario{Name: "rtt-change", Up: up, Down: down, Limit: 120 * time.Second, Sample: 100 * time.Millisecond,
+			ChangeAt: 3 * time.Second, UpAfter: up2, DownAfter: down2,
+			Flows: []Flow{{Config: withCC(congestion.NewBBR), ClientBytes: 64 << 20}}}
+		res, err := RunFlows(s, 1)
+		require.NoError(t, err)
+		_, before := res.Share(s.Sample, 2*time.Second, 3*time.Second)
+		_, after := res.Share(s.Sample, 6*time.Second, 9*time.Second)
+		t.Logf("RTT %v → %v: %.0f%% of the link before, %.0f%% from 6 s to 9 s", 2*ch.from, 2*ch.to, 100*before/link50, 100*after/link50)
+		require.GreaterOrEqual(t, before/link50, 0.85)
+		require.GreaterOrEqual(t, after/link50, 0.75)
+	}
+}
+
+// TestBBRAppLimited: an application writing 1 MB/s through a 50 Mbit/s bottleneck gets its
+// 1 MB/s, its delivery-rate samples (app-limited) do not hold the path, and a bulk flow
+// that starts later takes the rest.
+func TestBBRAppLimited(t *testing.T) {
+	flowSeeds(t)
+	up, down := sharedBottleneck()
+	s := FlowsScenario{Name: "app-limited", Up: up, Down: down, Limit: 120 * time.Second, Sample: 100 * time.Millisecond,
+		Flows: []Flow{
+			{Config: withCC(congestion.NewBBR), ClientBytes: 12 << 20, AppRate: 1_000_000},
+			{Config: withCC(congestion.NewBBR), ClientBytes: 40 << 20, Start: 2 * time.Second},
+		}}
+	res, err := RunFlows(s, 1)
+	require.NoError(t, err)
+	shares, rate := res.Share(s.Sample, 4*time.Second, 9*time.Second)
+	t.Logf("app-limited flow %.2f MB/s, bulk flow %.2f MB/s, link %.0f%%", shares[0]*rate/1e6, shares[1]*rate/1e6, 100*rate/link50)
+	require.InDelta(t, 1.0, shares[0]*rate/1e6, 0.1, "the application's rate")
+	require.GreaterOrEqual(t, rate/link50, 0.85)
+	// Full-sized datagrams: an app-limited sender does not fragment its data.
+	require.Less(t, res.Client[0].DatagramsSent, uint64(12<<20)/1000)
+}
