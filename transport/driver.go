@@ -107,6 +107,14 @@ type driverState struct {
 	in  []*packetBuf // datagrams taken from the inbox, recycled after each step
 }
 
+// follow makes d write to ep, the connection's endpoint now: Migrate may have moved it to a new
+// socket since d was last used.
+func (d *driverState) follow(ep *endpoint) {
+	if d.ep != ep {
+		d.ep, d.w = ep, ep.sock.newWriter()
+	}
+}
+
 // run is the driver goroutine: it feeds received datagrams and timer expiries to the core, sends
 // what the core produces, and wakes Reads and Writes waiting for the core. It returns when the
 // core is done (closed and its closing period over).
@@ -150,7 +158,7 @@ func (c *Conn) step(d *driverState, fired bool) (done bool) {
 
 // stepSending is step with sendSem held.
 func (c *Conn) stepSending(d *driverState, fired bool) (done bool) {
-	d = c.inline.state(c) // the same state, following a Migrate to a new socket
+	d.follow(c.endpoint())
 	c.mu.Lock()
 	if fired {
 		c.armed = time.Time{}

@@ -58,9 +58,8 @@ func (in *inlineSender) state(c *Conn) *driverState {
 		for i := range in.d.out {
 			in.d.out[i] = c.peer
 		}
-	} else if in.d.ep != ep {
-		in.d.ep, in.d.w = ep, ep.sock.newWriter() // Migrate moved the connection to a new socket
 	}
+	in.d.follow(ep)
 	return in.d
 }
 
