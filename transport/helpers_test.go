@@ -2,61 +2,22 @@ package transport
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
-	"net"
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tlsgram/tlsgram/internal/testcert"
 )
 
-var (
-	certOnce sync.Once
-	testCert tls.Certificate
-	certPool *x509.CertPool
-)
-
-// testCertificate is a self-signed ECDSA certificate for localhost, 127.0.0.1 and ::1, valid
-// from 1990 on so that it also verifies at testing/synctest's virtual epoch (2000-01-01).
-func testCertificate(tb testing.TB) (tls.Certificate, *x509.CertPool) {
-	certOnce.Do(func() {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber:          big.NewInt(1),
-			Subject:               pkix.Name{CommonName: "tlsgram test"},
-			NotBefore:             time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC),
-			NotAfter:              time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC),
-			KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-			ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			BasicConstraintsValid: true,
-			IsCA:                  true,
-			DNSNames:              []string{"localhost", "server.test"},
-			IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			panic(err)
-		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			panic(err)
-		}
-		testCert = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}
-		certPool = x509.NewCertPool()
-		certPool.AddCert(cert)
-	})
-	return testCert, certPool
+// testCertificate is the self-signed certificate of internal/testcert (localhost, server.test,
+// 127.0.0.1, ::1), valid from 1990 on so that it also verifies at testing/synctest's virtual
+// epoch (2000-01-01).
+func testCertificate(testing.TB) (tls.Certificate, *x509.CertPool) {
+	return testcert.Certificate()
 }
 
 func serverTLS(tb testing.TB) *tls.Config {

@@ -1,5 +1,5 @@
-// Package testcert makes a self-signed certificate for tests and examples of the packages built
-// on transport: it covers localhost, 127.0.0.1 and ::1, and is valid from 1990 to 2100 so that
+// Package testcert makes a self-signed certificate for tests and examples of transport and the
+// packages built on it: it covers localhost, server.test, 127.0.0.1 and ::1, and is valid from 1990 to 2100 so that
 // it also verifies at testing/synctest's virtual epoch. Real deployments load certificates.
 package testcert
 
@@ -21,6 +21,13 @@ var (
 	cert tls.Certificate
 	pool *x509.CertPool
 )
+
+// Certificate returns the process-wide certificate and a pool that trusts it. It covers
+// localhost, server.test, 127.0.0.1 and ::1.
+func Certificate() (tls.Certificate, *x509.CertPool) {
+	once.Do(generate)
+	return cert, pool
+}
 
 // Configs returns a server config holding the certificate and a client config that trusts it
 // (ServerName "localhost"). Each call returns fresh configs around one process-wide certificate.
@@ -44,7 +51,7 @@ func generate() {
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
+		DNSNames:              []string{"localhost", "server.test"},
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
