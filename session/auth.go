@@ -34,19 +34,25 @@ type packetAuth struct {
 // can verify them, and once the peer's first authenticated datagram has arrived it drops every
 // datagram that is not authenticated.
 func (c *Conn) InstallPacketKey(key []byte) error {
-	if len(key) != PacketKeyLen {
-		return fmt.Errorf("tlsgram: packet key is %d bytes, want %d", len(key), PacketKeyLen)
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return err
-	}
-	aead, err := cipher.NewGCM(block)
+	aead, err := newGCM(key, "packet")
 	if err != nil {
 		return err
 	}
 	c.auth = &packetAuth{aead: aead}
 	return nil
+}
+
+// newGCM is AES-128-GCM under a PacketKeyLen-byte key from the TLS exporter; what names the key
+// in the error (packet, datagram).
+func newGCM(key []byte, what string) (cipher.AEAD, error) {
+	if len(key) != PacketKeyLen {
+		return nil, fmt.Errorf("tlsgram: %s key is %d bytes, want %d", what, len(key), PacketKeyLen)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
 }
 
 // authSending reports whether the next short header datagram carries a tag: from the moment we

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"crypto/aes"
 	"crypto/cipher"
 	"errors"
 	"fmt"
@@ -82,14 +81,7 @@ type datagrams struct {
 // ExportKeyingMaterial(DatagramKeyLabel, nil, PacketKeyLen). Without it, SendDatagram fails and
 // DATAGRAM frames are dropped.
 func (c *Conn) InstallDatagramKey(key []byte) error {
-	if len(key) != PacketKeyLen {
-		return fmt.Errorf("tlsgram: datagram key is %d bytes, want %d", len(key), PacketKeyLen)
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return err
-	}
-	aead, err := cipher.NewGCM(block)
+	aead, err := newGCM(key, "datagram")
 	if err != nil {
 		return err
 	}
