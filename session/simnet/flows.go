@@ -85,10 +85,7 @@ func RunFlows(s FlowsScenario, seed int64) (FlowsResult, error) {
 	start := time.Unix(1_700_000_000, 0)
 	now := start
 	rng := rand.New(rand.NewSource(seed))
-	up, down := s.Up, s.Down
-	up.Seed = impair.DeriveSeed(seed, 1)
-	down.Seed = impair.DeriveSeed(seed, 2)
-	links := [2]*impair.Link{impair.NewLink(up, start), impair.NewLink(down, start)}
+	links := newLinks(s.Up, s.Down, seed, 1, start)
 	var old [2]*impair.Link // the links before ChangeAt, draining
 	changed := s.ChangeAt <= 0
 	var packetKey [session.PacketKeyLen]byte
@@ -114,11 +111,8 @@ func RunFlows(s FlowsScenario, seed int64) (FlowsResult, error) {
 	for {
 		if !changed && !now.Before(start.Add(s.ChangeAt)) {
 			changed = true
-			up, down := s.UpAfter, s.DownAfter
-			up.Seed = impair.DeriveSeed(seed, 3)
-			down.Seed = impair.DeriveSeed(seed, 4)
 			old = links
-			links = [2]*impair.Link{impair.NewLink(up, now), impair.NewLink(down, now)}
+			links = newLinks(s.UpAfter, s.DownAfter, seed, 3, now)
 		}
 		// Dial the flows whose time has come; the server learns of its connection with the
 		// client's first datagram, but is created now (its Initial DCID is agreed in advance).

@@ -128,10 +128,7 @@ func Run(s Scenario, seed int64) (Result, error) {
 	start := time.Unix(1_700_000_000, 0)
 	now := start
 	rng := rand.New(rand.NewSource(seed))
-	up, down := s.Up, s.Down
-	up.Seed = impair.DeriveSeed(seed, 1)
-	down.Seed = impair.DeriveSeed(seed, 2)
-	links := [2]*impair.Link{impair.NewLink(up, start), impair.NewLink(down, start)} // [from client, from server]
+	links := newLinks(s.Up, s.Down, seed, 1, start) // [from client, from server]
 	cc := s.Config
 	if cc == nil {
 		cc = &session.Config{}
@@ -435,6 +432,15 @@ func forge(dg []byte, cid uint64, authOnly bool) ([]byte, bool) {
 	}
 	f[0] &^= 0x04 // drop the flag, end in a valid CRC instead of the tag
 	return header.Seal(f[:len(f)-header.TagLen], 0), true
+}
+
+// newLinks makes the two directions of a path, [from client, from server], from up and down
+// with seeds derived from the run's seed and n, n+1: each set of links a run makes draws its own
+// fate.
+func newLinks(up, down impair.Config, seed int64, n uint64, start time.Time) [2]*impair.Link {
+	up.Seed = impair.DeriveSeed(seed, n)
+	down.Seed = impair.DeriveSeed(seed, n+1)
+	return [2]*impair.Link{impair.NewLink(up, start), impair.NewLink(down, start)}
 }
 
 // allow makes sent[:n] writable.
