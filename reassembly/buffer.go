@@ -209,9 +209,13 @@ func (b *Buffer) reserve(end uint64) error {
 		// Only reachable with a limit the process could not hold in memory anyway.
 		return ErrFlowControl
 	}
-	size := max(need, 2*uint64(len(b.buf)), uint64(b.size), minCapacity)
+	size := max(need, 2*uint64(len(b.buf)), minCapacity)
 	// Never allocate past the window; need fits in it because end ≤ limit.
 	size = min(size, b.limit-b.readOff, math.MaxInt)
+	// Nor below the ring given back last: its size was within the window then, the session never
+	// shrinks the window, and limit-readOff dips below it only until the next MAX_DATA. Starting
+	// there saves growing (and copying) the ring again after every drain.
+	size = max(size, uint64(b.size))
 	nb := bufpool.Get(int(size))[:size]
 	// Keep the bytes between readOff and highest, unwrapped, at the front of the new ring.
 	used := int(b.highest - b.readOff)
