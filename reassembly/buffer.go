@@ -36,8 +36,8 @@ const minCapacity = 16 << 10
 // moves ahead of the reader. The ring is taken from a pool (internal/bufpool) when data arrives
 // and given back as soon as Read has taken everything stored, so an idle stream holds none, and
 // steady-state operation cycles pooled rings without allocating. A peer can make the Buffer
-// allocate up to the advertised window, Limit()-ReadOffset(), so the session must only advertise a
-// window it is willing to hold in memory.
+// allocate up to the advertised window, Limit()-ReadOffset() (rounded up to the pool's next
+// power of two), so the session must only advertise a window it is willing to hold in memory.
 //
 // A Buffer is not safe for concurrent use.
 type Buffer struct {
