@@ -279,6 +279,9 @@ func (b *Buffer) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// Storage returns the bytes of ring the Buffer holds now: 0 whenever nothing is stored.
+func (b *Buffer) Storage() int { return len(b.buf) }
+
 // Readable returns the number of contiguous bytes Read can return now.
 func (b *Buffer) Readable() int { return int(b.contigEnd - b.readOff) }
 
