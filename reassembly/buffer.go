@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"math"
+
+	"github.com/tlsgram/tlsgram/internal/bufpool"
 )
 
 // Errors returned by [Buffer.Insert]. When Insert returns one of them, nothing from that call was
@@ -31,9 +33,11 @@ const minCapacity = 16 << 10
 //
 // Memory: the bytes between ReadOffset() and the highest offset received are kept in one ring
 // buffer that grows (by doubling, never past Limit()-ReadOffset()) as the highest offset received
-// moves ahead of the reader, and is then reused (never shrunk), so steady-state operation does not
-// allocate. A peer can make the Buffer allocate up to the advertised window, Limit()-ReadOffset(),
-// so the session must only advertise a window it is willing to hold in memory.
+// moves ahead of the reader. The ring is taken from a pool (internal/bufpool) when data arrives
+// and given back as soon as Read has taken everything stored, so an idle stream holds none, and
+// steady-state operation cycles pooled rings without allocating. A peer can make the Buffer
+// allocate up to the advertised window, Limit()-ReadOffset() (rounded up to the pool's next
+// power of two), so the session must only advertise a window it is willing to hold in memory.
 //
 // A Buffer is not safe for concurrent use.
 type Buffer struct {
@@ -56,6 +60,11 @@ type Buffer struct {
 	ranges   []span
 	maxGaps  int
 	oooBytes int // sum of the lengths of ranges
+
+	// size is the ring's length when it was last given back: the next ring starts there, so a
+	// transfer whose reader keeps up (and so empties the ring often) does not grow it again
+	// from the smallest size every time.
+	size int
 }
 
 // span is a half-open range [start, end) of stream offsets.
@@ -203,16 +212,31 @@ func (b *Buffer) reserve(end uint64) error {
 	size := max(need, 2*uint64(len(b.buf)), minCapacity)
 	// Never allocate past the window; need fits in it because end ≤ limit.
 	size = min(size, b.limit-b.readOff, math.MaxInt)
-	nb := make([]byte, size)
+	// Nor below the ring given back last: its size was within the window then, the session never
+	// shrinks the window, and limit-readOff dips below it only until the next MAX_DATA. Starting
+	// there saves growing (and copying) the ring again after every drain.
+	size = max(size, uint64(b.size))
+	nb := bufpool.Get(int(size))[:size]
 	// Keep the bytes between readOff and highest, unwrapped, at the front of the new ring.
 	used := int(b.highest - b.readOff)
 	if used > 0 {
 		c := copy(nb[:used], b.buf[b.head:])
 		copy(nb[c:used], b.buf)
 	}
+	bufpool.Put(b.buf)
 	b.buf = nb
 	b.head = 0
 	return nil
+}
+
+// release gives the ring back to the pool once nothing is stored.
+func (b *Buffer) release() {
+	if b.buf != nil {
+		b.size = len(b.buf)
+		bufpool.Put(b.buf)
+		b.buf = nil
+	}
+	b.head = 0
 }
 
 // write copies p to the ring at stream offset off; the ring has room for it.
@@ -248,11 +272,15 @@ func (b *Buffer) Read(p []byte) (int, error) {
 		b.head -= len(b.buf)
 	}
 	if b.readOff == b.highest {
-		// Nothing is stored: restart at the front so the next chunks are copied without wrapping.
-		b.head = 0
+		// Nothing is stored: give the ring back, and start the next one at its front, so the
+		// next chunks are copied without wrapping.
+		b.release()
 	}
 	return n, nil
 }
+
+// Storage returns the bytes of ring the Buffer holds now: 0 whenever nothing is stored.
+func (b *Buffer) Storage() int { return len(b.buf) }
 
 // Readable returns the number of contiguous bytes Read can return now.
 func (b *Buffer) Readable() int { return int(b.contigEnd - b.readOff) }

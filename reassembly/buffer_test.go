@@ -241,6 +241,20 @@ func TestBufferLazyStorage(t *testing.T) {
 	require.GreaterOrEqual(t, len(b.buf), 100_010)
 	require.Less(t, len(b.buf), 1<<18)
 
+	// Once the reader has taken everything stored, the ring goes back to the pool; the next
+	// data takes one of the size it had.
+	size := len(b.buf)
+	_, err := b.Read(make([]byte, 100))
+	require.NoError(t, err)
+	require.NotNil(t, b.buf, "bytes received out of order are still stored")
+	require.NoError(t, b.Insert(100, make([]byte, 99_900), false))
+	_, err = b.Read(make([]byte, 200_000))
+	require.NoError(t, err)
+	require.Zero(t, b.Buffered())
+	require.Nil(t, b.buf, "drained: nothing held")
+	require.NoError(t, b.Insert(100_010, make([]byte, 10), false))
+	require.Len(t, b.buf, size, "the size it had")
+
 	small := NewBuffer(1000, 4)
 	require.NoError(t, small.Insert(0, make([]byte, 10), false))
 	require.Len(t, small.buf, 1000, "capped by the window")
@@ -257,7 +271,7 @@ func TestBufferWrap(t *testing.T) {
 	const window = 5000
 	c := newChecker(t, src, window, 2)
 	off := 0
-	wrapped := 0
+	wrapped, ring := 0, 0
 	for off < len(src) {
 		// Two chunks, the second first: at most 2398 bytes, plus at most 999 left unread.
 		n1, n2 := 700+off%500, 300+off%900
@@ -266,13 +280,15 @@ func TestBufferWrap(t *testing.T) {
 			wrapped++
 		}
 		c.insert(off, off+n1, false)
+		ring = max(ring, len(c.b.buf))
 		off += n1 + n2
 		c.read(max(c.b.Readable()-off%1000, 0))
 		c.raise(uint64(c.m.readOff + window))
 	}
 	c.read(window)
 	require.Equal(t, len(src), c.m.readOff)
-	require.Len(t, c.b.buf, window, "the ring never outgrew the window")
+	require.Equal(t, window, ring, "the ring never outgrew the window")
+	require.Nil(t, c.b.buf, "everything read: the ring went back to the pool")
 	require.Greater(t, wrapped, 100, "stored data straddled the end of the ring")
 }
 
@@ -391,4 +407,25 @@ func TestBufferAllocs(t *testing.T) {
 		round() // allocates the ring and the range list
 		require.Zero(t, testing.AllocsPerRun(500, round))
 	})
+}
+
+// TestBufferDrainAllocs: a stream whose reader keeps up empties the ring often, and each time it
+// goes back to the pool; taking it again allocates nothing once warmed up.
+func TestBufferDrainAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops some Puts on purpose under the race detector")
+	}
+	b := NewBuffer(1<<20, 4)
+	chunk, p := make([]byte, 1200), make([]byte, 64<<10)
+	var off uint64
+	allocs := testing.AllocsPerRun(100, func() {
+		for range 20 {
+			_ = b.Insert(off, chunk, false)
+			off += uint64(len(chunk))
+		}
+		_, _ = b.Read(p)
+		b.SetLimit(off + 1<<20)
+	})
+	require.Nil(t, b.buf)
+	require.Zero(t, allocs)
 }

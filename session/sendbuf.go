@@ -1,17 +1,30 @@
 package session
 
+import (
+	"math/bits"
+
+	"github.com/tlsgram/tlsgram/internal/bufpool"
+)
+
 // sendBuffer holds stream bytes from the lowest unacknowledged offset (base) to the end of what the
-// application wrote. It is a power-of-two ring that grows when a write does not fit and never
-// shrinks, so steady-state writes and retransmissions copy without allocating.
+// application wrote. It is a power-of-two ring taken from bufpool when a write comes and given
+// back when everything written is acknowledged, so an idle connection holds no storage (issue
+// 8), and a busy one cycles pooled rings without allocating. It grows when a write does not fit.
 type sendBuffer struct {
-	buf  []byte
+	buf  []byte // nil while empty
 	base uint64 // offset of the first byte still held (everything below is acknowledged)
 	end  uint64 // offset one past the last written byte
+	// size is the ring's size when it was last given back: the next one starts there, so a
+	// transfer that pauses does not grow its ring again from the smallest size.
+	size int
 }
 
 func (b *sendBuffer) len() int { return int(b.end - b.base) }
 
 func (b *sendBuffer) write(p []byte) {
+	if len(p) == 0 {
+		return
+	}
 	need := b.len() + len(p)
 	if need > len(b.buf) {
 		b.grow(need)
@@ -26,14 +39,14 @@ func (b *sendBuffer) write(p []byte) {
 }
 
 func (b *sendBuffer) grow(need int) {
-	size := 4096
-	for size < need {
-		size <<= 1
+	size := bufpool.Class(max(need, b.size))
+	if size&(size-1) != 0 {
+		size = 1 << bits.Len(uint(size)) // beyond bufpool.MaxSize; the ring's mask needs a power of two
 	}
-	nb := make([]byte, size)
+	nb := bufpool.Get(size)
 	if len(b.buf) > 0 {
 		mask := uint64(len(b.buf) - 1)
-		nmask := uint64(size - 1)
+		nmask := uint64(len(nb) - 1)
 		for off := b.base; off < b.end; {
 			pos := off & mask
 			chunk := uint64(len(b.buf)) - pos
@@ -48,6 +61,7 @@ func (b *sendBuffer) grow(need int) {
 			}
 			off += chunk
 		}
+		bufpool.Put(b.buf)
 	}
 	b.buf = nb
 }
@@ -70,12 +84,18 @@ func (b *sendBuffer) slice(off uint64, max int) []byte {
 	return b.buf[pos : pos+n]
 }
 
-// advance drops bytes below off (they were acknowledged).
+// advance drops bytes below off (they were acknowledged). Once nothing is held, the ring goes
+// back to the pool: slices returned before must not be used after an advance.
 func (b *sendBuffer) advance(off uint64) {
 	if off > b.end {
 		off = b.end
 	}
 	if off > b.base {
 		b.base = off
+	}
+	if b.base == b.end && b.buf != nil {
+		b.size = len(b.buf)
+		bufpool.Put(b.buf)
+		b.buf = nil
 	}
 }

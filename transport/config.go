@@ -181,11 +181,12 @@ type Config struct {
 	// socket of the process. Ignored where GRO does not exist. Default false.
 	DisableGRO bool
 	// InboundQueueLen bounds the datagrams queued between the socket reader and one
-	// connection's driver goroutine. When it is full, datagrams are dropped and counted
-	// (Stats.DroppedQueueFull) rather than stalling every other connection of the socket.
-	// Default 1024, a millisecond's worth at a million datagrams a second. While a driver falls
-	// behind, the socket reader yields to it, and further datagrams wait in the socket's buffer
-	// (SocketBuffer).
+	// connection's driver goroutine. When it is full, the reader waits for the driver to take
+	// the queue (within one of its steps), and further datagrams wait in the socket's buffer
+	// (SocketBuffer): a peer within the flow-control window loses nothing to it. Only during
+	// the handshake are datagrams beyond it dropped and counted (Stats.DroppedQueueFull), so an
+	// address that has not proven itself cannot hold up the socket's other connections.
+	// Default 1024, a millisecond's worth at a million datagrams a second.
 	InboundQueueLen int
 	// Tracer, if set, is called for each new connection (dialled or accepted) and returns the
 	// Tracer for its events: handshake, packets sent, received and lost, congestion state,

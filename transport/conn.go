@@ -94,7 +94,7 @@ func newConn(ep *endpoint, core *session.Conn, network string, peer message, rem
 		remote:        remote,
 		peer:          message{ap: peer.ap, addr: peer.addr},
 		core:          core,
-		in:            inbox{limit: conf.InboundQueueLen, ready: make(chan struct{}, 1)},
+		in:            inbox{limit: conf.InboundQueueLen, ready: make(chan struct{}, 1), room: make(chan struct{}, 1)},
 		readable:      make(chan struct{}, 1),
 		writable:      make(chan struct{}, 1),
 		acked:         make(chan struct{}, 1),
@@ -508,6 +508,7 @@ func (c *Conn) setHandshakeComplete() {
 	}
 	c.core.SetHandshakeComplete(time.Now())
 	c.handshakeDone = true
+	c.in.established.Store(true)
 	c.issueConnIDsLocked()
 	c.traceLocked(session.TraceHandshakeDone, nil)
 	c.mu.Unlock()

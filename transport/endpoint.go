@@ -161,9 +161,9 @@ func (ep *endpoint) closeIfIdleLocked() {
 }
 
 // readLoop reads datagrams in batches and hands them to their connections, a run of
-// datagrams for the same connection at a time. It never blocks on a connection: what does not
-// fit a full inbound queue is dropped (counted on that connection), so one slow connection
-// cannot stall the others sharing the socket.
+// datagrams for the same connection at a time. A full inbound queue makes it wait for that
+// connection's driver, for one step at most, once the connection is established; during the
+// handshake what does not fit is dropped (counted on that connection). See Conn.deliver.
 func (ep *endpoint) readLoop() {
 	defer close(ep.readerDone)
 	n := ep.batch

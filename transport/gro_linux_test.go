@@ -347,3 +347,49 @@ func TestGROSegmentSize(t *testing.T) {
 	put(0, unix.SOL_SOCKET, unix.UDP_GRO, 1200)
 	require.Equal(t, 0, groSegmentSize(b[:unix.CmsgSpace(4)]), "another level")
 }
+
+// TestGROLendsPieces: the pieces of a coalesced read that are short header datagrams are lent
+// out of the reader's big buffer, not copied; a long header one (a handshake, which a listener
+// may keep) is copied. The big buffer is held until the reader and every piece have let go, and
+// the reader reads into a fresh one meanwhile.
+func TestGROLendsPieces(t *testing.T) {
+	r, addr := groReceiver(t, "udp4", groNow)
+	sender, w := gsoSender(t, "udp4", addr)
+	from := sender.LocalAddr().(*net.UDPAddr).AddrPort()
+	ms := groMessages(64, 2048)
+	pool := newBufPool(2048)
+	sizes := repeat(10, 1200, 0)
+	want := send(t, w, addr, 0, sizes)
+	receive(t, r, ms[:10], from, want)
+	big := ms[0].buf.big
+	require.NotNil(t, big, "a short header datagram was copied")
+	for i := range 10 {
+		require.True(t, ms[i].buf.big == big, "datagram %d is not a piece of the read", i)
+	}
+	require.EqualValues(t, 10, big.refs.Load(), "held by its pieces only: the reader let go")
+	require.True(t, r.big[0] == nil, "the reader keeps a buffer whose pieces are out")
+
+	// The next read goes into a fresh buffer; a long header datagram in it is copied.
+	long := gsoDatagram(0, 1200)
+	long[0] = 0xc0
+	ms2 := groMessages(4, 2048)
+	m := message{buf: &packetBuf{b: long, n: len(long)}, ap: addr}
+	require.NoError(t, w.writeBatch([]message{m}))
+	k, err := r.readBatch(ms2)
+	require.NoError(t, err)
+	require.Equal(t, 1, k)
+	require.Equal(t, long, ms2[0].buf.bytes())
+	require.Nil(t, ms2[0].buf.big, "a long header datagram was lent")
+
+	// Putting the pieces back lets the buffer go with the last one, and restores each
+	// packetBuf's own storage.
+	for i := range 10 {
+		pool.put(ms[i].buf)
+		ms[i].buf = nil
+	}
+	require.Zero(t, big.refs.Load())
+	got := pool.get()
+	require.Nil(t, got.big)
+	require.Len(t, got.b, 2048)
+	require.True(t, &got.b[0] == &got.own[0])
+}

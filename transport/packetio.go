@@ -15,6 +15,11 @@ import (
 type packetBuf struct {
 	b []byte
 	n int
+	// own is the buffer's own storage, which b is but while b is lent a piece of a coalesced
+	// read's buffer (big != nil; see mmsgReader.split). Putting the packetBuf back to its pool
+	// returns the piece and restores b.
+	own []byte
+	big *groBuf
 	// The source of a received datagram, set by the socket reader: from for UDP sockets,
 	// fromAddr (with from zero) for any other net.PacketConn. See Conn.handleDatagramLocked.
 	from     netip.AddrPort
@@ -62,7 +67,10 @@ func sharedBufPool(size int) *bufPool {
 
 func newBufPool(size int) *bufPool {
 	bp := &bufPool{size: size}
-	bp.pool.New = func() any { return &packetBuf{b: make([]byte, size)} }
+	bp.pool.New = func() any {
+		b := make([]byte, size)
+		return &packetBuf{b: b, own: b}
+	}
 	return bp
 }
 
@@ -86,6 +94,7 @@ func (bp *bufPool) put(p *packetBuf) {
 	if p == nil {
 		return
 	}
+	p.unlend()
 	bp.mu.Lock()
 	if len(bp.free) < freeListLen {
 		bp.free = append(bp.free, p)
@@ -94,6 +103,59 @@ func (bp *bufPool) put(p *packetBuf) {
 	bp.mu.Unlock()
 	if p != nil {
 		bp.pool.Put(p)
+	}
+}
+
+// groBufs recycles the 64 KiB buffers of readers that use UDP generic receive offload (see
+// mmsgReader on Linux): listeners and bulk downloads come and go, and a sync.Pool lets the
+// collector reclaim them once they stop coming.
+var groBufs = sync.Pool{New: func() any { return new(groBuf) }}
+
+// groBufSize is the largest coalesced datagram: the largest UDP payload.
+const groBufSize = 1 << 16
+
+// groBuf is the buffer of one coalesced read. Its pieces, the datagrams, are lent to packetBufs
+// rather than copied into them (mmsgReader.split): a bulk receiver's reader then copies nothing
+// in user space. refs counts the holders: the reader while it reads into it or has pieces left
+// to hand out, and each packetBuf holding a piece. The last to let go recycles it.
+type groBuf struct {
+	b    [groBufSize]byte
+	refs atomic.Int32
+}
+
+// getGROBuf returns a buffer held once, by the caller.
+func getGROBuf() *groBuf {
+	g := groBufs.Get().(*groBuf)
+	g.refs.Store(1)
+	return g
+}
+
+// release drops one hold and reports whether it was the last; then g is recycled, unless keep.
+func (g *groBuf) release(keep bool) (last bool) {
+	if g.refs.Add(-1) != 0 {
+		return false
+	}
+	if !keep {
+		groBufs.Put(g)
+	}
+	return true
+}
+
+// lend makes p's bytes piece, a datagram in g, which p holds until unlend.
+func (p *packetBuf) lend(g *groBuf, piece []byte) {
+	p.unlend()
+	if p.own == nil {
+		p.own = p.b
+	}
+	g.refs.Add(1)
+	p.big, p.b, p.n = g, piece, len(piece)
+}
+
+// unlend gives back the piece p holds, if any, and restores its own storage.
+func (p *packetBuf) unlend() {
+	if p.big != nil {
+		p.big.release(false)
+		p.big, p.b = nil, p.own
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -113,7 +112,6 @@ type mmsgHeaders struct {
 // it on only once it receives in bulk (see bulkWatch), because an idle client keeping 256 KiB
 // of buffers would be most of its memory.
 const (
-	groBufSize = 1 << 16
 	// groListenBufs is the number of coalesced datagrams one read of a listener's socket
 	// takes: up to 512 datagrams, what its 64 pooled buffers per batch take in 8 calls. In
 	// BenchmarkThroughput 4 did as well within the noise, 2 about 10% worse.
@@ -124,10 +122,6 @@ const (
 	groDialBufs = 4
 	maxGROBufs  = max(groListenBufs, groDialBufs)
 )
-
-// groBufs recycles the 64 KiB buffers of readers that stopped: listeners and bulk downloads
-// come and go, and a sync.Pool lets the collector reclaim them once they stop coming.
-var groBufs = sync.Pool{New: func() any { return new([groBufSize]byte) }}
 
 // groCmsgBuf receives one read's control messages: CMSG_SPACE(sizeof(int)) is 24 bytes on
 // 64-bit systems, 16 on 32-bit. uint64 elements keep the headers aligned.
@@ -183,11 +177,11 @@ type mmsgReader struct {
 
 	// GRO state, the reader goroutine's. gro mirrors on for Stats; it is nil with groOff.
 	gro   *atomic.Bool
-	on    bool                          // UDP_GRO is set: every read goes to big
-	lazy  bool                          // turn GRO on once watch sees bulk traffic
-	watch bulkWatch                     // while lazy
-	nbig  int                           // big buffers read into once on
-	big   [maxGROBufs]*[groBufSize]byte // nbig of them while on
+	on    bool                // UDP_GRO is set: every read goes to big
+	lazy  bool                // turn GRO on once watch sees bulk traffic
+	watch bulkWatch           // while lazy
+	nbig  int                 // big buffers read into once on
+	big   [maxGROBufs]*groBuf // nbig of them while on, each held by the reader (nil: take one)
 	ctls  [maxGROBufs]groCmsgBuf
 	got   [maxGROBufs]groRead
 	// The last coalesced read held nread messages; message next, from byte off on, is the
@@ -226,7 +220,7 @@ func (r *mmsgReader) readBatch(ms []message) (int, error) {
 // option (before 5.0) refuses it, and the reader goes on without GRO.
 func (r *mmsgReader) switchToGRO() {
 	for i := range r.nbig {
-		r.big[i] = groBufs.Get().(*[groBufSize]byte)
+		r.big[i] = getGROBuf()
 	}
 	var err error
 	if cerr := r.rc.Control(func(fd uintptr) {
@@ -242,7 +236,7 @@ func (r *mmsgReader) switchToGRO() {
 func (r *mmsgReader) putBig() {
 	for i, b := range r.big {
 		if b != nil {
-			groBufs.Put(b)
+			b.release(false)
 			r.big[i] = nil
 		}
 	}
@@ -278,6 +272,7 @@ func (r *mmsgReader) prepare(i int, b []byte, ctl bool) {
 func (r *mmsgReader) readPlain(ms []message) (int, error) {
 	r.cnt = min(len(ms), maxBatch)
 	for i := 0; i < r.cnt; i++ {
+		ms[i].buf.unlend()
 		r.prepare(i, ms[i].buf.b, false)
 	}
 	if err := r.rc.Read(r.fn); err != nil {
@@ -301,7 +296,10 @@ func (r *mmsgReader) readPlain(ms []message) (int, error) {
 func (r *mmsgReader) readCoalesced() error {
 	r.cnt = r.nbig
 	for i := range r.cnt {
-		r.prepare(i, r.big[i][:groBufSize], true)
+		if r.big[i] == nil {
+			r.big[i] = getGROBuf() // the last one's pieces are still out
+		}
+		r.prepare(i, r.big[i].b[:], true)
 	}
 	if err := r.rc.Read(r.fn); err != nil {
 		return err
@@ -328,21 +326,38 @@ func (r *mmsgReader) readCoalesced() error {
 	return nil
 }
 
-// split hands out pending pieces into ms, in order, and returns how many. A piece longer than
-// its buffer is cut and marked truncated, as the kernel marks an ordinary datagram too long
-// for its buffer. An empty datagram is one empty piece.
+// split hands out pending pieces into ms, in order, and returns how many. A short header
+// datagram (an established connection's) is lent, not copied: ms's packetBuf points into the
+// big buffer and holds it until it goes back to its pool, which a connection's driver does
+// right after its step. Others (long headers: handshakes, which a listener may keep a while)
+// are copied, so that a half-open session never pins 64 KiB. A piece longer than its buffer is
+// cut and marked truncated, as the kernel marks an ordinary datagram too long for its buffer.
+// An empty datagram is one empty piece.
 func (r *mmsgReader) split(ms []message) int {
 	k := 0
 	for k < len(ms) && r.next < r.nread {
 		g := &r.got[r.next]
 		end := min(r.off+g.seg, g.n)
-		piece := r.big[r.next][r.off:end]
+		big := r.big[r.next]
+		piece := big.b[r.off:end:end]
 		m := &ms[k]
-		m.buf.n = copy(m.buf.b, piece)
+		m.buf.unlend()
 		m.ap = g.ap
 		m.trunc = len(piece) > len(m.buf.b) || (g.trunc && end == g.n)
+		if len(piece) > 0 && piece[0]&0x80 == 0 && !m.trunc { // the form bit: short header
+			m.buf.lend(big, piece)
+		} else {
+			m.buf.n = copy(m.buf.b, piece)
+		}
 		k++
 		if end == g.n {
+			// Handed out whole: drop the reader's hold. Unless pieces are still out, the
+			// buffer is free for the next read.
+			if big.release(true) {
+				big.refs.Store(1)
+			} else {
+				r.big[r.next] = nil
+			}
 			r.next, r.off = r.next+1, 0
 		} else {
 			r.off = end

@@ -76,7 +76,7 @@ var settings = []Setting{
 	{"DisableGRO", false, "false",
 		"do not coalesce reads with UDP receive offload (Linux; TLSGRAM_DISABLE_GRO=1 for the whole process)", ""},
 	{"InboundQueueLen", DefaultInboundQueueLen, "1024",
-		"datagrams queued for one connection's driver; beyond it they are dropped and counted", ""},
+		"datagrams queued for one connection's driver; beyond it the socket reader waits (drops, counted, during the handshake)", ""},
 	{"Tracer", nil, "nil",
 		"per-connection event hook (SlogTracer, QlogTracer); TLSGRAM_QLOGDIR=dir turns on qlog files when nil", ""},
 }

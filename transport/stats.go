@@ -13,7 +13,8 @@ type Stats struct {
 	session.Stats
 
 	// DroppedQueueFull counts datagrams for this connection that the socket reader dropped
-	// because the connection's inbound queue (Config.InboundQueueLen) was full.
+	// because the connection's inbound queue (Config.InboundQueueLen) was full during the
+	// handshake; after it a full queue makes the reader wait instead.
 	DroppedQueueFull uint64
 	// SendErrors counts batch writes to the socket that failed (the core retransmits).
 	SendErrors uint64
