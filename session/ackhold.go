@@ -21,23 +21,23 @@ const ackHold = time.Millisecond
 // ACK waits (at most ackHold) for the application's reply; otherwise it goes at once. During the
 // handshake every ACK goes at once (see handleDatagram).
 func (c *Conn) onImmediateAck(now time.Time) {
-	if !c.handshakeComplete || c.recv.Readable() == 0 {
-		c.ackNow = true
+	if !c.handshakeComplete || c.rx.buf.Readable() == 0 {
+		c.rx.ackNow = true
 		return
 	}
 	hold := now.Add(min(ackHold, c.conf.MaxAckDelay))
-	if !c.ackPending || hold.Before(c.ackDeadline) {
-		c.ackDeadline = hold
+	if !c.rx.ackPending || hold.Before(c.rx.ackDeadline) {
+		c.rx.ackDeadline = hold
 	}
-	c.ackPending = true
-	c.ackHeld = true
+	c.rx.ackPending = true
+	c.rx.ackHeld = true
 }
 
 // releaseHeldAck sends a held ACK now: the application read everything and asked for more, so
 // no reply is coming to carry it. Read calls it; AckDue tells the caller that a datagram is due.
 func (c *Conn) releaseHeldAck() {
-	if c.ackHeld && c.ackPending {
-		c.ackNow = true
+	if c.rx.ackHeld && c.rx.ackPending {
+		c.rx.ackNow = true
 	}
 }
 
@@ -45,4 +45,4 @@ func (c *Conn) releaseHeldAck() {
 // transport asks after a Read that returned nothing (which may have released a held ACK) and
 // wakes whoever polls; after HandleDatagram and HandleTimeout it polls anyway, and
 // NextTimeout covers an ACK that is only pending.
-func (c *Conn) AckDue() bool { return c.ackPending && c.ackNow }
+func (c *Conn) AckDue() bool { return c.rx.ackPending && c.rx.ackNow }

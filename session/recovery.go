@@ -9,6 +9,50 @@ import (
 	"github.com/tlsgram/tlsgram/session/congestion"
 )
 
+// recovery is loss recovery and congestion control for the packets we send (RFC 9002): the
+// table of packets in flight, packet numbers (with the skips that catch optimistic ACKs), the
+// RTT estimator, the congestion controller, pacer and delivery-rate sampler, the loss and PTO
+// timers, and the send-mode gate that says whether the next packet may carry ack-eliciting
+// frames. It knows what a packet carried only as a sentPacket; the Conn moves acknowledged and
+// lost data to the send stream. Not safe for concurrent use.
+type recovery struct {
+	sent               sentList
+	nextPN             uint64
+	largestAcked       uint64 // header.NoPacket until the first ACK
+	rtt                congestion.RTT
+	cc                 congestion.Controller
+	pacer              *congestion.Pacer
+	sampler            congestion.Sampler  // delivery-rate estimation over the sent-packet table
+	ackEv              congestion.AckEvent // the event being built for cc; reused (see beginAckEvent)
+	bytesInFlight      int
+	ackElicitingFlight int
+	lastAckElicitSent  time.Time
+	tailImmediate      bool // the last ack-eliciting packet asked for an immediate ACK
+	// Loss-detection thresholds (RFC 9002 §6.1), raised when a loss turns out to be spurious:
+	// the path reorders more than the defaults allow for (as Linux's RACK adapts its window).
+	reorderPackets int // packet threshold, initially 3
+	reorderEighths int // time threshold in eighths of an RTT, initially 9
+	lossTime       time.Time
+	ptoCount       int
+	probes         int       // probe packets due after a PTO (they bypass the congestion window)
+	pacingNext     time.Time // when the pacer next allows a packet, if it was the blocker
+	skip           skipper
+}
+
+// newRecovery returns the recovery state of a new connection with configuration cf (defaults
+// applied).
+func newRecovery(cf *Config) recovery {
+	r := recovery{
+		largestAcked:   header.NoPacket,
+		cc:             cf.Congestion(cf.MaxDatagramSize),
+		pacer:          congestion.NewPacer(cf.MaxDatagramSize),
+		reorderPackets: 3,
+		reorderEighths: 9,
+	}
+	r.skip.init(cf.Rand)
+	return r
+}
+
 // Caps on the adaptive loss-detection thresholds: beyond them, waiting longer to detect a real
 // loss costs more than a spurious retransmission.
 const (
@@ -178,54 +222,54 @@ func (c *Conn) onAck(now time.Time, a *header.AckFrame) bool {
 		return false
 	}
 	largest := a.Ranges[0].Largest
-	if c.largestAcked == header.NoPacket || largest > c.largestAcked {
-		c.largestAcked = largest
+	if c.rec.largestAcked == header.NoPacket || largest > c.rec.largestAcked {
+		c.rec.largestAcked = largest
 	}
 	c.beginAckEvent(now)
 	// RFC 9002 §5.1: an RTT sample when the largest acknowledged packet is newly acknowledged
 	// (every tracked packet is ack-eliciting).
-	if i := c.sent.index(largest); i < len(c.sent.pkts) && c.sent.pkts[i].pn == largest && !c.sent.pkts[i].gone && !c.sent.pkts[i].lost {
-		c.rttSample(now.Sub(c.sent.pkts[i].time), ackDelay(a.Delay))
+	if i := c.rec.sent.index(largest); i < len(c.rec.sent.pkts) && c.rec.sent.pkts[i].pn == largest && !c.rec.sent.pkts[i].gone && !c.rec.sent.pkts[i].lost {
+		c.rttSample(now.Sub(c.rec.sent.pkts[i].time), ackDelay(a.Delay))
 	}
 	newly := false
 	for r := 0; r < a.NumRanges; r++ {
 		rg := a.Ranges[r]
-		for i := c.sent.index(rg.Smallest); i < len(c.sent.pkts) && c.sent.pkts[i].pn <= rg.Largest; i++ {
-			p := &c.sent.pkts[i]
+		for i := c.rec.sent.index(rg.Smallest); i < len(c.rec.sent.pkts) && c.rec.sent.pkts[i].pn <= rg.Largest; i++ {
+			p := &c.rec.sent.pkts[i]
 			if p.gone {
 				continue
 			}
 			if p.lost {
 				if p.pmtuProbe {
 					c.pmtuLateAck(p) // a probe that fitted after all
-					c.sent.remove(p)
+					c.rec.sent.remove(p)
 					continue
 				}
 				// Declared lost too early (reordering): its data did arrive. Count it, so that
 				// nothing waits for a copy the peer may never acknowledge (it may be closing).
 				c.stats.SpuriousLosses++
-				c.reorderPackets = min(c.reorderPackets+c.reorderPackets/2+1, maxReorderPackets)
-				c.reorderEighths = min(c.reorderEighths+2, maxReorderEighths)
+				c.rec.reorderPackets = min(c.rec.reorderPackets+c.rec.reorderPackets/2+1, maxReorderPackets)
+				c.rec.reorderEighths = min(c.rec.reorderEighths+2, maxReorderEighths)
 				// It was delivered after all: the delivery rate counts it.
-				c.sampler.OnAcked(now, &p.rate, p.size)
+				c.rec.sampler.OnAcked(now, &p.rate, p.size)
 				c.ackChunks(p)
-				c.sent.remove(p)
+				c.rec.sent.remove(p)
 				continue
 			}
 			newly = true
 			c.onPacketAcked(now, p)
-			c.sent.remove(p)
+			c.rec.sent.remove(p)
 		}
 	}
 	if !newly {
 		c.endAckEvent()
 		return true
 	}
-	c.sent.trim()
+	c.rec.sent.trim()
 	c.detectLost(now)
 	c.endAckEvent()
 	// RFC 9002 §6.2.1: the PTO backoff resets when an acknowledgement arrives.
-	c.ptoCount = 0
+	c.rec.ptoCount = 0
 	return true
 }
 
@@ -243,21 +287,21 @@ func (c *Conn) onAck(now time.Time, a *header.AckFrame) bool {
 // sooner. What it must not do, and did before the delay saturated, is wrap: a 62-bit delay
 // multiplied into time.Duration came out negative and made the sample an hour.
 func (c *Conn) rttSample(sample, delay time.Duration) {
-	if !c.rtt.HasSample() && delay < sample {
+	if !c.rec.rtt.HasSample() && delay < sample {
 		sample -= delay
 		delay = 0
 	}
-	c.rtt.Update(sample, delay, peerMaxAckDelay, c.handshakeConfirmed)
+	c.rec.rtt.Update(sample, delay, peerMaxAckDelay, c.handshakeConfirmed)
 }
 
 // ackPlausible reports whether a acknowledges only packet numbers we used: none above the
 // largest sent, none we skipped (RFC 9000 §13.1, §21.4).
 func (c *Conn) ackPlausible(a *header.AckFrame) bool {
-	if a.Ranges[0].Largest >= c.nextPN {
+	if a.Ranges[0].Largest >= c.rec.nextPN {
 		return false
 	}
 	for i := 0; i < a.NumRanges; i++ {
-		if c.skip.isSkipped(a.Ranges[i].Smallest, a.Ranges[i].Largest) {
+		if c.rec.skip.isSkipped(a.Ranges[i].Smallest, a.Ranges[i].Largest) {
 			return false
 		}
 	}
@@ -291,8 +335,8 @@ func (c *Conn) onUntaggedAck(a *header.AckFrame) {
 	for pass := 0; pass < 2; pass++ { // first check, then act: the ACK counts whole or not at all
 		for r := 0; r < a.NumRanges; r++ {
 			rg := a.Ranges[r]
-			for i := c.sent.index(rg.Smallest); i < len(c.sent.pkts) && c.sent.pkts[i].pn <= rg.Largest; i++ {
-				p := &c.sent.pkts[i]
+			for i := c.rec.sent.index(rg.Smallest); i < len(c.rec.sent.pkts) && c.rec.sent.pkts[i].pn <= rg.Largest; i++ {
+				p := &c.rec.sent.pkts[i]
 				switch {
 				case p.gone:
 				case p.tagged:
@@ -300,50 +344,50 @@ func (c *Conn) onUntaggedAck(a *header.AckFrame) {
 					return
 				case pass == 1:
 					if !p.lost {
-						c.bytesInFlight -= p.size
-						c.ackElicitingFlight--
+						c.rec.bytesInFlight -= p.size
+						c.rec.ackElicitingFlight--
 					}
 					c.ackChunks(p)
-					c.sent.remove(p)
+					c.rec.sent.remove(p)
 				}
 			}
 		}
 	}
-	c.sent.trim()
+	c.rec.sent.trim()
 }
 
 // beginAckEvent starts the congestion controller's event for one ACK frame or loss-timer firing:
 // onPacketAcked and detectLost fill it in, endAckEvent hands it over. Its Acked slice is reused,
 // so steady state does not allocate.
 func (c *Conn) beginAckEvent(now time.Time) {
-	c.ackEv = congestion.AckEvent{Now: now, Acked: c.ackEv.Acked[:0], PriorInFlight: c.bytesInFlight}
+	c.rec.ackEv = congestion.AckEvent{Now: now, Acked: c.rec.ackEv.Acked[:0], PriorInFlight: c.rec.bytesInFlight}
 }
 
 // endAckEvent completes the event with the frame's delivery-rate sample and gives it to the
 // controller, if anything was acknowledged or lost.
 func (c *Conn) endAckEvent() {
-	ev := &c.ackEv
-	ev.Sample = c.sampler.Sample(c.rtt.MinRTT())
+	ev := &c.rec.ackEv
+	ev.Sample = c.rec.sampler.Sample(c.rec.rtt.MinRTT())
 	if len(ev.Acked) == 0 && ev.LostBytes == 0 {
 		return
 	}
-	ev.BytesInFlight = c.bytesInFlight
-	ev.RTT = &c.rtt
-	c.cc.OnAck(ev)
+	ev.BytesInFlight = c.rec.bytesInFlight
+	ev.RTT = &c.rec.rtt
+	c.rec.cc.OnAck(ev)
 }
 
 func (c *Conn) onPacketAcked(now time.Time, p *sentPacket) {
-	c.bytesInFlight -= p.size
-	c.ackElicitingFlight--
-	c.ackEv.Acked = append(c.ackEv.Acked, congestion.AckedPacket{Size: p.size, SentTime: p.time})
-	c.ackEv.AckedBytes += p.size
-	c.sampler.OnAcked(now, &p.rate, p.size)
+	c.rec.bytesInFlight -= p.size
+	c.rec.ackElicitingFlight--
+	c.rec.ackEv.Acked = append(c.rec.ackEv.Acked, congestion.AckedPacket{Size: p.size, SentTime: p.time})
+	c.rec.ackEv.AckedBytes += p.size
+	c.rec.sampler.OnAcked(now, &p.rate, p.size)
 	c.pmtuAcked(now, p)
 	c.ackChunks(p)
 	if p.ackLargest != header.NoPacket {
 		// The peer has our ACK up to ackLargest: stop repeating what it reported (RFC 9000
 		// §13.2.4).
-		c.received.DropAcked(p.ackLargest, p.ackGen)
+		c.rx.received.DropAcked(p.ackLargest, p.ackGen)
 	}
 }
 
@@ -352,79 +396,79 @@ func (c *Conn) ackChunks(p *sentPacket) {
 		ch := p.chunks[i]
 		c.ackStream(ch.off, ch.off+uint64(ch.n))
 		if ch.fin {
-			c.finAcked = true
+			c.tx.finAcked = true
 		}
 	}
 }
 
 // ackStream records [start, end) as delivered and frees the send buffer below the lowest hole.
 func (c *Conn) ackStream(start, end uint64) {
-	c.retransmit.remove(start, end)
-	base := c.sendBuf.base
+	c.tx.retransmit.remove(start, end)
+	base := c.tx.buf.base
 	if start > base {
-		c.acked.add(start, end)
+		c.tx.acked.add(start, end)
 		return
 	}
 	if end > base {
 		base = end
 	}
 	for {
-		r, ok := c.acked.first()
+		r, ok := c.tx.acked.first()
 		if !ok || r.start > base {
 			break
 		}
 		if r.end > base {
 			base = r.end
 		}
-		c.acked.remove(r.start, r.end)
+		c.tx.acked.remove(r.start, r.end)
 	}
-	c.sendBuf.advance(base)
+	c.tx.buf.advance(base)
 }
 
 // queueRetransmit schedules [start, end) to be sent again, minus what is already acknowledged.
 func (c *Conn) queueRetransmit(start, end uint64) {
-	if start < c.sendBuf.base {
-		start = c.sendBuf.base
+	if start < c.tx.buf.base {
+		start = c.tx.buf.base
 	}
 	if start >= end {
 		return
 	}
-	c.retransmit.add(start, end)
-	for i := c.acked.search(start + 1); i < len(c.acked.r) && c.acked.r[i].start < end; i++ {
-		c.retransmit.remove(c.acked.r[i].start, c.acked.r[i].end)
+	c.tx.retransmit.add(start, end)
+	for i := c.tx.acked.search(start + 1); i < len(c.tx.acked.r) && c.tx.acked.r[i].start < end; i++ {
+		c.tx.retransmit.remove(c.tx.acked.r[i].start, c.tx.acked.r[i].end)
 	}
 }
 
 // detectLost declares packets lost by the packet and time thresholds (RFC 9002 §6.1, §A.10).
 func (c *Conn) detectLost(now time.Time) {
-	if c.largestAcked == header.NoPacket {
+	if c.rec.largestAcked == header.NoPacket {
 		return
 	}
-	c.lossTime = time.Time{}
+	c.rec.lossTime = time.Time{}
 	// §6.1.2: time threshold 9/8 of the larger of smoothed and latest RTT, at least 1 ms — 9/8
 	// and the packet threshold of 3 grow after spurious losses (§6.1: "implementations ... MAY
 	// increase the threshold").
-	lossDelay := max(c.rtt.LatestRTT(), c.rtt.SmoothedRTT())
-	lossDelay = lossDelay * time.Duration(c.reorderEighths) / 8
+	lossDelay := max(c.rec.rtt.LatestRTT(), c.rec.rtt.SmoothedRTT())
+	lossDelay = lossDelay * time.Duration(c.rec.reorderEighths) / 8
 	lossDelay = max(lossDelay, time.Millisecond)
 	lostSendTime := now.Add(-lossDelay)
 
 	var lostBytes int
 	var firstLost, lastLost time.Time
 	// Packets declared lost are kept for a late ACK until they are this old.
-	forget := now.Add(-3 * c.rtt.PTO(peerMaxAckDelay))
-	for i := c.sent.head; i < len(c.sent.pkts) && c.sent.pkts[i].pn <= c.largestAcked; i++ {
-		p := &c.sent.pkts[i]
+	forget := now.Add(-3 * c.rec.rtt.PTO(peerMaxAckDelay))
+	for i := c.rec.sent.head; i < len(c.rec.sent.pkts) && c.rec.sent.pkts[i].pn <= c.rec.largestAcked; i++ {
+		p := &c.rec.sent.pkts[i]
 		if p.gone {
 			continue
 		}
 		if p.lost {
 			if p.time.Before(forget) {
-				c.sent.remove(p)
+				c.rec.sent.remove(p)
 			}
 			continue
 		}
-		if !p.time.After(lostSendTime) || c.largestAcked >= p.pn+uint64(c.reorderPackets) {
+		if !p.time.After(lostSendTime) || c.rec.largestAcked >= p.pn+uint64(c.rec.reorderPackets) {
 			if p.pmtuProbe {
 				c.pmtuProbeLost(now, p) // not congestion: RFC 8899 §4.4
 				continue
@@ -439,23 +483,23 @@ func (c *Conn) detectLost(now time.Time) {
 			c.tracePacket(TracePacketLost, now, p.pn, p.size, true)
 			continue
 		}
-		if t := p.time.Add(lossDelay); c.lossTime.IsZero() || t.Before(c.lossTime) {
-			c.lossTime = t
+		if t := p.time.Add(lossDelay); c.rec.lossTime.IsZero() || t.Before(c.rec.lossTime) {
+			c.rec.lossTime = t
 		}
 	}
-	c.sent.trim()
+	c.rec.sent.trim()
 	if lostBytes == 0 {
 		return
 	}
 	c.stats.CongestionEvents++
-	c.ackEv.LostBytes += lostBytes
-	c.ackEv.LostSentTime = lastLost
+	c.rec.ackEv.LostBytes += lostBytes
+	c.rec.ackEv.LostSentTime = lastLost
 	// §7.6: persistent congestion when the lost packets span more than three PTOs with nothing
 	// acknowledged in between. Only packets lost in this one batch are considered, and only once
 	// an RTT sample exists (§7.6.2) — a conservative approximation.
-	if c.rtt.HasSample() && lastLost.Sub(firstLost) > 3*c.rtt.PTO(peerMaxAckDelay) {
-		c.ackEv.PersistentCongestion = true
-		c.rtt.ResetMinRTT()
+	if c.rec.rtt.HasSample() && lastLost.Sub(firstLost) > 3*c.rec.rtt.PTO(peerMaxAckDelay) {
+		c.rec.ackEv.PersistentCongestion = true
+		c.rec.rtt.ResetMinRTT()
 	}
 }
 
@@ -463,18 +507,18 @@ func (c *Conn) detectLost(now time.Time) {
 // retransmitted, in new packets with new numbers).
 func (c *Conn) onPacketLost(p *sentPacket) {
 	c.stats.PacketsLost++
-	c.bytesInFlight -= p.size
-	c.ackElicitingFlight--
+	c.rec.bytesInFlight -= p.size
+	c.rec.ackElicitingFlight--
 	c.lostFrames(p)
 	for i := 0; i < int(p.nChunks); i++ {
 		ch := p.chunks[i]
 		c.queueRetransmit(ch.off, ch.off+uint64(ch.n))
-		if ch.fin && !c.finAcked {
-			c.finSent = false
+		if ch.fin && !c.tx.finAcked {
+			c.tx.finSent = false
 		}
 	}
 	if p.maxData {
-		c.maxDataSend = true
+		c.rx.maxDataSend = true
 	}
 	if p.handshakeDone {
 		c.handshakeDoneSend = true
@@ -486,10 +530,10 @@ func (c *Conn) onPacketLost(p *sentPacket) {
 
 // lossDetectionTimer is the earlier of the loss time and the PTO deadline (RFC 9002 §A.8).
 func (c *Conn) lossDetectionTimer() time.Time {
-	if !c.lossTime.IsZero() {
-		return c.lossTime
+	if !c.rec.lossTime.IsZero() {
+		return c.rec.lossTime
 	}
-	if c.ackElicitingFlight == 0 {
+	if c.rec.ackElicitingFlight == 0 {
 		// §6.2.2.1: a client keeps probing until its handshake is complete, or the handshake
 		// could deadlock on a lost server flight while the server is amplification-limited and
 		// our ACKs, which would give it credit, are lost too. Having heard from the server is
@@ -507,16 +551,16 @@ func (c *Conn) lossDetectionTimer() time.Time {
 	// it), so neither does the probe (the ACK frequency draft's reasoning): a lost tail is
 	// repaired in about an RTT, not 25 ms.
 	ackDelay := peerMaxAckDelay
-	if c.tailImmediate && c.handshakeComplete {
+	if c.rec.tailImmediate && c.handshakeComplete {
 		ackDelay = ackHold
 	}
-	pto := c.rtt.PTO(ackDelay)
-	shift := min(c.ptoCount, 16)
+	pto := c.rec.rtt.PTO(ackDelay)
+	shift := min(c.rec.ptoCount, 16)
 	pto <<= shift
 	if pto > time.Minute || pto <= 0 {
 		pto = time.Minute
 	}
-	base := c.lastAckElicitSent
+	base := c.rec.lastAckElicitSent
 	if base.IsZero() {
 		base = c.created
 	}
@@ -524,7 +568,7 @@ func (c *Conn) lossDetectionTimer() time.Time {
 }
 
 func (c *Conn) onLossDetectionTimeout(now time.Time) {
-	if !c.lossTime.IsZero() {
+	if !c.rec.lossTime.IsZero() {
 		c.beginAckEvent(now)
 		c.detectLost(now)
 		c.endAckEvent()
@@ -532,40 +576,40 @@ func (c *Conn) onLossDetectionTimeout(now time.Time) {
 	}
 	// §6.2.4: send one or two probes. Retransmit data from the oldest packet in flight if there
 	// is no new data, so a probe can repair a loss rather than just elicit an ACK.
-	c.ptoCount++
+	c.rec.ptoCount++
 	c.stats.PTOs++
 	c.onPTOExtra()
-	c.probes = 2
+	c.rec.probes = 2
 	if c.handshakePending() {
 		// A client whose Finished has not been acknowledged: the server may be waiting for it,
 		// and until it has it, it cannot acknowledge anything we tagged since — so no ACK
 		// would ever declare the Finished lost. Probe with it (RFC 9002 §6.2.4 likewise has a
 		// PTO in the handshake space resend handshake data).
-		c.queueRetransmit(c.sendBuf.base, c.hsEnd)
+		c.queueRetransmit(c.tx.buf.base, c.tx.hsEnd)
 	}
-	if c.retransmit.empty() && !c.hasNewData() {
-		if p := c.sent.oldest(); p != nil && p.nChunks > 0 {
+	if c.tx.retransmit.empty() && !c.hasNewData() {
+		if p := c.rec.sent.oldest(); p != nil && p.nChunks > 0 {
 			for i := 0; i < int(p.nChunks); i++ {
 				ch := p.chunks[i]
 				c.queueRetransmit(ch.off, ch.off+uint64(ch.n))
-				if ch.fin && !c.finAcked {
-					c.finSent = false
+				if ch.fin && !c.tx.finAcked {
+					c.tx.finSent = false
 				}
 			}
 		}
 	}
-	if c.retransmit.empty() && !c.hasNewData() {
+	if c.tx.retransmit.empty() && !c.hasNewData() {
 		c.pingSend = true
 	}
-	c.lastAckElicitSent = now // the next PTO counts from these probes
+	c.rec.lastAckElicitSent = now // the next PTO counts from these probes
 }
 
 // hasNewData reports whether never-sent stream bytes (or a FIN) may be sent now.
 func (c *Conn) hasNewData() bool {
-	if c.sendNext < c.sendBuf.end && c.sendNext < c.peerMaxData {
+	if c.tx.next < c.tx.buf.end && c.tx.next < c.tx.peerMaxData {
 		return true
 	}
-	return c.finWanted && !c.finSent && c.sendNext == c.sendBuf.end
+	return c.tx.finWanted && !c.tx.finSent && c.tx.next == c.tx.buf.end
 }
 
 func (c *Conn) ampBudget() int {
