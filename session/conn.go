@@ -197,7 +197,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if c.tx.finWanted {
 		return 0, ErrWriteClosed
 	}
-	c.tx.buf.write(p)
+	c.tx.write(p)
 	return len(p), nil
 }
 
@@ -210,7 +210,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 // the window grows and the full SendBuffer is used.
 func (c *Conn) SendSpace() int {
 	limit := min(c.conf.SendBuffer, max(4*c.rec.cc.CongestionWindow(), minSendBuffer))
-	if n := limit - c.tx.buf.len(); n > 0 {
+	if n := limit - c.tx.buffered(); n > 0 {
 		return n
 	}
 	return 0
@@ -305,7 +305,7 @@ func (c *Conn) HandshakeComplete() bool { return c.handshakeComplete }
 // AllAcked reports whether the peer acknowledged every byte written, and the FIN if CloseWrite was
 // called.
 func (c *Conn) AllAcked() bool {
-	return c.tx.buf.base == c.tx.buf.end && (!c.tx.finWanted || c.tx.finAcked)
+	return c.tx.allAcked()
 }
 
 // Err is nil while the connection is open, and the terminal error after it closed: *CloseError or
@@ -334,7 +334,9 @@ func (c *Conn) Stats() Stats {
 	}
 	s.SendWindow = c.tx.peerMaxData
 	s.ReceiveWindow = c.rx.window
-	s.SendBuffered = c.tx.buf.len()
+	s.SendBuffered = c.tx.buffered()
+	s.StreamBytesSent = c.tx.bytesSent
+	s.StreamBytesRetransmitted = c.tx.bytesRetransmitted
 	s.RecvBuffered = c.rx.buf.Buffered()
 	s.SentTracked = c.rec.sent.len()
 	s.PathMTU = c.datagramSize()

@@ -152,7 +152,7 @@ func (c *Conn) datagramDue() bool { return c.dgram.out.n > 0 && c.authSending() 
 // datagrams gets half the window, not all of it, and the stream keeps moving.
 func (c *Conn) appendDatagram(b []byte, limit int, pn uint64, authenticated bool) ([]byte, bool) {
 	d := &c.dgram
-	if d.last && (c.hasNewData() || !c.tx.retransmit.empty()) {
+	if d.last && (c.tx.hasNewData() || !c.tx.retransmit.empty()) {
 		d.last = false
 		return b, false
 	}

@@ -252,7 +252,7 @@ func (c *Conn) onAck(now time.Time, a *header.AckFrame) bool {
 				c.rec.reorderEighths = min(c.rec.reorderEighths+2, maxReorderEighths)
 				// It was delivered after all: the delivery rate counts it.
 				c.rec.sampler.OnAcked(now, &p.rate, p.size)
-				c.ackChunks(p)
+				c.tx.ackChunks(p.chunks[:p.nChunks])
 				c.rec.sent.remove(p)
 				continue
 			}
@@ -347,7 +347,7 @@ func (c *Conn) onUntaggedAck(a *header.AckFrame) {
 						c.rec.bytesInFlight -= p.size
 						c.rec.ackElicitingFlight--
 					}
-					c.ackChunks(p)
+					c.tx.ackChunks(p.chunks[:p.nChunks])
 					c.rec.sent.remove(p)
 				}
 			}
@@ -383,59 +383,11 @@ func (c *Conn) onPacketAcked(now time.Time, p *sentPacket) {
 	c.rec.ackEv.AckedBytes += p.size
 	c.rec.sampler.OnAcked(now, &p.rate, p.size)
 	c.pmtuAcked(now, p)
-	c.ackChunks(p)
+	c.tx.ackChunks(p.chunks[:p.nChunks])
 	if p.ackLargest != header.NoPacket {
 		// The peer has our ACK up to ackLargest: stop repeating what it reported (RFC 9000
 		// §13.2.4).
 		c.rx.received.DropAcked(p.ackLargest, p.ackGen)
-	}
-}
-
-func (c *Conn) ackChunks(p *sentPacket) {
-	for i := 0; i < int(p.nChunks); i++ {
-		ch := p.chunks[i]
-		c.ackStream(ch.off, ch.off+uint64(ch.n))
-		if ch.fin {
-			c.tx.finAcked = true
-		}
-	}
-}
-
-// ackStream records [start, end) as delivered and frees the send buffer below the lowest hole.
-func (c *Conn) ackStream(start, end uint64) {
-	c.tx.retransmit.remove(start, end)
-	base := c.tx.buf.base
-	if start > base {
-		c.tx.acked.add(start, end)
-		return
-	}
-	if end > base {
-		base = end
-	}
-	for {
-		r, ok := c.tx.acked.first()
-		if !ok || r.start > base {
-			break
-		}
-		if r.end > base {
-			base = r.end
-		}
-		c.tx.acked.remove(r.start, r.end)
-	}
-	c.tx.buf.advance(base)
-}
-
-// queueRetransmit schedules [start, end) to be sent again, minus what is already acknowledged.
-func (c *Conn) queueRetransmit(start, end uint64) {
-	if start < c.tx.buf.base {
-		start = c.tx.buf.base
-	}
-	if start >= end {
-		return
-	}
-	c.tx.retransmit.add(start, end)
-	for i := c.tx.acked.search(start + 1); i < len(c.tx.acked.r) && c.tx.acked.r[i].start < end; i++ {
-		c.tx.retransmit.remove(c.tx.acked.r[i].start, c.tx.acked.r[i].end)
 	}
 }
 
@@ -510,13 +462,14 @@ func (c *Conn) onPacketLost(p *sentPacket) {
 	c.rec.bytesInFlight -= p.size
 	c.rec.ackElicitingFlight--
 	c.lostFrames(p)
-	for i := 0; i < int(p.nChunks); i++ {
-		ch := p.chunks[i]
-		c.queueRetransmit(ch.off, ch.off+uint64(ch.n))
-		if ch.fin && !c.tx.finAcked {
-			c.tx.finSent = false
-		}
-	}
+	c.requeue(p)
+}
+
+// requeue queues again everything a lost packet carried that must be delivered: its stream data
+// (sendStream.requeue) and its control frames. A Retry uses it too, for the packets the server
+// dropped unread.
+func (c *Conn) requeue(p *sentPacket) {
+	c.tx.requeue(p.chunks[:p.nChunks])
 	if p.maxData {
 		c.rx.maxDataSend = true
 	}
@@ -585,31 +538,17 @@ func (c *Conn) onLossDetectionTimeout(now time.Time) {
 		// and until it has it, it cannot acknowledge anything we tagged since — so no ACK
 		// would ever declare the Finished lost. Probe with it (RFC 9002 §6.2.4 likewise has a
 		// PTO in the handshake space resend handshake data).
-		c.queueRetransmit(c.tx.buf.base, c.tx.hsEnd)
+		c.tx.queueRetransmit(c.tx.buf.base, c.tx.hsEnd)
 	}
-	if c.tx.retransmit.empty() && !c.hasNewData() {
-		if p := c.rec.sent.oldest(); p != nil && p.nChunks > 0 {
-			for i := 0; i < int(p.nChunks); i++ {
-				ch := p.chunks[i]
-				c.queueRetransmit(ch.off, ch.off+uint64(ch.n))
-				if ch.fin && !c.tx.finAcked {
-					c.tx.finSent = false
-				}
-			}
+	if c.tx.retransmit.empty() && !c.tx.hasNewData() {
+		if p := c.rec.sent.oldest(); p != nil {
+			c.tx.requeue(p.chunks[:p.nChunks]) // the packet is still in flight: only its data
 		}
 	}
-	if c.tx.retransmit.empty() && !c.hasNewData() {
+	if c.tx.retransmit.empty() && !c.tx.hasNewData() {
 		c.pingSend = true
 	}
 	c.rec.lastAckElicitSent = now // the next PTO counts from these probes
-}
-
-// hasNewData reports whether never-sent stream bytes (or a FIN) may be sent now.
-func (c *Conn) hasNewData() bool {
-	if c.tx.next < c.tx.buf.end && c.tx.next < c.tx.peerMaxData {
-		return true
-	}
-	return c.tx.finWanted && !c.tx.finSent && c.tx.next == c.tx.buf.end
 }
 
 func (c *Conn) ampBudget() int {

@@ -263,16 +263,7 @@ func (c *Conn) handleRetry(h *header.Header) {
 		if p.gone || p.lost {
 			continue
 		}
-		for j := 0; j < int(p.nChunks); j++ {
-			ch := p.chunks[j]
-			c.queueRetransmit(ch.off, ch.off+uint64(ch.n))
-			if ch.fin {
-				c.tx.finSent = false
-			}
-		}
-		if p.maxData {
-			c.rx.maxDataSend = true
-		}
+		c.requeue(p) // nothing was acknowledged yet, and a client's packets carry no server frames
 	}
 	c.rec.sent.clear()
 	c.rec.bytesInFlight = 0
@@ -341,9 +332,7 @@ func (c *Conn) handleFrame(now time.Time, f *header.Frame) bool {
 			c.protocolViolation(now, CodeFinalSize, "inconsistent final size")
 		}
 	case header.FrameMaxData:
-		if f.Limit > c.tx.peerMaxData {
-			c.tx.peerMaxData = f.Limit
-		}
+		c.tx.onMaxData(f.Limit)
 	case header.FrameDataBlocked:
 		c.rx.maxDataSend = true
 	case header.FrameClose:

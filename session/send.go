@@ -177,9 +177,9 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 		}
 		var added bool
 		// Leave a byte for IMMEDIATE_ACK (and PING); see below.
-		b, added = c.appendStream(b, limit-2, &sp, hsOnly)
+		b, added = c.tx.appendStream(b, limit-2, &sp, hsOnly)
 		ackEliciting = ackEliciting || added
-		if !hsOnly && c.tx.next == c.tx.peerMaxData && c.tx.next < c.tx.buf.end && c.tx.blockedSent != c.tx.peerMaxData+1 &&
+		if !hsOnly && c.tx.blockedDue() &&
 			len(b)+1+header.VarintLen(c.tx.peerMaxData) <= limit {
 			b = header.AppendDataBlocked(b, c.tx.peerMaxData)
 			c.tx.blockedSent = c.tx.peerMaxData + 1
@@ -274,7 +274,7 @@ func (c *Conn) longHeader() bool {
 
 // wantsToSend reports whether anything ack-eliciting is waiting for the congestion window.
 func (c *Conn) wantsToSend() bool {
-	return !c.tx.retransmit.empty() || c.hasNewData() || c.rx.maxDataSend || c.handshakeDoneSend || c.pingSend ||
+	return !c.tx.retransmit.empty() || c.tx.hasNewData() || c.rx.maxDataSend || c.handshakeDoneSend || c.pingSend ||
 		(c.resetTokenSend && c.authSending()) || c.pathFramesDue() || c.datagramDue()
 }
 
@@ -282,84 +282,6 @@ func (c *Conn) wantsToSend() bool {
 // a lost ACK-only packet is repaired by the next data packet.
 func (c *Conn) hasAckToRepeat() bool {
 	return c.rx.received.NumRanges() > 0
-}
-
-// appendStream fills the packet with STREAM frames: retransmissions first (they block the
-// receiver's in-order delivery), then new data within the peer's flow-control limit. With hsOnly
-// (an untagged packet after the handshake, see handshakePacket) only bytes below hsEnd go in,
-// and no FIN.
-func (c *Conn) appendStream(b []byte, limit int, sp *sentPacket, hsOnly bool) ([]byte, bool) {
-	added := false
-	for sp.nChunks < maxChunksPerPacket {
-		room := limit - len(b)
-		if r, ok := c.tx.retransmit.first(); ok {
-			if r.start < c.tx.buf.base { // acknowledged meanwhile
-				c.tx.retransmit.removeBelow(c.tx.buf.base)
-				continue
-			}
-			if hsOnly {
-				if r.start >= c.tx.hsEnd {
-					break
-				}
-				r.end = min(r.end, c.tx.hsEnd)
-			}
-			over := header.StreamOverhead(r.start, int(r.end-r.start))
-			if room-over < minStreamPayload && room-over < int(r.end-r.start) {
-				break
-			}
-			data := c.tx.buf.slice(r.start, min(room-over, int(r.end-r.start)))
-			if len(data) == 0 {
-				c.tx.retransmit.remove(r.start, r.end) // nothing held there any more
-				continue
-			}
-			end := r.start + uint64(len(data))
-			fin := c.tx.finWanted && !c.tx.finAcked && !hsOnly && end == c.tx.buf.end && c.tx.next == c.tx.buf.end
-			b = header.AppendStream(b, r.start, data, fin)
-			c.tx.retransmit.remove(r.start, end)
-			sp.chunks[sp.nChunks] = streamChunk{off: r.start, n: uint32(len(data)), fin: fin}
-			sp.nChunks++
-			if fin {
-				c.tx.finSent = true
-			}
-			c.stats.StreamBytesRetransmitted += uint64(len(data))
-			added = true
-			continue
-		}
-		if !c.hasNewData() {
-			break
-		}
-		stop := min(c.tx.buf.end, c.tx.peerMaxData)
-		if hsOnly {
-			if c.tx.next >= c.tx.hsEnd {
-				break
-			}
-			stop = min(stop, c.tx.hsEnd)
-		}
-		avail := stop - c.tx.next
-		over := header.StreamOverhead(c.tx.next, int(min(avail, uint64(room))))
-		if room-over < minStreamPayload && uint64(room-over) < avail {
-			break
-		}
-		if room < over {
-			break
-		}
-		data := c.tx.buf.slice(c.tx.next, int(min(avail, uint64(room-over))))
-		end := c.tx.next + uint64(len(data))
-		fin := c.tx.finWanted && !hsOnly && end == c.tx.buf.end
-		if len(data) == 0 && !fin {
-			break
-		}
-		b = header.AppendStream(b, c.tx.next, data, fin)
-		sp.chunks[sp.nChunks] = streamChunk{off: c.tx.next, n: uint32(len(data)), fin: fin}
-		sp.nChunks++
-		c.stats.StreamBytesSent += uint64(len(data))
-		c.tx.next = end
-		if fin {
-			c.tx.finSent = true
-		}
-		added = true
-	}
-	return b, added
 }
 
 // updateReceiveWindow raises the flow-control limit once the reader consumed half the window, and
