@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/tlsgram/tlsgram/header"
-	"github.com/tlsgram/tlsgram/reassembly"
 )
 
 // peerMaxAckDelay is the ACK delay every v1 endpoint promises not to exceed (RFC 9000 §13.2.1's
@@ -89,9 +88,8 @@ type Conn struct {
 	tracer      Tracer          // nil unless SetTracer: see trace.go
 	tracedState CongestionState // the congestion state last reported to tracer
 
-	frame    header.Frame    // scratch for parsing, kept here to stay off the stack
-	ackFrame header.AckFrame // scratch for building ACKs
-	stats    Stats
+	frame header.Frame // scratch for parsing, kept here to stay off the stack
+	stats Stats
 }
 
 // NewClient returns the core of a client connection. localCID is the ID this client demultiplexes
@@ -129,10 +127,8 @@ func newConn(conf *Config, localCID, remoteCID uint64, now time.Time) *Conn {
 		lastPing:  now,
 		tx:        sendStream{peerMaxData: InitialMaxData},
 		rec:       newRecovery(&cf),
-		rx:        receiver{largest: header.NoPacket, window: cf.InitialWindow, windowUpdate: now},
+		rx:        newReceiver(cf.InitialWindow, now),
 	}
-	// InitialMaxData until the handshake completes; see updateReceiveWindow.
-	c.rx.buf = reassembly.NewBuffer(InitialMaxData, maxGaps)
 	c.pmtu.init(cf.MaxDatagramSize, cf.DisablePathMTUDiscovery)
 	return c
 }
@@ -171,11 +167,7 @@ func (c *Conn) SetStatelessResetToken(token [header.StatelessResetTokenLen]byte)
 // until it is called with false: a server's connection that nobody has accepted yet has no
 // reader, and may not make the listener buffer a full window for it.
 func (c *Conn) HoldReceiveWindow(held bool, now time.Time) {
-	if c.rx.windowHeld && !held {
-		c.rx.openWindow = c.handshakeComplete
-		c.rx.windowUpdate = now
-	}
-	c.rx.windowHeld = held
+	c.rx.hold(held, c.handshakeComplete, now)
 }
 
 // LocalConnID is the ID this end demultiplexes on.
@@ -234,7 +226,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
-	c.releaseHeldAck()
+	c.rx.releaseHeldAck()
 	return 0, nil
 }
 
@@ -289,8 +281,7 @@ func (c *Conn) SetHandshakeComplete(now time.Time) {
 		return
 	}
 	c.handshakeComplete = true
-	c.rx.openWindow = true
-	c.rx.windowUpdate = now
+	c.rx.open(now)
 	c.tx.hsEnd = c.tx.buf.end
 	if !c.isClient {
 		c.handshakeConfirmed = true
@@ -359,9 +350,7 @@ func (c *Conn) NextTimeout() time.Time {
 		return c.closeAt
 	}
 	earliest(c.lossDetectionTimer())
-	if c.rx.ackPending && !c.rx.ackNow {
-		earliest(c.rx.ackDeadline)
-	}
+	earliest(c.rx.ackTimer())
 	earliest(c.lastRecv.Add(c.idleTimeout()))
 	if !c.handshakeComplete {
 		earliest(c.created.Add(c.conf.HandshakeTimeout))
@@ -423,9 +412,7 @@ func (c *Conn) HandleTimeout(now time.Time) {
 		c.state = stateClosed
 		return
 	}
-	if c.rx.ackPending && !now.Before(c.rx.ackDeadline) {
-		c.rx.ackNow = true
-	}
+	c.rx.onTimeout(now)
 	if t := c.lossDetectionTimer(); !t.IsZero() && !now.Before(t) {
 		c.onLossDetectionTimeout(now)
 		c.traceCongestion(now)

@@ -183,29 +183,7 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 		// retransmits it. Everything else in it was idempotent.
 		return
 	}
-	c.rx.received.Add(pn)
-	if c.rx.largest == header.NoPacket || pn > c.rx.largest {
-		if c.rx.largest != header.NoPacket && pn != c.rx.largest+1 {
-			c.rx.ackNow = true // RFC 9000 §13.2.1: a gap opened — tell the sender at once
-		}
-		c.rx.largest = pn
-		c.rx.largestTime = now
-	} else {
-		c.rx.ackNow = true // filled a gap
-	}
-	if !ackEliciting {
-		return
-	}
-	if !c.rx.ackPending {
-		c.rx.ackPending = true
-		c.rx.ackDeadline = now.Add(c.conf.MaxAckDelay)
-	}
-	c.rx.ackEliciting++
-	// RFC 9000 §13.2.2: ACK at least every second ack-eliciting packet; during the handshake ACK
-	// at once, since every round trip there is visible to the user.
-	if c.rx.ackEliciting >= 2 || !c.handshakeComplete {
-		c.rx.ackNow = true
-	}
+	c.rx.onPacket(now, pn, ackEliciting, c.handshakeComplete, c.conf.MaxAckDelay)
 }
 
 // acceptHeader checks that a parsed header is addressed to this connection and of a type this side
@@ -348,7 +326,7 @@ func (c *Conn) handleFrame(now time.Time, f *header.Frame) bool {
 		}
 		c.handshakeConfirmed = true
 	case header.FrameImmediateAck:
-		c.onImmediateAck(now)
+		c.rx.onImmediateAck(now, c.handshakeComplete, c.conf.MaxAckDelay)
 	case header.FrameResetToken:
 		if !c.isClient {
 			c.protocolViolation(now, CodeProtocolViolation, "RESET_TOKEN from a client")

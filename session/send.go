@@ -82,12 +82,12 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 	if size < header.MinInitialDatagramSize && c.isClient && !c.peerCIDKnown {
 		return 0, false // cannot pad an Initial; the caller passed a tiny buffer
 	}
-	c.updateReceiveWindow(now)
+	c.rx.updateWindow(now, !c.handshakeComplete || c.rx.windowHeld, &c.rec.rtt, c.conf.MaxWindow)
 	if n, ok := c.pollProbe(now, dst); ok {
 		return n, true
 	}
 
-	ackDue := c.rx.ackPending && (c.rx.ackNow || !now.Before(c.rx.ackDeadline))
+	ackDue := c.rx.ackDue(now)
 	// May this datagram carry ack-eliciting frames? Probes ignore the congestion window and pacing
 	// (RFC 9002 §7.5, §6.2.4); everything else respects both. ACK-only datagrams need neither.
 	probe := c.rec.probes > 0
@@ -137,16 +137,8 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 	ackEliciting, immediate := false, false
 	// A full-size datagram leaves no room for an ACK that is only repeated, not due: leave it out
 	// (MaxDatagramPayload counts on that), or the packet would carry the ACK alone, forever.
-	if c.hasAckToRepeat() && (ackDue || !c.datagramDue()) { // covers ackPending and ackDue: a pending ACK has ranges
-		gen := c.rx.received.AppendAckFrame(&c.ackFrame)
-		if c.ackFrame.NumRanges > 0 {
-			c.ackFrame.Delay = uint64(now.Sub(c.rx.largestTime) / time.Microsecond)
-			if len(b)+header.AckLen(&c.ackFrame) <= limit {
-				b = header.AppendAck(b, &c.ackFrame)
-				sp.ackLargest, sp.ackGen = c.ackFrame.Ranges[0].Largest, gen
-				c.rx.ackPending, c.rx.ackNow, c.rx.ackEliciting, c.rx.ackHeld = false, false, 0, false
-			}
-		}
+	if c.rx.hasAckToRepeat() && (ackDue || !c.datagramDue()) { // covers ackPending and ackDue: a pending ACK has ranges
+		b, sp.ackLargest, sp.ackGen = c.rx.appendAck(b, now, limit)
 	}
 	if canSend {
 		if c.handshakeDoneSend && len(b)+1 <= limit {
@@ -278,42 +270,6 @@ func (c *Conn) wantsToSend() bool {
 		(c.resetTokenSend && c.authSending()) || c.pathFramesDue() || c.datagramDue()
 }
 
-// hasAckToRepeat: piggyback an ACK on data packets while we still have unacknowledged ranges, so
-// a lost ACK-only packet is repaired by the next data packet.
-func (c *Conn) hasAckToRepeat() bool {
-	return c.rx.received.NumRanges() > 0
-}
-
-// updateReceiveWindow raises the flow-control limit once the reader consumed half the window, and
-// doubles the window when that happened within two RTTs — the reader is faster than the window lets
-// the sender be (auto-tuning, as in quic-go and Linux TCP).
-//
-// Until the handshake completes the window is InitialMaxData, whatever the configuration: a peer
-// that has not authenticated may not make us allocate megabytes (half-open sessions are many).
-// The same holds while HoldReceiveWindow says so: the listener's connections not yet accepted.
-func (c *Conn) updateReceiveWindow(now time.Time) {
-	read := c.rx.buf.ReadOffset()
-	window := c.rx.window
-	held := !c.handshakeComplete || c.rx.windowHeld
-	if held {
-		window = InitialMaxData
-	}
-	if c.rx.buf.Limit()-read > window/2 && !c.rx.openWindow {
-		return
-	}
-	c.rx.openWindow = false
-	if !held && c.rx.window < c.conf.MaxWindow && c.rec.rtt.HasSample() && now.Sub(c.rx.windowUpdate) < 2*c.rec.rtt.SmoothedRTT() {
-		c.rx.window = min(2*c.rx.window, c.conf.MaxWindow)
-		window = c.rx.window
-	}
-	if read+window <= c.rx.buf.Limit() {
-		return
-	}
-	c.rx.buf.SetLimit(read + window)
-	c.rx.windowUpdate = now
-	c.rx.maxDataSend = true
-}
-
 // pacingWait is when the pacer will next allow a packet that is waiting only for it, or zero.
 func (c *Conn) pacingWait() time.Time {
 	if c.conf.DisablePacing || c.rec.probes > 0 || !c.wantsToSend() || c.ampLimited() {
@@ -332,10 +288,10 @@ func (c *Conn) buildClose(dst []byte) int {
 	b := header.AppendHeader(dst[:0:size], &hdr)
 	// Acknowledge everything received along with the CLOSE: a peer that closes right after
 	// reading our FIN then learns that all its data arrived, instead of guessing.
-	c.rx.received.AppendAckFrame(&c.ackFrame)
-	if c.ackFrame.NumRanges > 0 && len(b)+header.AckLen(&c.ackFrame)+header.TagLen+64 <= size {
-		c.ackFrame.Delay = 0
-		b = header.AppendAck(b, &c.ackFrame)
+	c.rx.received.AppendAckFrame(&c.rx.ackFrame)
+	if c.rx.ackFrame.NumRanges > 0 && len(b)+header.AckLen(&c.rx.ackFrame)+header.TagLen+64 <= size {
+		c.rx.ackFrame.Delay = 0
+		b = header.AppendAck(b, &c.rx.ackFrame)
 	}
 	b = c.appendCloseTail(b, size)
 	reason := c.closeWhy
