@@ -259,12 +259,9 @@ func (c *Conn) enterClosing(now time.Time, code uint64, reason string) {
 
 // abandonSendState forgets everything in flight: a closing connection sends only CLOSE.
 func (c *Conn) abandonSendState() {
-	c.rec.sent.clear()
-	c.tx.retransmit.clear()
-	c.rec.bytesInFlight = 0
-	c.rec.ackElicitingFlight = 0
-	c.rec.lossTime = time.Time{}
+	c.rec.forgetInFlight()
 	c.rec.probes = 0
+	c.tx.retransmit.clear()
 }
 
 func (c *Conn) setErr(err error) {

@@ -53,6 +53,150 @@ func newRecovery(cf *Config) recovery {
 	return r
 }
 
+// sendMode is the send-mode gate: whether the next packet of size bytes may carry ack-eliciting
+// frames now (canSend), and whether it is a PTO probe. Probes ignore the congestion window and
+// the pacer (RFC 9002 §7.5, §6.2.4); everything else respects both (with pacing, unless
+// Config.DisablePacing), and when only the pacer says no, pacingNext says until when.
+// ACK-only packets need neither.
+func (r *recovery) sendMode(now time.Time, size int, pacing bool) (canSend, probe bool) {
+	probe = r.probes > 0
+	canSend = probe || r.bytesInFlight+size <= r.cc.CongestionWindow()
+	if canSend && !probe && pacing {
+		if rate := r.cc.PacingRate(); rate > 0 {
+			r.pacer.SetBandwidth(rate)
+		} else {
+			r.pacer.SetRate(r.cc.CongestionWindow(), r.rtt.SmoothedRTT())
+		}
+		if t := r.pacer.TimeUntilSend(now, size); t.After(now) {
+			canSend = false
+			r.pacingNext = t
+		}
+	}
+	return canSend, probe
+}
+
+// noteAppLimited tells the sampler and the controller whether the sender is using its window:
+// wantSend says whether anything ack-eliciting waits to be sent, size is the packet size.
+// RFC 9002 §7.8: a sender that is not using its window must not grow it. The delivery-rate
+// samples of what is in flight now say how fast the application is, not the path
+// (draft-cheng-iccrg-delivery-rate-estimation §3.4).
+func (r *recovery) noteAppLimited(wantSend bool, size int) {
+	if !wantSend && r.bytesInFlight < r.cc.CongestionWindow() {
+		r.sampler.OnAppLimited(r.bytesInFlight)
+	}
+	if al, ok := r.cc.(congestion.AppLimitedSetter); ok {
+		if !wantSend && r.bytesInFlight < r.cc.CongestionWindow() {
+			al.SetAppLimited(true)
+		} else if wantSend && r.bytesInFlight+size > r.cc.CongestionWindow() {
+			al.SetAppLimited(false)
+		}
+	}
+}
+
+// pacingWait is when the pacer will next allow a packet of size bytes that waits only for it,
+// or zero: no probe is due (probes are not paced) and the window has room.
+func (r *recovery) pacingWait(size int) time.Time {
+	if r.probes > 0 {
+		return time.Time{}
+	}
+	if r.bytesInFlight+size > r.cc.CongestionWindow() {
+		return time.Time{} // waiting for ACKs, not for the pacer
+	}
+	return r.pacingNext
+}
+
+// nextNumber is the packet number of the next packet; nothing changes until commitNumber.
+func (r *recovery) nextNumber() uint64 { return r.skip.number(r.nextPN) }
+
+// commitNumber records that packet pn (from nextNumber) was sent.
+func (r *recovery) commitNumber(pn uint64) {
+	r.skip.commit(r.nextPN, pn)
+	r.nextPN = pn + 1
+}
+
+// onSent starts tracking an ack-eliciting packet of size bytes (RFC 9002 §A.5): in flight, for
+// the controller, the sampler and the pacer. immediate: it asked for an immediate ACK; probe: it
+// was a PTO probe, which the pacer does not count.
+func (r *recovery) onSent(now time.Time, sp *sentPacket, size int, immediate, probe, pacing bool) {
+	sp.size = size
+	sp.rate = r.sampler.OnSent(now, r.bytesInFlight, size)
+	r.sent.push(*sp)
+	r.bytesInFlight += size
+	r.ackElicitingFlight++
+	r.lastAckElicitSent = now
+	r.tailImmediate = immediate
+	r.cc.OnPacketSent(now, size)
+	if probe {
+		r.probes--
+	} else if pacing {
+		r.pacer.OnSent(now, size)
+	}
+}
+
+// leaveFlight takes p out of the bytes in flight (acknowledged, lost, or retired unauthenticated).
+func (r *recovery) leaveFlight(p *sentPacket) {
+	r.bytesInFlight -= p.size
+	r.ackElicitingFlight--
+}
+
+// onPacketAcked takes p out of flight and adds it to the controller's event and the sampler.
+func (r *recovery) onPacketAcked(now time.Time, p *sentPacket) {
+	r.leaveFlight(p)
+	r.ackEv.Acked = append(r.ackEv.Acked, congestion.AckedPacket{Size: p.size, SentTime: p.time})
+	r.ackEv.AckedBytes += p.size
+	r.sampler.OnAcked(now, &p.rate, p.size)
+}
+
+// onSpuriousLoss handles an ACK for p, which was declared lost too early: the path reorders
+// more than the thresholds allow for, so they grow (RFC 9002 §6.1), and the delivery rate counts
+// it, since it was delivered after all.
+func (r *recovery) onSpuriousLoss(now time.Time, p *sentPacket) {
+	r.reorderPackets = min(r.reorderPackets+r.reorderPackets/2+1, maxReorderPackets)
+	r.reorderEighths = min(r.reorderEighths+2, maxReorderEighths)
+	r.sampler.OnAcked(now, &p.rate, p.size)
+}
+
+// lossDelay is the time threshold (RFC 9002 §6.1.2): 9/8 of the larger of smoothed and latest
+// RTT, at least 1 ms — 9/8 grows after spurious losses (§6.1: "implementations ... MAY increase
+// the threshold").
+func (r *recovery) lossDelay() time.Duration {
+	d := max(r.rtt.LatestRTT(), r.rtt.SmoothedRTT())
+	d = d * time.Duration(r.reorderEighths) / 8
+	return max(d, time.Millisecond)
+}
+
+// isLost reports whether p is lost by the packet or the time threshold, given the send time
+// before which packets are lost (RFC 9002 §6.1).
+func (r *recovery) isLost(p *sentPacket, lostSendTime time.Time) bool {
+	return !p.time.After(lostSendTime) || r.largestAcked >= p.pn+uint64(r.reorderPackets)
+}
+
+// ptoDeadline is when the probe timeout fires (RFC 9002 §6.2.1): ackDelay is what the peer may
+// delay its ACK by, the timeout doubles per consecutive PTO (capped at a minute), and counts
+// from the last ack-eliciting packet sent, or from start before any.
+func (r *recovery) ptoDeadline(ackDelay time.Duration, start time.Time) time.Time {
+	pto := r.rtt.PTO(ackDelay)
+	shift := min(r.ptoCount, 16)
+	pto <<= shift
+	if pto > time.Minute || pto <= 0 {
+		pto = time.Minute
+	}
+	base := r.lastAckElicitSent
+	if base.IsZero() {
+		base = start
+	}
+	return base.Add(pto)
+}
+
+// forgetInFlight forgets every packet in flight without calling any of them lost or
+// acknowledged: the connection closes, or a Retry restarts the first flight.
+func (r *recovery) forgetInFlight() {
+	r.sent.clear()
+	r.bytesInFlight = 0
+	r.ackElicitingFlight = 0
+	r.lossTime = time.Time{}
+}
+
 // Caps on the adaptive loss-detection thresholds: beyond them, waiting longer to detect a real
 // loss costs more than a spurious retransmission.
 const (
@@ -218,18 +362,18 @@ func (c *Conn) onAck(now time.Time, a *header.AckFrame) bool {
 	if a.NumRanges == 0 {
 		return true
 	}
-	if !c.ackPlausible(a) {
+	if !c.rec.ackPlausible(a) {
 		return false
 	}
 	largest := a.Ranges[0].Largest
 	if c.rec.largestAcked == header.NoPacket || largest > c.rec.largestAcked {
 		c.rec.largestAcked = largest
 	}
-	c.beginAckEvent(now)
+	c.rec.beginAckEvent(now)
 	// RFC 9002 §5.1: an RTT sample when the largest acknowledged packet is newly acknowledged
 	// (every tracked packet is ack-eliciting).
 	if i := c.rec.sent.index(largest); i < len(c.rec.sent.pkts) && c.rec.sent.pkts[i].pn == largest && !c.rec.sent.pkts[i].gone && !c.rec.sent.pkts[i].lost {
-		c.rttSample(now.Sub(c.rec.sent.pkts[i].time), ackDelay(a.Delay))
+		c.rec.rttSample(now.Sub(c.rec.sent.pkts[i].time), ackDelay(a.Delay), c.handshakeConfirmed)
 	}
 	newly := false
 	for r := 0; r < a.NumRanges; r++ {
@@ -248,10 +392,7 @@ func (c *Conn) onAck(now time.Time, a *header.AckFrame) bool {
 				// Declared lost too early (reordering): its data did arrive. Count it, so that
 				// nothing waits for a copy the peer may never acknowledge (it may be closing).
 				c.stats.SpuriousLosses++
-				c.rec.reorderPackets = min(c.rec.reorderPackets+c.rec.reorderPackets/2+1, maxReorderPackets)
-				c.rec.reorderEighths = min(c.rec.reorderEighths+2, maxReorderEighths)
-				// It was delivered after all: the delivery rate counts it.
-				c.rec.sampler.OnAcked(now, &p.rate, p.size)
+				c.rec.onSpuriousLoss(now, p)
 				c.tx.ackChunks(p.chunks[:p.nChunks])
 				c.rec.sent.remove(p)
 				continue
@@ -262,12 +403,12 @@ func (c *Conn) onAck(now time.Time, a *header.AckFrame) bool {
 		}
 	}
 	if !newly {
-		c.endAckEvent()
+		c.rec.endAckEvent()
 		return true
 	}
 	c.rec.sent.trim()
 	c.detectLost(now)
-	c.endAckEvent()
+	c.rec.endAckEvent()
 	// RFC 9002 §6.2.1: the PTO backoff resets when an acknowledgement arrives.
 	c.rec.ptoCount = 0
 	return true
@@ -286,22 +427,22 @@ func (c *Conn) onAck(now time.Time, a *header.AckFrame) bool {
 // lies can make our first sample as small as it likes — it only makes us retransmit to it
 // sooner. What it must not do, and did before the delay saturated, is wrap: a 62-bit delay
 // multiplied into time.Duration came out negative and made the sample an hour.
-func (c *Conn) rttSample(sample, delay time.Duration) {
-	if !c.rec.rtt.HasSample() && delay < sample {
+func (r *recovery) rttSample(sample, delay time.Duration, handshakeConfirmed bool) {
+	if !r.rtt.HasSample() && delay < sample {
 		sample -= delay
 		delay = 0
 	}
-	c.rec.rtt.Update(sample, delay, peerMaxAckDelay, c.handshakeConfirmed)
+	r.rtt.Update(sample, delay, peerMaxAckDelay, handshakeConfirmed)
 }
 
 // ackPlausible reports whether a acknowledges only packet numbers we used: none above the
 // largest sent, none we skipped (RFC 9000 §13.1, §21.4).
-func (c *Conn) ackPlausible(a *header.AckFrame) bool {
-	if a.Ranges[0].Largest >= c.rec.nextPN {
+func (r *recovery) ackPlausible(a *header.AckFrame) bool {
+	if a.Ranges[0].Largest >= r.nextPN {
 		return false
 	}
 	for i := 0; i < a.NumRanges; i++ {
-		if c.rec.skip.isSkipped(a.Ranges[i].Smallest, a.Ranges[i].Largest) {
+		if r.skip.isSkipped(a.Ranges[i].Smallest, a.Ranges[i].Largest) {
 			return false
 		}
 	}
@@ -328,7 +469,7 @@ func ackDelay(us uint64) time.Duration {
 // and nothing else: no RTT sample, no largest acknowledged, no loss detection, no congestion
 // window growth, since a forgery could fake those against packets that are tagged.
 func (c *Conn) onUntaggedAck(a *header.AckFrame) {
-	if a.NumRanges == 0 || !c.ackPlausible(a) {
+	if a.NumRanges == 0 || !c.rec.ackPlausible(a) {
 		c.stats.Drops.Unauthenticated++ // not a drop of the datagram, but of its claim
 		return
 	}
@@ -344,8 +485,7 @@ func (c *Conn) onUntaggedAck(a *header.AckFrame) {
 					return
 				case pass == 1:
 					if !p.lost {
-						c.rec.bytesInFlight -= p.size
-						c.rec.ackElicitingFlight--
+						c.rec.leaveFlight(p)
 					}
 					c.tx.ackChunks(p.chunks[:p.nChunks])
 					c.rec.sent.remove(p)
@@ -359,29 +499,25 @@ func (c *Conn) onUntaggedAck(a *header.AckFrame) {
 // beginAckEvent starts the congestion controller's event for one ACK frame or loss-timer firing:
 // onPacketAcked and detectLost fill it in, endAckEvent hands it over. Its Acked slice is reused,
 // so steady state does not allocate.
-func (c *Conn) beginAckEvent(now time.Time) {
-	c.rec.ackEv = congestion.AckEvent{Now: now, Acked: c.rec.ackEv.Acked[:0], PriorInFlight: c.rec.bytesInFlight}
+func (r *recovery) beginAckEvent(now time.Time) {
+	r.ackEv = congestion.AckEvent{Now: now, Acked: r.ackEv.Acked[:0], PriorInFlight: r.bytesInFlight}
 }
 
 // endAckEvent completes the event with the frame's delivery-rate sample and gives it to the
 // controller, if anything was acknowledged or lost.
-func (c *Conn) endAckEvent() {
-	ev := &c.rec.ackEv
-	ev.Sample = c.rec.sampler.Sample(c.rec.rtt.MinRTT())
+func (r *recovery) endAckEvent() {
+	ev := &r.ackEv
+	ev.Sample = r.sampler.Sample(r.rtt.MinRTT())
 	if len(ev.Acked) == 0 && ev.LostBytes == 0 {
 		return
 	}
-	ev.BytesInFlight = c.rec.bytesInFlight
-	ev.RTT = &c.rec.rtt
-	c.rec.cc.OnAck(ev)
+	ev.BytesInFlight = r.bytesInFlight
+	ev.RTT = &r.rtt
+	r.cc.OnAck(ev)
 }
 
 func (c *Conn) onPacketAcked(now time.Time, p *sentPacket) {
-	c.rec.bytesInFlight -= p.size
-	c.rec.ackElicitingFlight--
-	c.rec.ackEv.Acked = append(c.rec.ackEv.Acked, congestion.AckedPacket{Size: p.size, SentTime: p.time})
-	c.rec.ackEv.AckedBytes += p.size
-	c.rec.sampler.OnAcked(now, &p.rate, p.size)
+	c.rec.onPacketAcked(now, p)
 	c.pmtuAcked(now, p)
 	c.tx.ackChunks(p.chunks[:p.nChunks])
 	if p.ackLargest != header.NoPacket {
@@ -397,12 +533,8 @@ func (c *Conn) detectLost(now time.Time) {
 		return
 	}
 	c.rec.lossTime = time.Time{}
-	// §6.1.2: time threshold 9/8 of the larger of smoothed and latest RTT, at least 1 ms — 9/8
-	// and the packet threshold of 3 grow after spurious losses (§6.1: "implementations ... MAY
-	// increase the threshold").
-	lossDelay := max(c.rec.rtt.LatestRTT(), c.rec.rtt.SmoothedRTT())
-	lossDelay = lossDelay * time.Duration(c.rec.reorderEighths) / 8
-	lossDelay = max(lossDelay, time.Millisecond)
+	// §6.1: the thresholds grow after spurious losses (see onSpuriousLoss).
+	lossDelay := c.rec.lossDelay()
 	lostSendTime := now.Add(-lossDelay)
 
 	var lostBytes int
@@ -420,7 +552,7 @@ func (c *Conn) detectLost(now time.Time) {
 			}
 			continue
 		}
-		if !p.time.After(lostSendTime) || c.rec.largestAcked >= p.pn+uint64(c.rec.reorderPackets) {
+		if c.rec.isLost(p, lostSendTime) {
 			if p.pmtuProbe {
 				c.pmtuProbeLost(now, p) // not congestion: RFC 8899 §4.4
 				continue
@@ -459,8 +591,7 @@ func (c *Conn) detectLost(now time.Time) {
 // retransmitted, in new packets with new numbers).
 func (c *Conn) onPacketLost(p *sentPacket) {
 	c.stats.PacketsLost++
-	c.rec.bytesInFlight -= p.size
-	c.rec.ackElicitingFlight--
+	c.rec.leaveFlight(p)
 	c.lostFrames(p)
 	c.requeue(p)
 }
@@ -507,24 +638,14 @@ func (c *Conn) lossDetectionTimer() time.Time {
 	if c.rec.tailImmediate && c.handshakeComplete {
 		ackDelay = ackHold
 	}
-	pto := c.rec.rtt.PTO(ackDelay)
-	shift := min(c.rec.ptoCount, 16)
-	pto <<= shift
-	if pto > time.Minute || pto <= 0 {
-		pto = time.Minute
-	}
-	base := c.rec.lastAckElicitSent
-	if base.IsZero() {
-		base = c.created
-	}
-	return base.Add(pto)
+	return c.rec.ptoDeadline(ackDelay, c.created)
 }
 
 func (c *Conn) onLossDetectionTimeout(now time.Time) {
 	if !c.rec.lossTime.IsZero() {
-		c.beginAckEvent(now)
+		c.rec.beginAckEvent(now)
 		c.detectLost(now)
-		c.endAckEvent()
+		c.rec.endAckEvent()
 		return
 	}
 	// §6.2.4: send one or two probes. Retransmit data from the oldest packet in flight if there

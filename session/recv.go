@@ -243,10 +243,7 @@ func (c *Conn) handleRetry(h *header.Header) {
 		}
 		c.requeue(p) // nothing was acknowledged yet, and a client's packets carry no server frames
 	}
-	c.rec.sent.clear()
-	c.rec.bytesInFlight = 0
-	c.rec.ackElicitingFlight = 0
-	c.rec.lossTime = time.Time{}
+	c.rec.forgetInFlight()
 	c.rec.ptoCount = 0
 }
 

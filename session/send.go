@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/tlsgram/tlsgram/header"
-	"github.com/tlsgram/tlsgram/session/congestion"
 )
 
 // pnLen is the packet number length on the wire. QUIC truncates to what the unacknowledged range
@@ -90,39 +89,15 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 	ackDue := c.rx.ackDue(now)
 	// May this datagram carry ack-eliciting frames? Probes ignore the congestion window and pacing
 	// (RFC 9002 §7.5, §6.2.4); everything else respects both. ACK-only datagrams need neither.
-	probe := c.rec.probes > 0
-	canSend := probe || c.rec.bytesInFlight+size <= c.rec.cc.CongestionWindow()
-	if canSend && !probe && !c.conf.DisablePacing {
-		if rate := c.rec.cc.PacingRate(); rate > 0 {
-			c.rec.pacer.SetBandwidth(rate)
-		} else {
-			c.rec.pacer.SetRate(c.rec.cc.CongestionWindow(), c.rec.rtt.SmoothedRTT())
-		}
-		if t := c.rec.pacer.TimeUntilSend(now, size); t.After(now) {
-			canSend = false
-			c.rec.pacingNext = t
-		}
-	}
+	canSend, probe := c.rec.sendMode(now, size, !c.conf.DisablePacing)
 	wantSend := c.wantsToSend() || probe
-	// RFC 9002 §7.8: a sender that is not using its window must not grow it. The delivery-rate
-	// samples of what is in flight now say how fast the application is, not the path
-	// (draft-cheng-iccrg-delivery-rate-estimation §3.4).
-	if !wantSend && c.rec.bytesInFlight < c.rec.cc.CongestionWindow() {
-		c.rec.sampler.OnAppLimited(c.rec.bytesInFlight)
-	}
-	if al, ok := c.rec.cc.(congestion.AppLimitedSetter); ok {
-		if !wantSend && c.rec.bytesInFlight < c.rec.cc.CongestionWindow() {
-			al.SetAppLimited(true)
-		} else if wantSend && c.rec.bytesInFlight+size > c.rec.cc.CongestionWindow() {
-			al.SetAppLimited(false)
-		}
-	}
+	c.rec.noteAppLimited(wantSend, size)
 	if !(canSend && wantSend) && !ackDue {
 		return 0, false
 	}
 
 	b := dst[:0:size]
-	hdr := c.packetHeader(c.rec.skip.number(c.rec.nextPN))
+	hdr := c.packetHeader(c.rec.nextNumber())
 	hsOnly := hdr.Type == header.TypeShort && c.handshakePacket()
 	if hsOnly {
 		hdr.Authenticated = false
@@ -211,8 +186,7 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 	}
 	b = c.seal(b, &hdr, size)
 
-	c.rec.skip.commit(c.rec.nextPN, hdr.PacketNumber)
-	c.rec.nextPN = hdr.PacketNumber + 1
+	c.rec.commitNumber(hdr.PacketNumber)
 	c.stats.DatagramsSent++
 	c.stats.BytesSent += uint64(len(b))
 	if !c.isClient && !c.addrValidated {
@@ -220,19 +194,7 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 	}
 	if ackEliciting {
 		c.rx.ackOnlySent = 0
-		sp.size = len(b)
-		sp.rate = c.rec.sampler.OnSent(now, c.rec.bytesInFlight, len(b))
-		c.rec.sent.push(sp)
-		c.rec.bytesInFlight += len(b)
-		c.rec.ackElicitingFlight++
-		c.rec.lastAckElicitSent = now
-		c.rec.tailImmediate = immediate
-		c.rec.cc.OnPacketSent(now, len(b))
-		if probe {
-			c.rec.probes--
-		} else if !c.conf.DisablePacing {
-			c.rec.pacer.OnSent(now, len(b))
-		}
+		c.rec.onSent(now, &sp, len(b), immediate, probe, !c.conf.DisablePacing)
 	}
 	c.tracePacket(TracePacketSent, now, hdr.PacketNumber, len(b), ackEliciting)
 	return len(b), true
@@ -272,13 +234,10 @@ func (c *Conn) wantsToSend() bool {
 
 // pacingWait is when the pacer will next allow a packet that is waiting only for it, or zero.
 func (c *Conn) pacingWait() time.Time {
-	if c.conf.DisablePacing || c.rec.probes > 0 || !c.wantsToSend() || c.ampLimited() {
+	if c.conf.DisablePacing || !c.wantsToSend() || c.ampLimited() {
 		return time.Time{}
 	}
-	if c.rec.bytesInFlight+c.conf.MaxDatagramSize > c.rec.cc.CongestionWindow() {
-		return time.Time{} // waiting for ACKs, not for the pacer
-	}
-	return c.rec.pacingNext
+	return c.rec.pacingWait(c.conf.MaxDatagramSize)
 }
 
 // buildClose writes a datagram with a CLOSE frame, after an ACK of everything received.
