@@ -85,6 +85,8 @@ type Conn struct {
 	path  pathState // migration and connection IDs: see path.go
 	dgram datagrams // unreliable datagrams: see datagram.go
 
+	ev eventState // what changed for the transport: see events.go
+
 	tracer      Tracer          // nil unless SetTracer: see trace.go
 	tracedState CongestionState // the congestion state last reported to tracer
 
@@ -168,6 +170,7 @@ func (c *Conn) SetStatelessResetToken(token [header.StatelessResetTokenLen]byte)
 // reader, and may not make the listener buffer a full window for it.
 func (c *Conn) HoldReceiveWindow(held bool, now time.Time) {
 	c.rx.hold(held, c.handshakeComplete, now)
+	c.noteSendPending()
 }
 
 // LocalConnID is the ID this end demultiplexes on.
@@ -190,6 +193,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return 0, ErrWriteClosed
 	}
 	c.tx.write(p)
+	if len(p) > 0 && c.tx.hasNewData() {
+		c.ev.pending |= EventShouldSend
+	}
 	return len(p), nil
 }
 
@@ -215,9 +221,13 @@ const minSendBuffer = 256 << 10
 // After the peer's FIN has been read it returns io.EOF; after a terminal error it returns the error
 // once the bytes that did arrive in order have been read.
 func (c *Conn) Read(p []byte) (int, error) {
+	due := c.rx.windowUpdateDue(c.receiveWindowHeld())
 	n, err := c.rx.buf.Read(p)
 	if n > 0 {
 		c.stats.StreamBytesReceived += uint64(n)
+		if !due && c.rx.windowUpdateDue(c.receiveWindowHeld()) {
+			c.ev.pending |= EventShouldSend // a MAX_DATA is due
+		}
 		return n, nil
 	}
 	if err == io.EOF {
@@ -226,7 +236,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
-	c.rx.releaseHeldAck()
+	if c.rx.releaseHeldAck() {
+		c.ev.pending |= EventShouldSend
+	}
 	return 0, nil
 }
 
@@ -236,6 +248,9 @@ func (c *Conn) Readable() int { return c.rx.buf.Readable() }
 // CloseWrite sends FIN after everything written so far. Further Writes fail.
 func (c *Conn) CloseWrite() {
 	c.tx.finWanted = true
+	if c.tx.hasNewData() {
+		c.ev.pending |= EventShouldSend
+	}
 }
 
 // Close closes the connection now: a CLOSE frame with code and reason goes out, unacknowledged
@@ -253,6 +268,7 @@ func (c *Conn) enterClosing(now time.Time, code uint64, reason string) {
 	c.state = stateClosing
 	c.closeCode, c.closeWhy = code, reason
 	c.closeSend = true
+	c.ev.pending |= EventShouldSend
 	c.closeAt = now.Add(c.closingPeriod())
 	c.abandonSendState()
 }
@@ -277,6 +293,8 @@ func (c *Conn) SetHandshakeComplete(now time.Time) {
 	if c.handshakeComplete {
 		return
 	}
+	before := c.observe()
+	defer c.noteChanges(before)
 	c.handshakeComplete = true
 	c.rx.open(now)
 	c.tx.hsEnd = c.tx.buf.end
@@ -388,6 +406,12 @@ func (c *Conn) keepAliveAt() time.Time {
 
 // HandleTimeout runs every timer that is due at now.
 func (c *Conn) HandleTimeout(now time.Time) {
+	before := c.observe()
+	c.handleTimeout(now)
+	c.noteChanges(before)
+}
+
+func (c *Conn) handleTimeout(now time.Time) {
 	switch c.state {
 	case stateClosed:
 		return

@@ -116,6 +116,7 @@ func (c *Conn) SendDatagram(b []byte) error {
 	if !c.dgram.out.push(b, c.conf.MaxDatagramSize) {
 		c.stats.AppDatagramsDroppedSend++
 	}
+	c.noteSendPending()
 	return nil
 }
 

@@ -73,6 +73,7 @@ func (c *Conn) HandleDatagramFrom(now time.Time, dg []byte, portOnly bool) (move
 	if !c.isClient {
 		c.validatePath(len(dg))
 	}
+	c.noteSendPending()
 	return true
 }
 
@@ -88,6 +89,7 @@ func (c *Conn) Migrate(now time.Time, portOnly bool) bool {
 	c.stats.PathChanges++
 	c.newPath(now, portOnly)
 	c.pingSend = true
+	c.noteSendPending()
 	return true
 }
 
@@ -165,6 +167,7 @@ func (c *Conn) IssueConnID(id uint64) bool {
 	p.local[p.nLocal] = id
 	p.announce |= 1 << p.nLocal
 	p.nLocal++
+	c.noteSendPending()
 	return true
 }
 

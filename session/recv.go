@@ -16,7 +16,9 @@ import (
 func (c *Conn) HandleDatagram(now time.Time, dg []byte) {
 	c.stats.DatagramsReceived++
 	c.stats.BytesReceived += uint64(len(dg))
+	before := c.observe()
 	c.handleDatagram(now, dg)
+	c.noteChanges(before)
 	c.traceCongestion(now)
 }
 

@@ -81,7 +81,7 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 	if size < header.MinInitialDatagramSize && c.isClient && !c.peerCIDKnown {
 		return 0, false // cannot pad an Initial; the caller passed a tiny buffer
 	}
-	c.rx.updateWindow(now, !c.handshakeComplete || c.rx.windowHeld, &c.rec.rtt, c.conf.MaxWindow)
+	c.rx.updateWindow(now, c.receiveWindowHeld(), &c.rec.rtt, c.conf.MaxWindow)
 	if n, ok := c.pollProbe(now, dst); ok {
 		return n, true
 	}
