@@ -18,31 +18,31 @@ const ackHold = time.Millisecond
 
 // onImmediateAck handles an IMMEDIATE_ACK frame. Frames are handled in order and the sender puts
 // it last, so the packet's stream data is already readable: if there is something to read, the
-// ACK waits (at most ackHold) for the application's reply; otherwise it goes at once. During the
-// handshake every ACK goes at once (see handleDatagram).
-func (c *Conn) onImmediateAck(now time.Time) {
-	if !c.handshakeComplete || c.recv.Readable() == 0 {
-		c.ackNow = true
+// ACK waits (at most ackHold, and never beyond maxAckDelay) for the application's reply;
+// otherwise it goes at once. During the handshake every ACK goes at once (see onPacket).
+func (r *receiver) onImmediateAck(now time.Time, handshakeComplete bool, maxAckDelay time.Duration) {
+	if !handshakeComplete || r.buf.Readable() == 0 {
+		r.ackNow = true
 		return
 	}
-	hold := now.Add(min(ackHold, c.conf.MaxAckDelay))
-	if !c.ackPending || hold.Before(c.ackDeadline) {
-		c.ackDeadline = hold
+	hold := now.Add(min(ackHold, maxAckDelay))
+	if !r.ackPending || hold.Before(r.ackDeadline) {
+		r.ackDeadline = hold
 	}
-	c.ackPending = true
-	c.ackHeld = true
+	r.ackPending = true
+	r.ackHeld = true
 }
 
-// releaseHeldAck sends a held ACK now: the application read everything and asked for more, so
-// no reply is coming to carry it. Read calls it; AckDue tells the caller that a datagram is due.
-func (c *Conn) releaseHeldAck() {
-	if c.ackHeld && c.ackPending {
-		c.ackNow = true
+// releaseHeldAck makes a held ACK due now: the application read everything and asked for more,
+// so no reply is coming to carry it. It reports whether that made an ACK due that was not.
+func (r *receiver) releaseHeldAck() bool {
+	if r.ackHeld && r.ackPending && !r.ackNow {
+		r.ackNow = true
+		return true
 	}
+	return false
 }
 
-// AckDue reports whether an ACK is due now, so PollDatagram will produce a datagram. The
-// transport asks after a Read that returned nothing (which may have released a held ACK) and
-// wakes whoever polls; after HandleDatagram and HandleTimeout it polls anyway, and
-// NextTimeout covers an ACK that is only pending.
-func (c *Conn) AckDue() bool { return c.ackPending && c.ackNow }
+// AckDue reports whether an ACK is due now, so PollDatagram will produce a datagram. A Read that
+// returned nothing may have released a held ACK; TakeEvents reports that as ShouldSend.
+func (c *Conn) AckDue() bool { return c.rx.ackPending && c.rx.ackNow }

@@ -73,17 +73,17 @@ func (c *Conn) handshakePacket() bool {
 	if !c.handshakePending() {
 		return false
 	}
-	c.retransmit.removeBelow(c.sendBuf.base) // acknowledged meanwhile
-	if r, ok := c.retransmit.first(); ok && r.start < c.hsEnd {
+	c.tx.retransmit.removeBelow(c.tx.buf.base) // acknowledged meanwhile
+	if r, ok := c.tx.retransmit.first(); ok && r.start < c.tx.hsEnd {
 		return true
 	}
-	return c.sendNext < c.hsEnd
+	return c.tx.next < c.tx.hsEnd
 }
 
 // handshakePending reports whether a client has completed but the server has not acknowledged all
 // its handshake bytes yet.
 func (c *Conn) handshakePending() bool {
-	return c.isClient && c.authSending() && c.sendBuf.base < c.hsEnd
+	return c.isClient && c.authSending() && c.tx.buf.base < c.tx.hsEnd
 }
 
 // acceptUnauthenticated decides about a datagram without a tag. Before the handshake completes

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/tlsgram/tlsgram/header"
-	"github.com/tlsgram/tlsgram/reassembly"
-	"github.com/tlsgram/tlsgram/session/congestion"
 )
 
 // peerMaxAckDelay is the ACK delay every v1 endpoint promises not to exceed (RFC 9000 §13.2.1's
@@ -65,61 +63,13 @@ type Conn struct {
 	addrValidated      bool // server: may send more than 3× what it received
 	ampRecv, ampSent   uint64
 
-	// Send side.
-	sendBuf     sendBuffer
-	sendNext    uint64   // next never-sent stream offset
-	acked       rangeSet // stream bytes acknowledged above sendBuf.base
-	retransmit  rangeSet // stream bytes to send again (lost, or queued by a probe)
-	finWanted   bool     // CloseWrite was called
-	finSent     bool
-	finAcked    bool
-	peerMaxData uint64 // flow-control limit the peer gave us
-	blockedSent uint64 // the limit we last sent DATA_BLOCKED for (+1; 0 = none)
+	tx  sendStream // the send half of the stream: see sendstream.go
+	rec recovery   // packets in flight, RTT, congestion control, PTO: see recovery.go
+	rx  receiver   // received packet numbers, ACK scheduling, receive window: see receiver.go
 
-	// Packets in flight and loss recovery (RFC 9002 Appendix A).
-	sent               sentList
-	nextPN             uint64
-	largestAcked       uint64 // header.NoPacket until the first ACK
-	rtt                congestion.RTT
-	cc                 congestion.Controller
-	pacer              *congestion.Pacer
-	sampler            congestion.Sampler  // delivery-rate estimation over the sent-packet table
-	ackEv              congestion.AckEvent // the event being built for cc; reused (see beginAckEvent)
-	bytesInFlight      int
-	ackElicitingFlight int
-	lastAckElicitSent  time.Time
-	tailImmediate      bool // the last ack-eliciting packet asked for an immediate ACK
-	// Loss-detection thresholds (RFC 9002 §6.1), raised when a loss turns out to be spurious:
-	// the path reorders more than the defaults allow for (as Linux's RACK adapts its window).
-	reorderPackets int // packet threshold, initially 3
-	reorderEighths int // time threshold in eighths of an RTT, initially 9
-	lossTime       time.Time
-	ptoCount       int
-	probes         int       // probe packets due after a PTO (they bypass the congestion window)
-	pacingNext     time.Time // when the pacer next allows a packet, if it was the blocker
-	pingSend       bool      // a PING is due (keep-alive or probe)
-	lastPing       time.Time
-	skip           skipper
-
-	// Receive side.
-	recv            *reassembly.Buffer
-	received        reassembly.ReceivedPackets
-	largestRecv     uint64 // header.NoPacket until the first packet
-	largestRecvTime time.Time
-	ackPending      bool      // something ack-eliciting arrived since our last ACK
-	ackNow          bool      // send the ACK without waiting (gap, 2nd packet, handshake)
-	ackDeadline     time.Time // latest time to send a pending ACK
-	ackEliciting    int       // ack-eliciting packets since our last ACK
-	ackHeld         bool      // the pending ACK was asked for at once but waits for a reply: see ackHold
-	ackOnlySent     int       // ACK-only packets since our last ack-eliciting packet
-	lastRecv        time.Time
-
-	// Receive flow control and window auto-tuning.
-	window       uint64
-	windowUpdate time.Time // when the limit was last raised
-	maxDataSend  bool      // a MAX_DATA frame is due
-	openWindow   bool      // the handshake completed: raise the limit to the configured window
-	windowHeld   bool      // HoldReceiveWindow: keep the handshake's window after completion
+	lastRecv time.Time // when the last genuine packet arrived: the idle timer counts from it
+	pingSend bool      // a PING is due (keep-alive or probe)
+	lastPing time.Time
 
 	// Stateless reset (RFC 9000 §10.3): the server sends the client the token a reset for this
 	// connection will end with, in an authenticated datagram; the client watches for it.
@@ -129,19 +79,19 @@ type Conn struct {
 
 	auth     *packetAuth // nil until InstallPacketKey
 	authRecv bool        // an authenticated datagram arrived
-	hsEnd    uint64      // client: the stream offset where its handshake bytes end
 	deferred deferredDatagrams
 
 	pmtu  pmtud     // path MTU discovery: see pmtud.go
 	path  pathState // migration and connection IDs: see path.go
 	dgram datagrams // unreliable datagrams: see datagram.go
 
+	ev eventState // what changed for the transport: see events.go
+
 	tracer      Tracer          // nil unless SetTracer: see trace.go
 	tracedState CongestionState // the congestion state last reported to tracer
 
-	frame    header.Frame    // scratch for parsing, kept here to stay off the stack
-	ackFrame header.AckFrame // scratch for building ACKs
-	stats    Stats
+	frame header.Frame // scratch for parsing, kept here to stay off the stack
+	stats Stats
 }
 
 // NewClient returns the core of a client connection. localCID is the ID this client demultiplexes
@@ -171,26 +121,16 @@ func newConn(conf *Config, localCID, remoteCID uint64, now time.Time) *Conn {
 		cf.MaxAckDelay = peerMaxAckDelay
 	}
 	c := &Conn{
-		conf:         cf,
-		localCID:     localCID,
-		remoteCID:    remoteCID,
-		created:      now,
-		lastRecv:     now,
-		lastPing:     now,
-		largestAcked: header.NoPacket,
-		largestRecv:  header.NoPacket,
-		peerMaxData:  InitialMaxData,
-		window:       cf.InitialWindow,
-		windowUpdate: now,
-		cc:           cf.Congestion(cf.MaxDatagramSize),
-		pacer:        congestion.NewPacer(cf.MaxDatagramSize),
-
-		reorderPackets: 3,
-		reorderEighths: 9,
+		conf:      cf,
+		localCID:  localCID,
+		remoteCID: remoteCID,
+		created:   now,
+		lastRecv:  now,
+		lastPing:  now,
+		tx:        sendStream{peerMaxData: InitialMaxData},
+		rec:       newRecovery(&cf),
+		rx:        newReceiver(cf.InitialWindow, now),
 	}
-	// InitialMaxData until the handshake completes; see updateReceiveWindow.
-	c.recv = reassembly.NewBuffer(InitialMaxData, maxGaps)
-	c.skip.init(cf.Rand)
 	c.pmtu.init(cf.MaxDatagramSize, cf.DisablePathMTUDiscovery)
 	return c
 }
@@ -229,11 +169,8 @@ func (c *Conn) SetStatelessResetToken(token [header.StatelessResetTokenLen]byte)
 // until it is called with false: a server's connection that nobody has accepted yet has no
 // reader, and may not make the listener buffer a full window for it.
 func (c *Conn) HoldReceiveWindow(held bool, now time.Time) {
-	if c.windowHeld && !held {
-		c.openWindow = c.handshakeComplete
-		c.windowUpdate = now
-	}
-	c.windowHeld = held
+	c.rx.hold(held, c.handshakeComplete, now)
+	c.noteSendPending()
 }
 
 // LocalConnID is the ID this end demultiplexes on.
@@ -252,10 +189,13 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
-	if c.finWanted {
+	if c.tx.finWanted {
 		return 0, ErrWriteClosed
 	}
-	c.sendBuf.write(p)
+	c.tx.write(p)
+	if len(p) > 0 && c.tx.hasNewData() {
+		c.ev.pending |= EventShouldSend
+	}
 	return len(p), nil
 }
 
@@ -267,8 +207,8 @@ func (c *Conn) Write(p []byte) (int, error) {
 // take it back, and makes Close wait behind seconds of it on a slow or lossy path. On a fast path
 // the window grows and the full SendBuffer is used.
 func (c *Conn) SendSpace() int {
-	limit := min(c.conf.SendBuffer, max(4*c.cc.CongestionWindow(), minSendBuffer))
-	if n := limit - c.sendBuf.len(); n > 0 {
+	limit := min(c.conf.SendBuffer, max(4*c.rec.cc.CongestionWindow(), minSendBuffer))
+	if n := limit - c.tx.buffered(); n > 0 {
 		return n
 	}
 	return 0
@@ -281,9 +221,13 @@ const minSendBuffer = 256 << 10
 // After the peer's FIN has been read it returns io.EOF; after a terminal error it returns the error
 // once the bytes that did arrive in order have been read.
 func (c *Conn) Read(p []byte) (int, error) {
-	n, err := c.recv.Read(p)
+	due := c.rx.windowUpdateDue(c.receiveWindowHeld())
+	n, err := c.rx.buf.Read(p)
 	if n > 0 {
 		c.stats.StreamBytesReceived += uint64(n)
+		if !due && c.rx.windowUpdateDue(c.receiveWindowHeld()) {
+			c.ev.pending |= EventShouldSend // a MAX_DATA is due
+		}
 		return n, nil
 	}
 	if err == io.EOF {
@@ -292,16 +236,21 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
-	c.releaseHeldAck()
+	if c.rx.releaseHeldAck() {
+		c.ev.pending |= EventShouldSend
+	}
 	return 0, nil
 }
 
 // Readable is the number of in-order bytes Read would return now.
-func (c *Conn) Readable() int { return c.recv.Readable() }
+func (c *Conn) Readable() int { return c.rx.buf.Readable() }
 
 // CloseWrite sends FIN after everything written so far. Further Writes fail.
 func (c *Conn) CloseWrite() {
-	c.finWanted = true
+	c.tx.finWanted = true
+	if c.tx.hasNewData() {
+		c.ev.pending |= EventShouldSend
+	}
 }
 
 // Close closes the connection now: a CLOSE frame with code and reason goes out, unacknowledged
@@ -319,18 +268,16 @@ func (c *Conn) enterClosing(now time.Time, code uint64, reason string) {
 	c.state = stateClosing
 	c.closeCode, c.closeWhy = code, reason
 	c.closeSend = true
+	c.ev.pending |= EventShouldSend
 	c.closeAt = now.Add(c.closingPeriod())
 	c.abandonSendState()
 }
 
 // abandonSendState forgets everything in flight: a closing connection sends only CLOSE.
 func (c *Conn) abandonSendState() {
-	c.sent.clear()
-	c.retransmit.clear()
-	c.bytesInFlight = 0
-	c.ackElicitingFlight = 0
-	c.lossTime = time.Time{}
-	c.probes = 0
+	c.rec.forgetInFlight()
+	c.rec.probes = 0
+	c.tx.retransmit.clear()
 }
 
 func (c *Conn) setErr(err error) {
@@ -346,10 +293,11 @@ func (c *Conn) SetHandshakeComplete(now time.Time) {
 	if c.handshakeComplete {
 		return
 	}
+	before := c.observe()
+	defer c.noteChanges(before)
 	c.handshakeComplete = true
-	c.openWindow = true
-	c.windowUpdate = now
-	c.hsEnd = c.sendBuf.end
+	c.rx.open(now)
+	c.tx.hsEnd = c.tx.buf.end
 	if !c.isClient {
 		c.handshakeConfirmed = true
 		c.handshakeDoneSend = true
@@ -363,7 +311,7 @@ func (c *Conn) HandshakeComplete() bool { return c.handshakeComplete }
 // AllAcked reports whether the peer acknowledged every byte written, and the FIN if CloseWrite was
 // called.
 func (c *Conn) AllAcked() bool {
-	return c.sendBuf.base == c.sendBuf.end && (!c.finWanted || c.finAcked)
+	return c.tx.allAcked()
 }
 
 // Err is nil while the connection is open, and the terminal error after it closed: *CloseError or
@@ -376,25 +324,27 @@ func (c *Conn) Done() bool { return c.state == stateClosed }
 // Stats returns a snapshot of the counters.
 func (c *Conn) Stats() Stats {
 	s := c.stats
-	s.SmoothedRTT = c.rtt.SmoothedRTT()
-	s.RTTVar = c.rtt.RTTVar()
-	s.MinRTT = c.rtt.MinRTT()
-	s.LatestRTT = c.rtt.LatestRTT()
-	s.CongestionWindow = c.cc.CongestionWindow()
-	s.BytesInFlight = c.bytesInFlight
+	s.SmoothedRTT = c.rec.rtt.SmoothedRTT()
+	s.RTTVar = c.rec.rtt.RTTVar()
+	s.MinRTT = c.rec.rtt.MinRTT()
+	s.LatestRTT = c.rec.rtt.LatestRTT()
+	s.CongestionWindow = c.rec.cc.CongestionWindow()
+	s.BytesInFlight = c.rec.bytesInFlight
 	if !c.conf.DisablePacing {
 		// The rate the pacer uses (see PollDatagram): the controller's own, or 1.25·cwnd/srtt.
-		if r := c.cc.PacingRate(); r > 0 {
+		if r := c.rec.cc.PacingRate(); r > 0 {
 			s.PacingRate = int64(min(r, 1<<62))
 		} else if s.SmoothedRTT > 0 {
 			s.PacingRate = int64(float64(s.CongestionWindow) * 1.25 / s.SmoothedRTT.Seconds())
 		}
 	}
-	s.SendWindow = c.peerMaxData
-	s.ReceiveWindow = c.window
-	s.SendBuffered = c.sendBuf.len()
-	s.RecvBuffered = c.recv.Buffered()
-	s.SentTracked = c.sent.len()
+	s.SendWindow = c.tx.peerMaxData
+	s.ReceiveWindow = c.rx.window
+	s.SendBuffered = c.tx.buffered()
+	s.StreamBytesSent = c.tx.bytesSent
+	s.StreamBytesRetransmitted = c.tx.bytesRetransmitted
+	s.RecvBuffered = c.rx.buf.Buffered()
+	s.SentTracked = c.rec.sent.len()
 	s.PathMTU = c.datagramSize()
 	return s
 }
@@ -415,9 +365,7 @@ func (c *Conn) NextTimeout() time.Time {
 		return c.closeAt
 	}
 	earliest(c.lossDetectionTimer())
-	if c.ackPending && !c.ackNow {
-		earliest(c.ackDeadline)
-	}
+	earliest(c.rx.ackTimer())
 	earliest(c.lastRecv.Add(c.idleTimeout()))
 	if !c.handshakeComplete {
 		earliest(c.created.Add(c.conf.HandshakeTimeout))
@@ -435,13 +383,13 @@ func (c *Conn) NextTimeout() time.Time {
 // §10.1) — but at most maxPTOPeriod beyond the configuration: the PTO follows RTT samples, which
 // the peer shapes, and must not let it pin the connection for hours.
 func (c *Conn) idleTimeout() time.Duration {
-	return max(c.conf.IdleTimeout, min(3*c.rtt.PTO(peerMaxAckDelay), maxPTOPeriod))
+	return max(c.conf.IdleTimeout, min(3*c.rec.rtt.PTO(peerMaxAckDelay), maxPTOPeriod))
 }
 
 // closingPeriod is how long a closing or draining connection lingers: three PTOs (RFC 9000
 // §10.2), capped like idleTimeout.
 func (c *Conn) closingPeriod() time.Duration {
-	return min(3*c.rtt.PTO(peerMaxAckDelay), maxPTOPeriod)
+	return min(3*c.rec.rtt.PTO(peerMaxAckDelay), maxPTOPeriod)
 }
 
 // maxPTOPeriod caps the periods derived from the PTO. A minute covers three PTOs on any path with
@@ -458,6 +406,12 @@ func (c *Conn) keepAliveAt() time.Time {
 
 // HandleTimeout runs every timer that is due at now.
 func (c *Conn) HandleTimeout(now time.Time) {
+	before := c.observe()
+	c.handleTimeout(now)
+	c.noteChanges(before)
+}
+
+func (c *Conn) handleTimeout(now time.Time) {
 	switch c.state {
 	case stateClosed:
 		return
@@ -479,9 +433,7 @@ func (c *Conn) HandleTimeout(now time.Time) {
 		c.state = stateClosed
 		return
 	}
-	if c.ackPending && !now.Before(c.ackDeadline) {
-		c.ackNow = true
-	}
+	c.rx.onTimeout(now)
 	if t := c.lossDetectionTimer(); !t.IsZero() && !now.Before(t) {
 		c.onLossDetectionTimeout(now)
 		c.traceCongestion(now)

@@ -116,6 +116,7 @@ func (c *Conn) SendDatagram(b []byte) error {
 	if !c.dgram.out.push(b, c.conf.MaxDatagramSize) {
 		c.stats.AppDatagramsDroppedSend++
 	}
+	c.noteSendPending()
 	return nil
 }
 
@@ -152,7 +153,7 @@ func (c *Conn) datagramDue() bool { return c.dgram.out.n > 0 && c.authSending() 
 // datagrams gets half the window, not all of it, and the stream keeps moving.
 func (c *Conn) appendDatagram(b []byte, limit int, pn uint64, authenticated bool) ([]byte, bool) {
 	d := &c.dgram
-	if d.last && (c.hasNewData() || !c.retransmit.empty()) {
+	if d.last && (c.tx.hasNewData() || !c.tx.retransmit.empty()) {
 		d.last = false
 		return b, false
 	}

@@ -19,6 +19,13 @@
 //	PollDatagram(now, dst)      // until it returns ok == false: datagrams to send now
 //	NextTimeout()               // when to call HandleTimeout next
 //	HandleTimeout(now)          // a timer fired
+//	TakeEvents()                // what changed: whom to wake (Readable, Writable, ShouldSend, ...)
+//
+// Inside, a Conn composes three parts that own their state: sendStream (the bytes written, sent,
+// acknowledged and to retransmit, the peer's flow-control limit), recovery (packets in flight,
+// RTT, congestion controller, pacer, loss and PTO timers, the send-mode gate) and receiver
+// (packet numbers received, ACK scheduling, the receive window). The Conn coordinates them:
+// handshake, authentication, paths, close.
 //
 // This makes the whole protocol testable on a simulated network with a virtual clock
 // (package session/simnet) as well as on real sockets (package transport).

@@ -75,19 +75,27 @@ func (p *pair) app() {
 			c.CloseWrite()
 			p.done[i] = true
 		}
-		for !p.eof[i] {
-			n, err := c.Read(p.buf)
-			p.in[i] = append(p.in[i], p.buf[:n]...)
-			if err == io.EOF {
-				p.eof[i] = true
-				break
-			}
-			require.NoError(p.t, err)
-			if n == 0 {
-				break
-			}
+		p.readAvailable(i)
+	}
+}
+
+// readAvailable reads what end i has to read, up to EOF, and returns how many bytes it read.
+func (p *pair) readAvailable(i int) int {
+	total := 0
+	for !p.eof[i] {
+		n, err := p.ends[i].Read(p.buf)
+		p.in[i] = append(p.in[i], p.buf[:n]...)
+		total += n
+		if err == io.EOF {
+			p.eof[i] = true
+			break
+		}
+		require.NoError(p.t, err)
+		if n == 0 {
+			break
 		}
 	}
+	return total
 }
 
 // run drives the pair until both ends read EOF and all data is acknowledged, or until limit.

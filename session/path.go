@@ -60,9 +60,9 @@ type pathState struct {
 // only for an authenticated, non-probing datagram with the highest packet number received so
 // far, after the handshake.
 func (c *Conn) HandleDatagramFrom(now time.Time, dg []byte, portOnly bool) (moved bool) {
-	before := c.largestRecv
+	before := c.rx.largest
 	c.HandleDatagram(now, dg)
-	if c.largestRecv == before || c.state != stateOpen || !c.handshakeComplete || c.auth == nil || !c.authRecv {
+	if c.rx.largest == before || c.state != stateOpen || !c.handshakeComplete || c.auth == nil || !c.authRecv {
 		return false // dropped, old, before the handshake, or not authenticated
 	}
 	if !nonProbing(dg) {
@@ -73,6 +73,7 @@ func (c *Conn) HandleDatagramFrom(now time.Time, dg []byte, portOnly bool) (move
 	if !c.isClient {
 		c.validatePath(len(dg))
 	}
+	c.noteSendPending()
 	return true
 }
 
@@ -88,6 +89,7 @@ func (c *Conn) Migrate(now time.Time, portOnly bool) bool {
 	c.stats.PathChanges++
 	c.newPath(now, portOnly)
 	c.pingSend = true
+	c.noteSendPending()
 	return true
 }
 
@@ -129,18 +131,18 @@ func (c *Conn) newPath(now time.Time, portOnly bool) {
 	if portOnly {
 		return
 	}
-	c.cc = c.conf.Congestion(c.conf.MaxDatagramSize)
-	c.pacer = congestion.NewPacer(c.conf.MaxDatagramSize)
-	c.rtt = congestion.RTT{}
+	c.rec.cc = c.conf.Congestion(c.conf.MaxDatagramSize)
+	c.rec.pacer = congestion.NewPacer(c.conf.MaxDatagramSize)
+	c.rec.rtt = congestion.RTT{}
 	c.pmtu.init(c.conf.MaxDatagramSize, c.conf.DisablePathMTUDiscovery)
-	for i := c.sent.head; i < len(c.sent.pkts); i++ {
-		if p := &c.sent.pkts[i]; !p.gone && !p.lost {
-			c.bytesInFlight -= p.size
+	for i := c.rec.sent.head; i < len(c.rec.sent.pkts); i++ {
+		if p := &c.rec.sent.pkts[i]; !p.gone && !p.lost {
+			c.rec.bytesInFlight -= p.size
 			p.size, p.pmtuProbe = 0, false
 		}
 	}
-	c.ptoCount = 0
-	c.lastAckElicitSent = now
+	c.rec.ptoCount = 0
+	c.rec.lastAckElicitSent = now
 }
 
 // validatePath makes a server treat the peer's new address as unvalidated (RFC 9000 §9.3.1):
@@ -165,6 +167,7 @@ func (c *Conn) IssueConnID(id uint64) bool {
 	p.local[p.nLocal] = id
 	p.announce |= 1 << p.nLocal
 	p.nLocal++
+	c.noteSendPending()
 	return true
 }
 

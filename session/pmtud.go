@@ -107,31 +107,31 @@ func (c *Conn) pollProbe(now time.Time, dst []byte) (int, bool) {
 	// a few hundred bytes larger. Asking for room for the whole probe starved it under a
 	// controller that keeps the window full (BBR: the room that opens is one datagram at a time).
 	size := p.next()
-	if size > len(dst) || c.bytesInFlight+c.datagramSize() > c.cc.CongestionWindow() {
+	if size > len(dst) || c.rec.bytesInFlight+c.datagramSize() > c.rec.cc.CongestionWindow() {
 		return 0, false
 	}
 	if p.searchStart.IsZero() {
 		p.searchStart = now
 	}
-	hdr := c.packetHeader(c.skip.number(c.nextPN))
+	hdr := c.packetHeader(c.rec.skip.number(c.rec.nextPN))
 	b := header.AppendHeader(dst[:0:size], &hdr)
 	b = header.AppendPing(b)
 	b = header.AppendPadding(b, size-len(b)-header.TagLen)
 	b = c.seal(b, &hdr, size)
 
-	c.skip.commit(c.nextPN, hdr.PacketNumber)
-	c.nextPN = hdr.PacketNumber + 1
+	c.rec.skip.commit(c.rec.nextPN, hdr.PacketNumber)
+	c.rec.nextPN = hdr.PacketNumber + 1
 	c.stats.DatagramsSent++
 	c.stats.BytesSent += uint64(len(b))
 	c.stats.PMTUProbesSent++
 	// The probe carries the delivery-rate sampler's state like any packet in flight: an
 	// acknowledged probe is a delivery (its loss is not congestion, pmtuProbeLost).
-	c.sent.push(sentPacket{pn: hdr.PacketNumber, time: now, size: len(b), ackLargest: header.NoPacket, tagged: true, pmtuProbe: true,
-		rate: c.sampler.OnSent(now, c.bytesInFlight, len(b))})
-	c.bytesInFlight += len(b)
-	c.ackElicitingFlight++
-	c.lastAckElicitSent = now
-	c.cc.OnPacketSent(now, len(b))
+	c.rec.sent.push(sentPacket{pn: hdr.PacketNumber, time: now, size: len(b), ackLargest: header.NoPacket, tagged: true, pmtuProbe: true,
+		rate: c.rec.sampler.OnSent(now, c.rec.bytesInFlight, len(b))})
+	c.rec.bytesInFlight += len(b)
+	c.rec.ackElicitingFlight++
+	c.rec.lastAckElicitSent = now
+	c.rec.cc.OnPacketSent(now, len(b))
 	p.probing = size
 	c.tracePacket(TracePacketSent, now, hdr.PacketNumber, len(b), true)
 	return len(b), true
@@ -160,8 +160,8 @@ func (c *Conn) pmtuAcked(now time.Time, sp *sentPacket) {
 // pmtuProbeLost handles a probe declared lost. Its bytes leave the flight, and nothing else
 // happens to the sender: no retransmission (it carried nothing) and no congestion response.
 func (c *Conn) pmtuProbeLost(now time.Time, sp *sentPacket) {
-	c.bytesInFlight -= sp.size
-	c.ackElicitingFlight--
+	c.rec.bytesInFlight -= sp.size
+	c.rec.ackElicitingFlight--
 	c.stats.PMTUProbesLost++
 	sp.lost = true // kept a while, like other lost packets, for a late ACK: see pmtuLateAck
 	p := &c.pmtu
@@ -206,7 +206,7 @@ func (c *Conn) pmtuLost(size int) {
 // while packets are above the base size are a black hole too (all the packets are big, so no
 // small one could be acknowledged).
 func (c *Conn) pmtuOnPTO() {
-	if c.ptoCount >= blackHolePTOs && c.pmtu.cur > basePLPMTU {
+	if c.rec.ptoCount >= blackHolePTOs && c.pmtu.cur > basePLPMTU {
 		c.pmtuBlackHole()
 	}
 }

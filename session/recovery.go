@@ -9,6 +9,194 @@ import (
 	"github.com/tlsgram/tlsgram/session/congestion"
 )
 
+// recovery is loss recovery and congestion control for the packets we send (RFC 9002): the
+// table of packets in flight, packet numbers (with the skips that catch optimistic ACKs), the
+// RTT estimator, the congestion controller, pacer and delivery-rate sampler, the loss and PTO
+// timers, and the send-mode gate that says whether the next packet may carry ack-eliciting
+// frames. It knows what a packet carried only as a sentPacket; the Conn moves acknowledged and
+// lost data to the send stream. Not safe for concurrent use.
+type recovery struct {
+	sent               sentList
+	nextPN             uint64
+	largestAcked       uint64 // header.NoPacket until the first ACK
+	rtt                congestion.RTT
+	cc                 congestion.Controller
+	pacer              *congestion.Pacer
+	sampler            congestion.Sampler  // delivery-rate estimation over the sent-packet table
+	ackEv              congestion.AckEvent // the event being built for cc; reused (see beginAckEvent)
+	bytesInFlight      int
+	ackElicitingFlight int
+	lastAckElicitSent  time.Time
+	tailImmediate      bool // the last ack-eliciting packet asked for an immediate ACK
+	// Loss-detection thresholds (RFC 9002 §6.1), raised when a loss turns out to be spurious:
+	// the path reorders more than the defaults allow for (as Linux's RACK adapts its window).
+	reorderPackets int // packet threshold, initially 3
+	reorderEighths int // time threshold in eighths of an RTT, initially 9
+	lossTime       time.Time
+	ptoCount       int
+	probes         int       // probe packets due after a PTO (they bypass the congestion window)
+	pacingNext     time.Time // when the pacer next allows a packet, if it was the blocker
+	skip           skipper
+}
+
+// newRecovery returns the recovery state of a new connection with configuration cf (defaults
+// applied).
+func newRecovery(cf *Config) recovery {
+	r := recovery{
+		largestAcked:   header.NoPacket,
+		cc:             cf.Congestion(cf.MaxDatagramSize),
+		pacer:          congestion.NewPacer(cf.MaxDatagramSize),
+		reorderPackets: 3,
+		reorderEighths: 9,
+	}
+	r.skip.init(cf.Rand)
+	return r
+}
+
+// sendMode is the send-mode gate: whether the next packet of size bytes may carry ack-eliciting
+// frames now (canSend), and whether it is a PTO probe. Probes ignore the congestion window and
+// the pacer (RFC 9002 §7.5, §6.2.4); everything else respects both (with pacing, unless
+// Config.DisablePacing), and when only the pacer says no, pacingNext says until when.
+// ACK-only packets need neither.
+func (r *recovery) sendMode(now time.Time, size int, pacing bool) (canSend, probe bool) {
+	probe = r.probes > 0
+	canSend = probe || r.bytesInFlight+size <= r.cc.CongestionWindow()
+	if canSend && !probe && pacing {
+		if rate := r.cc.PacingRate(); rate > 0 {
+			r.pacer.SetBandwidth(rate)
+		} else {
+			r.pacer.SetRate(r.cc.CongestionWindow(), r.rtt.SmoothedRTT())
+		}
+		if t := r.pacer.TimeUntilSend(now, size); t.After(now) {
+			canSend = false
+			r.pacingNext = t
+		}
+	}
+	return canSend, probe
+}
+
+// noteAppLimited tells the sampler and the controller whether the sender is using its window:
+// wantSend says whether anything ack-eliciting waits to be sent, size is the packet size.
+// RFC 9002 §7.8: a sender that is not using its window must not grow it. The delivery-rate
+// samples of what is in flight now say how fast the application is, not the path
+// (draft-cheng-iccrg-delivery-rate-estimation §3.4).
+func (r *recovery) noteAppLimited(wantSend bool, size int) {
+	if !wantSend && r.bytesInFlight < r.cc.CongestionWindow() {
+		r.sampler.OnAppLimited(r.bytesInFlight)
+	}
+	if al, ok := r.cc.(congestion.AppLimitedSetter); ok {
+		if !wantSend && r.bytesInFlight < r.cc.CongestionWindow() {
+			al.SetAppLimited(true)
+		} else if wantSend && r.bytesInFlight+size > r.cc.CongestionWindow() {
+			al.SetAppLimited(false)
+		}
+	}
+}
+
+// pacingWait is when the pacer will next allow a packet of size bytes that waits only for it,
+// or zero: no probe is due (probes are not paced) and the window has room.
+func (r *recovery) pacingWait(size int) time.Time {
+	if r.probes > 0 {
+		return time.Time{}
+	}
+	if r.bytesInFlight+size > r.cc.CongestionWindow() {
+		return time.Time{} // waiting for ACKs, not for the pacer
+	}
+	return r.pacingNext
+}
+
+// nextNumber is the packet number of the next packet; nothing changes until commitNumber.
+func (r *recovery) nextNumber() uint64 { return r.skip.number(r.nextPN) }
+
+// commitNumber records that packet pn (from nextNumber) was sent.
+func (r *recovery) commitNumber(pn uint64) {
+	r.skip.commit(r.nextPN, pn)
+	r.nextPN = pn + 1
+}
+
+// onSent starts tracking an ack-eliciting packet of size bytes (RFC 9002 §A.5): in flight, for
+// the controller, the sampler and the pacer. immediate: it asked for an immediate ACK; probe: it
+// was a PTO probe, which the pacer does not count.
+func (r *recovery) onSent(now time.Time, sp *sentPacket, size int, immediate, probe, pacing bool) {
+	sp.size = size
+	sp.rate = r.sampler.OnSent(now, r.bytesInFlight, size)
+	r.sent.push(*sp)
+	r.bytesInFlight += size
+	r.ackElicitingFlight++
+	r.lastAckElicitSent = now
+	r.tailImmediate = immediate
+	r.cc.OnPacketSent(now, size)
+	if probe {
+		r.probes--
+	} else if pacing {
+		r.pacer.OnSent(now, size)
+	}
+}
+
+// leaveFlight takes p out of the bytes in flight (acknowledged, lost, or retired unauthenticated).
+func (r *recovery) leaveFlight(p *sentPacket) {
+	r.bytesInFlight -= p.size
+	r.ackElicitingFlight--
+}
+
+// onPacketAcked takes p out of flight and adds it to the controller's event and the sampler.
+func (r *recovery) onPacketAcked(now time.Time, p *sentPacket) {
+	r.leaveFlight(p)
+	r.ackEv.Acked = append(r.ackEv.Acked, congestion.AckedPacket{Size: p.size, SentTime: p.time})
+	r.ackEv.AckedBytes += p.size
+	r.sampler.OnAcked(now, &p.rate, p.size)
+}
+
+// onSpuriousLoss handles an ACK for p, which was declared lost too early: the path reorders
+// more than the thresholds allow for, so they grow (RFC 9002 §6.1), and the delivery rate counts
+// it, since it was delivered after all.
+func (r *recovery) onSpuriousLoss(now time.Time, p *sentPacket) {
+	r.reorderPackets = min(r.reorderPackets+r.reorderPackets/2+1, maxReorderPackets)
+	r.reorderEighths = min(r.reorderEighths+2, maxReorderEighths)
+	r.sampler.OnAcked(now, &p.rate, p.size)
+}
+
+// lossDelay is the time threshold (RFC 9002 §6.1.2): 9/8 of the larger of smoothed and latest
+// RTT, at least 1 ms — 9/8 grows after spurious losses (§6.1: "implementations ... MAY increase
+// the threshold").
+func (r *recovery) lossDelay() time.Duration {
+	d := max(r.rtt.LatestRTT(), r.rtt.SmoothedRTT())
+	d = d * time.Duration(r.reorderEighths) / 8
+	return max(d, time.Millisecond)
+}
+
+// isLost reports whether p is lost by the packet or the time threshold, given the send time
+// before which packets are lost (RFC 9002 §6.1).
+func (r *recovery) isLost(p *sentPacket, lostSendTime time.Time) bool {
+	return !p.time.After(lostSendTime) || r.largestAcked >= p.pn+uint64(r.reorderPackets)
+}
+
+// ptoDeadline is when the probe timeout fires (RFC 9002 §6.2.1): ackDelay is what the peer may
+// delay its ACK by, the timeout doubles per consecutive PTO (capped at a minute), and counts
+// from the last ack-eliciting packet sent, or from start before any.
+func (r *recovery) ptoDeadline(ackDelay time.Duration, start time.Time) time.Time {
+	pto := r.rtt.PTO(ackDelay)
+	shift := min(r.ptoCount, 16)
+	pto <<= shift
+	if pto > time.Minute || pto <= 0 {
+		pto = time.Minute
+	}
+	base := r.lastAckElicitSent
+	if base.IsZero() {
+		base = start
+	}
+	return base.Add(pto)
+}
+
+// forgetInFlight forgets every packet in flight without calling any of them lost or
+// acknowledged: the connection closes, or a Retry restarts the first flight.
+func (r *recovery) forgetInFlight() {
+	r.sent.clear()
+	r.bytesInFlight = 0
+	r.ackElicitingFlight = 0
+	r.lossTime = time.Time{}
+}
+
 // Caps on the adaptive loss-detection thresholds: beyond them, waiting longer to detect a real
 // loss costs more than a spurious retransmission.
 const (
@@ -174,58 +362,55 @@ func (c *Conn) onAck(now time.Time, a *header.AckFrame) bool {
 	if a.NumRanges == 0 {
 		return true
 	}
-	if !c.ackPlausible(a) {
+	if !c.rec.ackPlausible(a) {
 		return false
 	}
 	largest := a.Ranges[0].Largest
-	if c.largestAcked == header.NoPacket || largest > c.largestAcked {
-		c.largestAcked = largest
+	if c.rec.largestAcked == header.NoPacket || largest > c.rec.largestAcked {
+		c.rec.largestAcked = largest
 	}
-	c.beginAckEvent(now)
+	c.rec.beginAckEvent(now)
 	// RFC 9002 §5.1: an RTT sample when the largest acknowledged packet is newly acknowledged
 	// (every tracked packet is ack-eliciting).
-	if i := c.sent.index(largest); i < len(c.sent.pkts) && c.sent.pkts[i].pn == largest && !c.sent.pkts[i].gone && !c.sent.pkts[i].lost {
-		c.rttSample(now.Sub(c.sent.pkts[i].time), ackDelay(a.Delay))
+	if i := c.rec.sent.index(largest); i < len(c.rec.sent.pkts) && c.rec.sent.pkts[i].pn == largest && !c.rec.sent.pkts[i].gone && !c.rec.sent.pkts[i].lost {
+		c.rec.rttSample(now.Sub(c.rec.sent.pkts[i].time), ackDelay(a.Delay), c.handshakeConfirmed)
 	}
 	newly := false
 	for r := 0; r < a.NumRanges; r++ {
 		rg := a.Ranges[r]
-		for i := c.sent.index(rg.Smallest); i < len(c.sent.pkts) && c.sent.pkts[i].pn <= rg.Largest; i++ {
-			p := &c.sent.pkts[i]
+		for i := c.rec.sent.index(rg.Smallest); i < len(c.rec.sent.pkts) && c.rec.sent.pkts[i].pn <= rg.Largest; i++ {
+			p := &c.rec.sent.pkts[i]
 			if p.gone {
 				continue
 			}
 			if p.lost {
 				if p.pmtuProbe {
 					c.pmtuLateAck(p) // a probe that fitted after all
-					c.sent.remove(p)
+					c.rec.sent.remove(p)
 					continue
 				}
 				// Declared lost too early (reordering): its data did arrive. Count it, so that
 				// nothing waits for a copy the peer may never acknowledge (it may be closing).
 				c.stats.SpuriousLosses++
-				c.reorderPackets = min(c.reorderPackets+c.reorderPackets/2+1, maxReorderPackets)
-				c.reorderEighths = min(c.reorderEighths+2, maxReorderEighths)
-				// It was delivered after all: the delivery rate counts it.
-				c.sampler.OnAcked(now, &p.rate, p.size)
-				c.ackChunks(p)
-				c.sent.remove(p)
+				c.rec.onSpuriousLoss(now, p)
+				c.tx.ackChunks(p.chunks[:p.nChunks])
+				c.rec.sent.remove(p)
 				continue
 			}
 			newly = true
 			c.onPacketAcked(now, p)
-			c.sent.remove(p)
+			c.rec.sent.remove(p)
 		}
 	}
 	if !newly {
-		c.endAckEvent()
+		c.rec.endAckEvent()
 		return true
 	}
-	c.sent.trim()
+	c.rec.sent.trim()
 	c.detectLost(now)
-	c.endAckEvent()
+	c.rec.endAckEvent()
 	// RFC 9002 §6.2.1: the PTO backoff resets when an acknowledgement arrives.
-	c.ptoCount = 0
+	c.rec.ptoCount = 0
 	return true
 }
 
@@ -242,22 +427,22 @@ func (c *Conn) onAck(now time.Time, a *header.AckFrame) bool {
 // lies can make our first sample as small as it likes — it only makes us retransmit to it
 // sooner. What it must not do, and did before the delay saturated, is wrap: a 62-bit delay
 // multiplied into time.Duration came out negative and made the sample an hour.
-func (c *Conn) rttSample(sample, delay time.Duration) {
-	if !c.rtt.HasSample() && delay < sample {
+func (r *recovery) rttSample(sample, delay time.Duration, handshakeConfirmed bool) {
+	if !r.rtt.HasSample() && delay < sample {
 		sample -= delay
 		delay = 0
 	}
-	c.rtt.Update(sample, delay, peerMaxAckDelay, c.handshakeConfirmed)
+	r.rtt.Update(sample, delay, peerMaxAckDelay, handshakeConfirmed)
 }
 
 // ackPlausible reports whether a acknowledges only packet numbers we used: none above the
 // largest sent, none we skipped (RFC 9000 §13.1, §21.4).
-func (c *Conn) ackPlausible(a *header.AckFrame) bool {
-	if a.Ranges[0].Largest >= c.nextPN {
+func (r *recovery) ackPlausible(a *header.AckFrame) bool {
+	if a.Ranges[0].Largest >= r.nextPN {
 		return false
 	}
 	for i := 0; i < a.NumRanges; i++ {
-		if c.skip.isSkipped(a.Ranges[i].Smallest, a.Ranges[i].Largest) {
+		if r.skip.isSkipped(a.Ranges[i].Smallest, a.Ranges[i].Largest) {
 			return false
 		}
 	}
@@ -284,15 +469,15 @@ func ackDelay(us uint64) time.Duration {
 // and nothing else: no RTT sample, no largest acknowledged, no loss detection, no congestion
 // window growth, since a forgery could fake those against packets that are tagged.
 func (c *Conn) onUntaggedAck(a *header.AckFrame) {
-	if a.NumRanges == 0 || !c.ackPlausible(a) {
+	if a.NumRanges == 0 || !c.rec.ackPlausible(a) {
 		c.stats.Drops.Unauthenticated++ // not a drop of the datagram, but of its claim
 		return
 	}
 	for pass := 0; pass < 2; pass++ { // first check, then act: the ACK counts whole or not at all
 		for r := 0; r < a.NumRanges; r++ {
 			rg := a.Ranges[r]
-			for i := c.sent.index(rg.Smallest); i < len(c.sent.pkts) && c.sent.pkts[i].pn <= rg.Largest; i++ {
-				p := &c.sent.pkts[i]
+			for i := c.rec.sent.index(rg.Smallest); i < len(c.rec.sent.pkts) && c.rec.sent.pkts[i].pn <= rg.Largest; i++ {
+				p := &c.rec.sent.pkts[i]
 				switch {
 				case p.gone:
 				case p.tagged:
@@ -300,131 +485,74 @@ func (c *Conn) onUntaggedAck(a *header.AckFrame) {
 					return
 				case pass == 1:
 					if !p.lost {
-						c.bytesInFlight -= p.size
-						c.ackElicitingFlight--
+						c.rec.leaveFlight(p)
 					}
-					c.ackChunks(p)
-					c.sent.remove(p)
+					c.tx.ackChunks(p.chunks[:p.nChunks])
+					c.rec.sent.remove(p)
 				}
 			}
 		}
 	}
-	c.sent.trim()
+	c.rec.sent.trim()
 }
 
 // beginAckEvent starts the congestion controller's event for one ACK frame or loss-timer firing:
 // onPacketAcked and detectLost fill it in, endAckEvent hands it over. Its Acked slice is reused,
 // so steady state does not allocate.
-func (c *Conn) beginAckEvent(now time.Time) {
-	c.ackEv = congestion.AckEvent{Now: now, Acked: c.ackEv.Acked[:0], PriorInFlight: c.bytesInFlight}
+func (r *recovery) beginAckEvent(now time.Time) {
+	r.ackEv = congestion.AckEvent{Now: now, Acked: r.ackEv.Acked[:0], PriorInFlight: r.bytesInFlight}
 }
 
 // endAckEvent completes the event with the frame's delivery-rate sample and gives it to the
 // controller, if anything was acknowledged or lost.
-func (c *Conn) endAckEvent() {
-	ev := &c.ackEv
-	ev.Sample = c.sampler.Sample(c.rtt.MinRTT())
+func (r *recovery) endAckEvent() {
+	ev := &r.ackEv
+	ev.Sample = r.sampler.Sample(r.rtt.MinRTT())
 	if len(ev.Acked) == 0 && ev.LostBytes == 0 {
 		return
 	}
-	ev.BytesInFlight = c.bytesInFlight
-	ev.RTT = &c.rtt
-	c.cc.OnAck(ev)
+	ev.BytesInFlight = r.bytesInFlight
+	ev.RTT = &r.rtt
+	r.cc.OnAck(ev)
 }
 
 func (c *Conn) onPacketAcked(now time.Time, p *sentPacket) {
-	c.bytesInFlight -= p.size
-	c.ackElicitingFlight--
-	c.ackEv.Acked = append(c.ackEv.Acked, congestion.AckedPacket{Size: p.size, SentTime: p.time})
-	c.ackEv.AckedBytes += p.size
-	c.sampler.OnAcked(now, &p.rate, p.size)
+	c.rec.onPacketAcked(now, p)
 	c.pmtuAcked(now, p)
-	c.ackChunks(p)
+	c.tx.ackChunks(p.chunks[:p.nChunks])
 	if p.ackLargest != header.NoPacket {
 		// The peer has our ACK up to ackLargest: stop repeating what it reported (RFC 9000
 		// §13.2.4).
-		c.received.DropAcked(p.ackLargest, p.ackGen)
-	}
-}
-
-func (c *Conn) ackChunks(p *sentPacket) {
-	for i := 0; i < int(p.nChunks); i++ {
-		ch := p.chunks[i]
-		c.ackStream(ch.off, ch.off+uint64(ch.n))
-		if ch.fin {
-			c.finAcked = true
-		}
-	}
-}
-
-// ackStream records [start, end) as delivered and frees the send buffer below the lowest hole.
-func (c *Conn) ackStream(start, end uint64) {
-	c.retransmit.remove(start, end)
-	base := c.sendBuf.base
-	if start > base {
-		c.acked.add(start, end)
-		return
-	}
-	if end > base {
-		base = end
-	}
-	for {
-		r, ok := c.acked.first()
-		if !ok || r.start > base {
-			break
-		}
-		if r.end > base {
-			base = r.end
-		}
-		c.acked.remove(r.start, r.end)
-	}
-	c.sendBuf.advance(base)
-}
-
-// queueRetransmit schedules [start, end) to be sent again, minus what is already acknowledged.
-func (c *Conn) queueRetransmit(start, end uint64) {
-	if start < c.sendBuf.base {
-		start = c.sendBuf.base
-	}
-	if start >= end {
-		return
-	}
-	c.retransmit.add(start, end)
-	for i := c.acked.search(start + 1); i < len(c.acked.r) && c.acked.r[i].start < end; i++ {
-		c.retransmit.remove(c.acked.r[i].start, c.acked.r[i].end)
+		c.rx.received.DropAcked(p.ackLargest, p.ackGen)
 	}
 }
 
 // detectLost declares packets lost by the packet and time thresholds (RFC 9002 §6.1, §A.10).
 func (c *Conn) detectLost(now time.Time) {
-	if c.largestAcked == header.NoPacket {
+	if c.rec.largestAcked == header.NoPacket {
 		return
 	}
-	c.lossTime = time.Time{}
-	// §6.1.2: time threshold 9/8 of the larger of smoothed and latest RTT, at least 1 ms — 9/8
-	// and the packet threshold of 3 grow after spurious losses (§6.1: "implementations ... MAY
-	// increase the threshold").
-	lossDelay := max(c.rtt.LatestRTT(), c.rtt.SmoothedRTT())
-	lossDelay = lossDelay * time.Duration(c.reorderEighths) / 8
-	lossDelay = max(lossDelay, time.Millisecond)
+	c.rec.lossTime = time.Time{}
+	// §6.1: the thresholds grow after spurious losses (see onSpuriousLoss).
+	lossDelay := c.rec.lossDelay()
 	lostSendTime := now.Add(-lossDelay)
 
 	var lostBytes int
 	var firstLost, lastLost time.Time
 	// Packets declared lost are kept for a late ACK until they are this old.
-	forget := now.Add(-3 * c.rtt.PTO(peerMaxAckDelay))
-	for i := c.sent.head; i < len(c.sent.pkts) && c.sent.pkts[i].pn <= c.largestAcked; i++ {
-		p := &c.sent.pkts[i]
+	forget := now.Add(-3 * c.rec.rtt.PTO(peerMaxAckDelay))
+	for i := c.rec.sent.head; i < len(c.rec.sent.pkts) && c.rec.sent.pkts[i].pn <= c.rec.largestAcked; i++ {
+		p := &c.rec.sent.pkts[i]
 		if p.gone {
 			continue
 		}
 		if p.lost {
 			if p.time.Before(forget) {
-				c.sent.remove(p)
+				c.rec.sent.remove(p)
 			}
 			continue
 		}
-		if !p.time.After(lostSendTime) || c.largestAcked >= p.pn+uint64(c.reorderPackets) {
+		if c.rec.isLost(p, lostSendTime) {
 			if p.pmtuProbe {
 				c.pmtuProbeLost(now, p) // not congestion: RFC 8899 §4.4
 				continue
@@ -439,23 +567,23 @@ func (c *Conn) detectLost(now time.Time) {
 			c.tracePacket(TracePacketLost, now, p.pn, p.size, true)
 			continue
 		}
-		if t := p.time.Add(lossDelay); c.lossTime.IsZero() || t.Before(c.lossTime) {
-			c.lossTime = t
+		if t := p.time.Add(lossDelay); c.rec.lossTime.IsZero() || t.Before(c.rec.lossTime) {
+			c.rec.lossTime = t
 		}
 	}
-	c.sent.trim()
+	c.rec.sent.trim()
 	if lostBytes == 0 {
 		return
 	}
 	c.stats.CongestionEvents++
-	c.ackEv.LostBytes += lostBytes
-	c.ackEv.LostSentTime = lastLost
+	c.rec.ackEv.LostBytes += lostBytes
+	c.rec.ackEv.LostSentTime = lastLost
 	// §7.6: persistent congestion when the lost packets span more than three PTOs with nothing
 	// acknowledged in between. Only packets lost in this one batch are considered, and only once
 	// an RTT sample exists (§7.6.2) — a conservative approximation.
-	if c.rtt.HasSample() && lastLost.Sub(firstLost) > 3*c.rtt.PTO(peerMaxAckDelay) {
-		c.ackEv.PersistentCongestion = true
-		c.rtt.ResetMinRTT()
+	if c.rec.rtt.HasSample() && lastLost.Sub(firstLost) > 3*c.rec.rtt.PTO(peerMaxAckDelay) {
+		c.rec.ackEv.PersistentCongestion = true
+		c.rec.rtt.ResetMinRTT()
 	}
 }
 
@@ -463,18 +591,18 @@ func (c *Conn) detectLost(now time.Time) {
 // retransmitted, in new packets with new numbers).
 func (c *Conn) onPacketLost(p *sentPacket) {
 	c.stats.PacketsLost++
-	c.bytesInFlight -= p.size
-	c.ackElicitingFlight--
+	c.rec.leaveFlight(p)
 	c.lostFrames(p)
-	for i := 0; i < int(p.nChunks); i++ {
-		ch := p.chunks[i]
-		c.queueRetransmit(ch.off, ch.off+uint64(ch.n))
-		if ch.fin && !c.finAcked {
-			c.finSent = false
-		}
-	}
+	c.requeue(p)
+}
+
+// requeue queues again everything a lost packet carried that must be delivered: its stream data
+// (sendStream.requeue) and its control frames. A Retry uses it too, for the packets the server
+// dropped unread.
+func (c *Conn) requeue(p *sentPacket) {
+	c.tx.requeue(p.chunks[:p.nChunks])
 	if p.maxData {
-		c.maxDataSend = true
+		c.rx.maxDataSend = true
 	}
 	if p.handshakeDone {
 		c.handshakeDoneSend = true
@@ -486,10 +614,10 @@ func (c *Conn) onPacketLost(p *sentPacket) {
 
 // lossDetectionTimer is the earlier of the loss time and the PTO deadline (RFC 9002 §A.8).
 func (c *Conn) lossDetectionTimer() time.Time {
-	if !c.lossTime.IsZero() {
-		return c.lossTime
+	if !c.rec.lossTime.IsZero() {
+		return c.rec.lossTime
 	}
-	if c.ackElicitingFlight == 0 {
+	if c.rec.ackElicitingFlight == 0 {
 		// §6.2.2.1: a client keeps probing until its handshake is complete, or the handshake
 		// could deadlock on a lost server flight while the server is amplification-limited and
 		// our ACKs, which would give it credit, are lost too. Having heard from the server is
@@ -507,65 +635,41 @@ func (c *Conn) lossDetectionTimer() time.Time {
 	// it), so neither does the probe (the ACK frequency draft's reasoning): a lost tail is
 	// repaired in about an RTT, not 25 ms.
 	ackDelay := peerMaxAckDelay
-	if c.tailImmediate && c.handshakeComplete {
+	if c.rec.tailImmediate && c.handshakeComplete {
 		ackDelay = ackHold
 	}
-	pto := c.rtt.PTO(ackDelay)
-	shift := min(c.ptoCount, 16)
-	pto <<= shift
-	if pto > time.Minute || pto <= 0 {
-		pto = time.Minute
-	}
-	base := c.lastAckElicitSent
-	if base.IsZero() {
-		base = c.created
-	}
-	return base.Add(pto)
+	return c.rec.ptoDeadline(ackDelay, c.created)
 }
 
 func (c *Conn) onLossDetectionTimeout(now time.Time) {
-	if !c.lossTime.IsZero() {
-		c.beginAckEvent(now)
+	if !c.rec.lossTime.IsZero() {
+		c.rec.beginAckEvent(now)
 		c.detectLost(now)
-		c.endAckEvent()
+		c.rec.endAckEvent()
 		return
 	}
 	// §6.2.4: send one or two probes. Retransmit data from the oldest packet in flight if there
 	// is no new data, so a probe can repair a loss rather than just elicit an ACK.
-	c.ptoCount++
+	c.rec.ptoCount++
 	c.stats.PTOs++
 	c.onPTOExtra()
-	c.probes = 2
+	c.rec.probes = 2
 	if c.handshakePending() {
 		// A client whose Finished has not been acknowledged: the server may be waiting for it,
 		// and until it has it, it cannot acknowledge anything we tagged since — so no ACK
 		// would ever declare the Finished lost. Probe with it (RFC 9002 §6.2.4 likewise has a
 		// PTO in the handshake space resend handshake data).
-		c.queueRetransmit(c.sendBuf.base, c.hsEnd)
+		c.tx.queueRetransmit(c.tx.buf.base, c.tx.hsEnd)
 	}
-	if c.retransmit.empty() && !c.hasNewData() {
-		if p := c.sent.oldest(); p != nil && p.nChunks > 0 {
-			for i := 0; i < int(p.nChunks); i++ {
-				ch := p.chunks[i]
-				c.queueRetransmit(ch.off, ch.off+uint64(ch.n))
-				if ch.fin && !c.finAcked {
-					c.finSent = false
-				}
-			}
+	if c.tx.retransmit.empty() && !c.tx.hasNewData() {
+		if p := c.rec.sent.oldest(); p != nil {
+			c.tx.requeue(p.chunks[:p.nChunks]) // the packet is still in flight: only its data
 		}
 	}
-	if c.retransmit.empty() && !c.hasNewData() {
+	if c.tx.retransmit.empty() && !c.tx.hasNewData() {
 		c.pingSend = true
 	}
-	c.lastAckElicitSent = now // the next PTO counts from these probes
-}
-
-// hasNewData reports whether never-sent stream bytes (or a FIN) may be sent now.
-func (c *Conn) hasNewData() bool {
-	if c.sendNext < c.sendBuf.end && c.sendNext < c.peerMaxData {
-		return true
-	}
-	return c.finWanted && !c.finSent && c.sendNext == c.sendBuf.end
+	c.rec.lastAckElicitSent = now // the next PTO counts from these probes
 }
 
 func (c *Conn) ampBudget() int {

@@ -16,7 +16,9 @@ import (
 func (c *Conn) HandleDatagram(now time.Time, dg []byte) {
 	c.stats.DatagramsReceived++
 	c.stats.BytesReceived += uint64(len(dg))
+	before := c.observe()
 	c.handleDatagram(now, dg)
+	c.noteChanges(before)
 	c.traceCongestion(now)
 }
 
@@ -59,7 +61,7 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 		c.ampRecv += uint64(len(dg))
 	}
 
-	pn := header.DecodePacketNumber(c.largestRecv, hdr.PacketNumber, hdr.PNLen)
+	pn := header.DecodePacketNumber(c.rx.largest, hdr.PacketNumber, hdr.PNLen)
 	trustedOnly := false
 	if hdr.Authenticated {
 		if c.auth == nil {
@@ -79,7 +81,7 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 			return
 		}
 	}
-	if c.received.Contains(pn) {
+	if c.rx.received.Contains(pn) {
 		c.stats.Drops.Duplicate++
 		return
 	}
@@ -128,7 +130,7 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 		// RFC 9000 §10.2.1: answer with CLOSE again, but less and less often. Record the packet
 		// first: the CLOSE carries an ACK, and a peer whose FIN arrives only now must learn that
 		// it did, or its graceful close fails for want of an acknowledgement.
-		c.received.Add(pn)
+		c.rx.received.Add(pn)
 		c.closeSent++
 		if c.closeSent&(c.closeSent-1) == 0 {
 			c.closeSend = true
@@ -142,7 +144,7 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 	// or acknowledge our flight for a client that never got it. A genuine client sends both to
 	// our CID, which validates its address first.
 	unvalidated := !c.isClient && !c.addrValidated
-	if !c.received.Fits(pn) {
+	if !c.rx.received.Fits(pn) {
 		// Every ACK range is in use and this packet would open another. Forgetting the lowest
 		// range would leave packets whose data we used unacknowledged for good (see
 		// reassembly.ReceivedPackets.Fits), so the packet is refused as if lost — all but its
@@ -183,29 +185,7 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 		// retransmits it. Everything else in it was idempotent.
 		return
 	}
-	c.received.Add(pn)
-	if c.largestRecv == header.NoPacket || pn > c.largestRecv {
-		if c.largestRecv != header.NoPacket && pn != c.largestRecv+1 {
-			c.ackNow = true // RFC 9000 §13.2.1: a gap opened — tell the sender at once
-		}
-		c.largestRecv = pn
-		c.largestRecvTime = now
-	} else {
-		c.ackNow = true // filled a gap
-	}
-	if !ackEliciting {
-		return
-	}
-	if !c.ackPending {
-		c.ackPending = true
-		c.ackDeadline = now.Add(c.conf.MaxAckDelay)
-	}
-	c.ackEliciting++
-	// RFC 9000 §13.2.2: ACK at least every second ack-eliciting packet; during the handshake ACK
-	// at once, since every round trip there is visible to the user.
-	if c.ackEliciting >= 2 || !c.handshakeComplete {
-		c.ackNow = true
-	}
+	c.rx.onPacket(now, pn, ackEliciting, c.handshakeComplete, c.conf.MaxAckDelay)
 }
 
 // acceptHeader checks that a parsed header is addressed to this connection and of a type this side
@@ -258,27 +238,15 @@ func (c *Conn) handleRetry(h *header.Header) {
 	c.token = append([]byte(nil), h.Token...)
 	c.remoteCID = h.SrcConnID
 	c.retrySCID = h.SrcConnID
-	for i := c.sent.head; i < len(c.sent.pkts); i++ {
-		p := &c.sent.pkts[i]
+	for i := c.rec.sent.head; i < len(c.rec.sent.pkts); i++ {
+		p := &c.rec.sent.pkts[i]
 		if p.gone || p.lost {
 			continue
 		}
-		for j := 0; j < int(p.nChunks); j++ {
-			ch := p.chunks[j]
-			c.queueRetransmit(ch.off, ch.off+uint64(ch.n))
-			if ch.fin {
-				c.finSent = false
-			}
-		}
-		if p.maxData {
-			c.maxDataSend = true
-		}
+		c.requeue(p) // nothing was acknowledged yet, and a client's packets carry no server frames
 	}
-	c.sent.clear()
-	c.bytesInFlight = 0
-	c.ackElicitingFlight = 0
-	c.lossTime = time.Time{}
-	c.ptoCount = 0
+	c.rec.forgetInFlight()
+	c.rec.ptoCount = 0
 }
 
 // onlyTagged reports whether frames of type t are acted on only in authenticated datagrams: the
@@ -328,7 +296,7 @@ func (c *Conn) handleFrame(now time.Time, f *header.Frame) bool {
 			c.protocolViolation(now, CodeProtocolViolation, "ACK for a packet never sent")
 		}
 	case header.FrameStream:
-		err := c.recv.Insert(f.Offset, f.Data, f.Fin)
+		err := c.rx.buf.Insert(f.Offset, f.Data, f.Fin)
 		switch {
 		case err == nil:
 		case errors.Is(err, reassembly.ErrTooManyGaps):
@@ -341,11 +309,9 @@ func (c *Conn) handleFrame(now time.Time, f *header.Frame) bool {
 			c.protocolViolation(now, CodeFinalSize, "inconsistent final size")
 		}
 	case header.FrameMaxData:
-		if f.Limit > c.peerMaxData {
-			c.peerMaxData = f.Limit
-		}
+		c.tx.onMaxData(f.Limit)
 	case header.FrameDataBlocked:
-		c.maxDataSend = true
+		c.rx.maxDataSend = true
 	case header.FrameClose:
 		c.setErr(peerCloseError(f.ErrorCode, string(f.Data)))
 		// RFC 9000 §10.2.2: drain — send nothing more, then forget the connection.
@@ -359,7 +325,7 @@ func (c *Conn) handleFrame(now time.Time, f *header.Frame) bool {
 		}
 		c.handshakeConfirmed = true
 	case header.FrameImmediateAck:
-		c.onImmediateAck(now)
+		c.rx.onImmediateAck(now, c.handshakeComplete, c.conf.MaxAckDelay)
 	case header.FrameResetToken:
 		if !c.isClient {
 			c.protocolViolation(now, CodeProtocolViolation, "RESET_TOKEN from a client")

@@ -72,9 +72,9 @@ func TestSkippedNumbersAreUnpredictable(t *testing.T) {
 		c := NewClient(conf, 0xc1, 0x5e, t0)
 		var got [4]uint64
 		for i := range got {
-			pn := c.skip.number(c.skip.next)
-			c.skip.commit(c.skip.next, pn)
-			got[i] = c.skip.skipped[i]
+			pn := c.rec.skip.number(c.rec.skip.next)
+			c.rec.skip.commit(c.rec.skip.next, pn)
+			got[i] = c.rec.skip.skipped[i]
 		}
 		return got
 	}
@@ -125,13 +125,13 @@ func TestRefusedUntaggedAckMovesNothing(t *testing.T) {
 		require.NoError(t, err)
 		poll(t, c, now, buf)
 	}
-	before := c.largestAcked
+	before := c.rec.largestAcked
 	lostBefore := c.Stats().PacketsLost
 
 	f := header.AppendHeader(nil, &header.Header{Type: header.TypeShort, DstConnID: c.LocalConnID(), PacketNumber: 50, PNLen: 4})
-	f = header.AppendAck(f, ackOf(appHdr.PacketNumber, c.nextPN-1, 0))
+	f = header.AppendAck(f, ackOf(appHdr.PacketNumber, c.rec.nextPN-1, 0))
 	c.HandleDatagram(now, header.Seal(f, 0))
-	require.Equal(t, before, c.largestAcked, "a refused ACK raised largestAcked")
+	require.Equal(t, before, c.rec.largestAcked, "a refused ACK raised largestAcked")
 	require.Equal(t, lostBefore, c.Stats().PacketsLost)
 
 	// The untagged Finished may be acknowledged untagged; that retires it and moves nothing else.
@@ -139,7 +139,7 @@ func TestRefusedUntaggedAckMovesNothing(t *testing.T) {
 	f = header.AppendHeader(nil, &header.Header{Type: header.TypeShort, DstConnID: c.LocalConnID(), PacketNumber: 51, PNLen: 4})
 	f = header.AppendAck(f, ackOf(finHdr.PacketNumber, finHdr.PacketNumber, 0))
 	c.HandleDatagram(now, header.Seal(f, 0))
-	require.Equal(t, before, c.largestAcked)
+	require.Equal(t, before, c.rec.largestAcked)
 	require.Less(t, c.Stats().BytesInFlight, inFlight, "the Finished was not retired")
 }
 

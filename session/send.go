@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/tlsgram/tlsgram/header"
-	"github.com/tlsgram/tlsgram/session/congestion"
 )
 
 // pnLen is the packet number length on the wire. QUIC truncates to what the unacknowledged range
@@ -56,8 +55,8 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 		}
 		c.closeSend = false
 		n := c.buildClose(dst)
-		c.tracePacket(TracePacketSent, now, c.nextPN-1, n, false)
-		if c.largestRecv == header.NoPacket || (!c.isClient && !c.addrValidated) {
+		c.tracePacket(TracePacketSent, now, c.rec.nextPN-1, n, false)
+		if c.rx.largest == header.NoPacket || (!c.isClient && !c.addrValidated) {
 			// Nothing ever came from the peer, or nothing that proves the peer is where the
 			// datagrams came from: there is nobody to answer stray packets for, so skip the
 			// closing period (RFC 9000 §10.2.1, §10.2 allows discarding state at once). A
@@ -82,47 +81,23 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 	if size < header.MinInitialDatagramSize && c.isClient && !c.peerCIDKnown {
 		return 0, false // cannot pad an Initial; the caller passed a tiny buffer
 	}
-	c.updateReceiveWindow(now)
+	c.rx.updateWindow(now, c.receiveWindowHeld(), &c.rec.rtt, c.conf.MaxWindow)
 	if n, ok := c.pollProbe(now, dst); ok {
 		return n, true
 	}
 
-	ackDue := c.ackPending && (c.ackNow || !now.Before(c.ackDeadline))
+	ackDue := c.rx.ackDue(now)
 	// May this datagram carry ack-eliciting frames? Probes ignore the congestion window and pacing
 	// (RFC 9002 §7.5, §6.2.4); everything else respects both. ACK-only datagrams need neither.
-	probe := c.probes > 0
-	canSend := probe || c.bytesInFlight+size <= c.cc.CongestionWindow()
-	if canSend && !probe && !c.conf.DisablePacing {
-		if rate := c.cc.PacingRate(); rate > 0 {
-			c.pacer.SetBandwidth(rate)
-		} else {
-			c.pacer.SetRate(c.cc.CongestionWindow(), c.rtt.SmoothedRTT())
-		}
-		if t := c.pacer.TimeUntilSend(now, size); t.After(now) {
-			canSend = false
-			c.pacingNext = t
-		}
-	}
+	canSend, probe := c.rec.sendMode(now, size, !c.conf.DisablePacing)
 	wantSend := c.wantsToSend() || probe
-	// RFC 9002 §7.8: a sender that is not using its window must not grow it. The delivery-rate
-	// samples of what is in flight now say how fast the application is, not the path
-	// (draft-cheng-iccrg-delivery-rate-estimation §3.4).
-	if !wantSend && c.bytesInFlight < c.cc.CongestionWindow() {
-		c.sampler.OnAppLimited(c.bytesInFlight)
-	}
-	if al, ok := c.cc.(congestion.AppLimitedSetter); ok {
-		if !wantSend && c.bytesInFlight < c.cc.CongestionWindow() {
-			al.SetAppLimited(true)
-		} else if wantSend && c.bytesInFlight+size > c.cc.CongestionWindow() {
-			al.SetAppLimited(false)
-		}
-	}
+	c.rec.noteAppLimited(wantSend, size)
 	if !(canSend && wantSend) && !ackDue {
 		return 0, false
 	}
 
 	b := dst[:0:size]
-	hdr := c.packetHeader(c.skip.number(c.nextPN))
+	hdr := c.packetHeader(c.rec.nextNumber())
 	hsOnly := hdr.Type == header.TypeShort && c.handshakePacket()
 	if hsOnly {
 		hdr.Authenticated = false
@@ -137,16 +112,8 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 	ackEliciting, immediate := false, false
 	// A full-size datagram leaves no room for an ACK that is only repeated, not due: leave it out
 	// (MaxDatagramPayload counts on that), or the packet would carry the ACK alone, forever.
-	if c.hasAckToRepeat() && (ackDue || !c.datagramDue()) { // covers ackPending and ackDue: a pending ACK has ranges
-		gen := c.received.AppendAckFrame(&c.ackFrame)
-		if c.ackFrame.NumRanges > 0 {
-			c.ackFrame.Delay = uint64(now.Sub(c.largestRecvTime) / time.Microsecond)
-			if len(b)+header.AckLen(&c.ackFrame) <= limit {
-				b = header.AppendAck(b, &c.ackFrame)
-				sp.ackLargest, sp.ackGen = c.ackFrame.Ranges[0].Largest, gen
-				c.ackPending, c.ackNow, c.ackEliciting, c.ackHeld = false, false, 0, false
-			}
-		}
+	if c.rx.hasAckToRepeat() && (ackDue || !c.datagramDue()) { // covers ackPending and ackDue: a pending ACK has ranges
+		b, sp.ackLargest, sp.ackGen = c.rx.appendAck(b, now, limit)
 	}
 	if canSend {
 		if c.handshakeDoneSend && len(b)+1 <= limit {
@@ -169,20 +136,20 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 			b, added = c.appendDatagram(b, limit, hdr.PacketNumber, hdr.Authenticated)
 			ackEliciting = ackEliciting || added
 		}
-		if c.maxDataSend && !hsOnly && len(b)+1+header.VarintLen(c.recv.Limit()) <= limit {
-			b = header.AppendMaxData(b, c.recv.Limit())
-			c.maxDataSend = false
+		if c.rx.maxDataSend && !hsOnly && len(b)+1+header.VarintLen(c.rx.buf.Limit()) <= limit {
+			b = header.AppendMaxData(b, c.rx.buf.Limit())
+			c.rx.maxDataSend = false
 			sp.maxData = true
 			ackEliciting = true
 		}
 		var added bool
 		// Leave a byte for IMMEDIATE_ACK (and PING); see below.
-		b, added = c.appendStream(b, limit-2, &sp, hsOnly)
+		b, added = c.tx.appendStream(b, limit-2, &sp, hsOnly)
 		ackEliciting = ackEliciting || added
-		if !hsOnly && c.sendNext == c.peerMaxData && c.sendNext < c.sendBuf.end && c.blockedSent != c.peerMaxData+1 &&
-			len(b)+1+header.VarintLen(c.peerMaxData) <= limit {
-			b = header.AppendDataBlocked(b, c.peerMaxData)
-			c.blockedSent = c.peerMaxData + 1
+		if !hsOnly && c.tx.blockedDue() &&
+			len(b)+1+header.VarintLen(c.tx.peerMaxData) <= limit {
+			b = header.AppendDataBlocked(b, c.tx.peerMaxData)
+			c.tx.blockedSent = c.tx.peerMaxData + 1
 			ackEliciting = true
 		}
 		if (c.pingSend || (probe && !ackEliciting)) && len(b)+1 <= limit {
@@ -195,8 +162,8 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 		// rule stalls an odd-sized flight for 25 ms, and on a short path that — not the RTT —
 		// sets the pace of recovery.
 		if ackEliciting && len(b)+1 <= limit && (!c.wantsToSend() ||
-			(c.cc.CongestionWindow() < immediateAckWindow*c.conf.MaxDatagramSize &&
-				c.bytesInFlight+len(b)+c.conf.MaxDatagramSize > c.cc.CongestionWindow())) {
+			(c.rec.cc.CongestionWindow() < immediateAckWindow*c.conf.MaxDatagramSize &&
+				c.rec.bytesInFlight+len(b)+c.conf.MaxDatagramSize > c.rec.cc.CongestionWindow())) {
 			b = header.AppendImmediateAck(b)
 			immediate = true
 		}
@@ -206,9 +173,9 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 		// acknowledged and can be forgotten — but only if the window allows it. Always when the
 		// ranges pile up (a lossy path and a large flight): once they are all in use, packets
 		// that would open another are refused (see HandleDatagram).
-		c.ackOnlySent++
-		if (c.ackOnlySent >= ackOnlyPingEvery || c.received.NumRanges() >= ackRangesPing) && canSend &&
-			c.received.NumRanges() > 1 && len(b)+1 <= limit {
+		c.rx.ackOnlySent++
+		if (c.rx.ackOnlySent >= ackOnlyPingEvery || c.rx.received.NumRanges() >= ackRangesPing) && canSend &&
+			c.rx.received.NumRanges() > 1 && len(b)+1 <= limit {
 			b = header.AppendPing(b)
 			ackEliciting = true
 		}
@@ -219,28 +186,15 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 	}
 	b = c.seal(b, &hdr, size)
 
-	c.skip.commit(c.nextPN, hdr.PacketNumber)
-	c.nextPN = hdr.PacketNumber + 1
+	c.rec.commitNumber(hdr.PacketNumber)
 	c.stats.DatagramsSent++
 	c.stats.BytesSent += uint64(len(b))
 	if !c.isClient && !c.addrValidated {
 		c.ampSent += uint64(len(b))
 	}
 	if ackEliciting {
-		c.ackOnlySent = 0
-		sp.size = len(b)
-		sp.rate = c.sampler.OnSent(now, c.bytesInFlight, len(b))
-		c.sent.push(sp)
-		c.bytesInFlight += len(b)
-		c.ackElicitingFlight++
-		c.lastAckElicitSent = now
-		c.tailImmediate = immediate
-		c.cc.OnPacketSent(now, len(b))
-		if probe {
-			c.probes--
-		} else if !c.conf.DisablePacing {
-			c.pacer.OnSent(now, len(b))
-		}
+		c.rx.ackOnlySent = 0
+		c.rec.onSent(now, &sp, len(b), immediate, probe, !c.conf.DisablePacing)
 	}
 	c.tracePacket(TracePacketSent, now, hdr.PacketNumber, len(b), ackEliciting)
 	return len(b), true
@@ -274,146 +228,29 @@ func (c *Conn) longHeader() bool {
 
 // wantsToSend reports whether anything ack-eliciting is waiting for the congestion window.
 func (c *Conn) wantsToSend() bool {
-	return !c.retransmit.empty() || c.hasNewData() || c.maxDataSend || c.handshakeDoneSend || c.pingSend ||
+	return !c.tx.retransmit.empty() || c.tx.hasNewData() || c.rx.maxDataSend || c.handshakeDoneSend || c.pingSend ||
 		(c.resetTokenSend && c.authSending()) || c.pathFramesDue() || c.datagramDue()
-}
-
-// hasAckToRepeat: piggyback an ACK on data packets while we still have unacknowledged ranges, so
-// a lost ACK-only packet is repaired by the next data packet.
-func (c *Conn) hasAckToRepeat() bool {
-	return c.received.NumRanges() > 0
-}
-
-// appendStream fills the packet with STREAM frames: retransmissions first (they block the
-// receiver's in-order delivery), then new data within the peer's flow-control limit. With hsOnly
-// (an untagged packet after the handshake, see handshakePacket) only bytes below hsEnd go in,
-// and no FIN.
-func (c *Conn) appendStream(b []byte, limit int, sp *sentPacket, hsOnly bool) ([]byte, bool) {
-	added := false
-	for sp.nChunks < maxChunksPerPacket {
-		room := limit - len(b)
-		if r, ok := c.retransmit.first(); ok {
-			if r.start < c.sendBuf.base { // acknowledged meanwhile
-				c.retransmit.removeBelow(c.sendBuf.base)
-				continue
-			}
-			if hsOnly {
-				if r.start >= c.hsEnd {
-					break
-				}
-				r.end = min(r.end, c.hsEnd)
-			}
-			over := header.StreamOverhead(r.start, int(r.end-r.start))
-			if room-over < minStreamPayload && room-over < int(r.end-r.start) {
-				break
-			}
-			data := c.sendBuf.slice(r.start, min(room-over, int(r.end-r.start)))
-			if len(data) == 0 {
-				c.retransmit.remove(r.start, r.end) // nothing held there any more
-				continue
-			}
-			end := r.start + uint64(len(data))
-			fin := c.finWanted && !c.finAcked && !hsOnly && end == c.sendBuf.end && c.sendNext == c.sendBuf.end
-			b = header.AppendStream(b, r.start, data, fin)
-			c.retransmit.remove(r.start, end)
-			sp.chunks[sp.nChunks] = streamChunk{off: r.start, n: uint32(len(data)), fin: fin}
-			sp.nChunks++
-			if fin {
-				c.finSent = true
-			}
-			c.stats.StreamBytesRetransmitted += uint64(len(data))
-			added = true
-			continue
-		}
-		if !c.hasNewData() {
-			break
-		}
-		stop := min(c.sendBuf.end, c.peerMaxData)
-		if hsOnly {
-			if c.sendNext >= c.hsEnd {
-				break
-			}
-			stop = min(stop, c.hsEnd)
-		}
-		avail := stop - c.sendNext
-		over := header.StreamOverhead(c.sendNext, int(min(avail, uint64(room))))
-		if room-over < minStreamPayload && uint64(room-over) < avail {
-			break
-		}
-		if room < over {
-			break
-		}
-		data := c.sendBuf.slice(c.sendNext, int(min(avail, uint64(room-over))))
-		end := c.sendNext + uint64(len(data))
-		fin := c.finWanted && !hsOnly && end == c.sendBuf.end
-		if len(data) == 0 && !fin {
-			break
-		}
-		b = header.AppendStream(b, c.sendNext, data, fin)
-		sp.chunks[sp.nChunks] = streamChunk{off: c.sendNext, n: uint32(len(data)), fin: fin}
-		sp.nChunks++
-		c.stats.StreamBytesSent += uint64(len(data))
-		c.sendNext = end
-		if fin {
-			c.finSent = true
-		}
-		added = true
-	}
-	return b, added
-}
-
-// updateReceiveWindow raises the flow-control limit once the reader consumed half the window, and
-// doubles the window when that happened within two RTTs — the reader is faster than the window lets
-// the sender be (auto-tuning, as in quic-go and Linux TCP).
-//
-// Until the handshake completes the window is InitialMaxData, whatever the configuration: a peer
-// that has not authenticated may not make us allocate megabytes (half-open sessions are many).
-// The same holds while HoldReceiveWindow says so: the listener's connections not yet accepted.
-func (c *Conn) updateReceiveWindow(now time.Time) {
-	read := c.recv.ReadOffset()
-	window := c.window
-	held := !c.handshakeComplete || c.windowHeld
-	if held {
-		window = InitialMaxData
-	}
-	if c.recv.Limit()-read > window/2 && !c.openWindow {
-		return
-	}
-	c.openWindow = false
-	if !held && c.window < c.conf.MaxWindow && c.rtt.HasSample() && now.Sub(c.windowUpdate) < 2*c.rtt.SmoothedRTT() {
-		c.window = min(2*c.window, c.conf.MaxWindow)
-		window = c.window
-	}
-	if read+window <= c.recv.Limit() {
-		return
-	}
-	c.recv.SetLimit(read + window)
-	c.windowUpdate = now
-	c.maxDataSend = true
 }
 
 // pacingWait is when the pacer will next allow a packet that is waiting only for it, or zero.
 func (c *Conn) pacingWait() time.Time {
-	if c.conf.DisablePacing || c.probes > 0 || !c.wantsToSend() || c.ampLimited() {
+	if c.conf.DisablePacing || !c.wantsToSend() || c.ampLimited() {
 		return time.Time{}
 	}
-	if c.bytesInFlight+c.conf.MaxDatagramSize > c.cc.CongestionWindow() {
-		return time.Time{} // waiting for ACKs, not for the pacer
-	}
-	return c.pacingNext
+	return c.rec.pacingWait(c.conf.MaxDatagramSize)
 }
 
 // buildClose writes a datagram with a CLOSE frame, after an ACK of everything received.
 func (c *Conn) buildClose(dst []byte) int {
 	size := min(len(dst), c.conf.MaxDatagramSize)
-	hdr := c.packetHeader(c.nextPN)
+	hdr := c.packetHeader(c.rec.nextPN)
 	b := header.AppendHeader(dst[:0:size], &hdr)
 	// Acknowledge everything received along with the CLOSE: a peer that closes right after
 	// reading our FIN then learns that all its data arrived, instead of guessing.
-	c.received.AppendAckFrame(&c.ackFrame)
-	if c.ackFrame.NumRanges > 0 && len(b)+header.AckLen(&c.ackFrame)+header.TagLen+64 <= size {
-		c.ackFrame.Delay = 0
-		b = header.AppendAck(b, &c.ackFrame)
+	c.rx.received.AppendAckFrame(&c.rx.ackFrame)
+	if c.rx.ackFrame.NumRanges > 0 && len(b)+header.AckLen(&c.rx.ackFrame)+header.TagLen+64 <= size {
+		c.rx.ackFrame.Delay = 0
+		b = header.AppendAck(b, &c.rx.ackFrame)
 	}
 	b = c.appendCloseTail(b, size)
 	reason := c.closeWhy
@@ -422,7 +259,7 @@ func (c *Conn) buildClose(dst []byte) int {
 	}
 	b = header.AppendClose(b, c.closeCode, []byte(reason))
 	b = c.seal(b, &hdr, size)
-	c.nextPN++
+	c.rec.nextPN++
 	c.stats.DatagramsSent++
 	c.stats.BytesSent += uint64(len(b))
 	if !c.isClient && !c.addrValidated {
@@ -441,12 +278,12 @@ const maxCloseTail = 256
 // unknown certificate authority" — within one round trip. (QUIC maps alerts to CONNECTION_CLOSE
 // codes, RFC 9001 §4.8; we carry the TLS record stream, so the record itself can go.)
 func (c *Conn) appendCloseTail(b []byte, size int) []byte {
-	base, end := c.sendBuf.base, c.sendBuf.end
+	base, end := c.tx.buf.base, c.tx.buf.end
 	n := end - base
-	if n == 0 || n > maxCloseTail || end > c.peerMaxData {
+	if n == 0 || n > maxCloseTail || end > c.tx.peerMaxData {
 		return b
 	}
-	data := c.sendBuf.slice(base, int(n))
+	data := c.tx.buf.slice(base, int(n))
 	if uint64(len(data)) != n || len(b)+header.StreamOverhead(base, int(n))+int(n)+header.TagLen+16 > size {
 		return b // wrapped around the ring, or no room: the CLOSE alone says enough
 	}
@@ -458,7 +295,7 @@ func (c *Conn) appendCloseTail(b []byte, size int) []byte {
 // allowance covers its first flight; so are its probes until the handshake completes, which
 // give an amplification-limited server the credit to resend that flight (RFC 9002 §6.2.2.1).
 func (c *Conn) seal(b []byte, h *header.Header, size int) []byte {
-	if h.Type == header.TypeInitial || (c.isClient && !c.handshakeComplete && c.probes > 0) {
+	if h.Type == header.TypeInitial || (c.isClient && !c.handshakeComplete && c.rec.probes > 0) {
 		if pad := header.MinInitialDatagramSize - header.TrailerLen - len(b); pad > 0 && len(b)+pad+header.TrailerLen <= size {
 			b = header.AppendPadding(b, pad)
 		}

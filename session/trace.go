@@ -99,7 +99,7 @@ func (c *Conn) tracePacket(kind TraceKind, now time.Time, pn uint64, size int, a
 func (c *Conn) emitPacket(kind TraceKind, now time.Time, pn uint64, size int, ackEliciting bool) {
 	c.tracer.TraceEvent(TraceEvent{
 		Kind: kind, Time: now, PacketNumber: pn, Size: size, AckEliciting: ackEliciting,
-		CongestionWindow: c.cc.CongestionWindow(), BytesInFlight: c.bytesInFlight,
+		CongestionWindow: c.rec.cc.CongestionWindow(), BytesInFlight: c.rec.bytesInFlight,
 	})
 }
 
@@ -115,9 +115,9 @@ func (c *Conn) traceCongestion(now time.Time) {
 func (c *Conn) emitCongestion(now time.Time) {
 	state := CongestionAvoidance
 	switch {
-	case c.cc.InRecovery():
+	case c.rec.cc.InRecovery():
 		state = Recovery
-	case c.cc.InSlowStart():
+	case c.rec.cc.InSlowStart():
 		state = SlowStart
 	}
 	if state == c.tracedState {
@@ -126,6 +126,6 @@ func (c *Conn) emitCongestion(now time.Time) {
 	c.tracedState = state
 	c.tracer.TraceEvent(TraceEvent{
 		Kind: TraceCongestionState, Time: now, State: state,
-		CongestionWindow: c.cc.CongestionWindow(), BytesInFlight: c.bytesInFlight,
+		CongestionWindow: c.rec.cc.CongestionWindow(), BytesInFlight: c.rec.bytesInFlight,
 	})
 }

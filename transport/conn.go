@@ -37,11 +37,10 @@ type Conn struct {
 	cork          []byte        // what TLS wrote while corked
 	err           error         // the core's terminal error, once done is closed
 	refusedICMP   bool          // refused closed the core: ICMP port unreachable during Dial
-	readSincePoll int           // stream bytes bio.Read took since the driver last polled
 	armed         time.Time     // when timer fires; zero if it is stopped (see armLocked)
 
-	// 1-slot signals the driver sends after every step that handled datagrams or timers (the
-	// core's state may have changed for the waiters).
+	// 1-slot signals sent to the waiters the core's events concern (wakeApp): readable for
+	// Readable, writable and acked for Writable, all of them for Closed.
 	// Each has at most one waiter at a time, so a buffered signal is never lost and never needs
 	// a broadcast: crypto/tls reads the adapter under its input lock (readable), Writes hold
 	// writeSem (writable), and only the first Close waits for acknowledgements (acked). A waiter
@@ -541,11 +540,10 @@ func (a *bio) Read(p []byte) (int, error) {
 		c.mu.Lock()
 		n, err := c.core.Read(p)
 		if n > 0 || err != nil {
-			poke := c.readPokeLocked(n)
+			// Reading may have made a MAX_DATA due: the core says so (ShouldSend).
+			ev := c.core.TakeEvents()
 			c.mu.Unlock()
-			if poke {
-				c.poke()
-			}
+			c.wakeFor(ev)
 			return n, err
 		}
 		if err := c.core.Err(); err != nil {
@@ -553,11 +551,9 @@ func (a *bio) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		// Reading nothing may have released an ACK the core held for a reply (session.ackHold).
-		ackDue := c.core.AckDue()
+		ev := c.core.TakeEvents()
 		c.mu.Unlock()
-		if ackDue {
-			c.poke()
-		}
+		c.wakeFor(ev)
 		select {
 		case <-c.readable:
 		case <-c.readDeadline.Wait():
@@ -568,31 +564,6 @@ func (a *bio) Read(p []byte) (int, error) {
 			return 0, net.ErrClosed
 		}
 	}
-}
-
-// readPokeLocked counts n bytes read from the core and reports whether the driver should poll
-// it: reading frees receive window, and the core may then owe the peer a MAX_DATA. While
-// datagrams arrive the driver polls after each batch anyway; what matters is a sender blocked by
-// flow control, which sends nothing until the MAX_DATA comes. The core sends MAX_DATA once half
-// the window has been read since the last one; its window starts at InitialMaxData (until the
-// handshake completes) or Config.InitialWindow and only grows. So when the core buffers a full
-// window, at least half a window is read after that point, and a poke every eighth of the
-// smallest window is sure to come after it. Poking on every read instead would cost a driver
-// step for each, many of them empty, since the application usually reads as fast as data comes.
-func (c *Conn) readPokeLocked(n int) bool {
-	c.readSincePoll += n
-	window := uint64(session.InitialMaxData)
-	if c.handshakeDone {
-		window = c.conf.InitialWindow
-		if window == 0 {
-			window = session.DefaultInitialWindow
-		}
-	}
-	if uint64(c.readSincePoll) < window/8 {
-		return false
-	}
-	c.readSincePoll = 0
-	return true
 }
 
 func (a *bio) Write(p []byte) (int, error) {
@@ -606,11 +577,16 @@ func (a *bio) Write(p []byte) (int, error) {
 	}
 	inline := c.mayInlineLocked(len(p))
 	n, err := c.core.Write(p)
-	c.mu.Unlock()
-	if err == nil && inline && c.sendInline() {
+	if err == nil && inline {
+		c.mu.Unlock()
+		if !c.sendInline() { // it takes the core's events
+			c.poke()
+		}
 		return n, nil
 	}
-	c.poke()
+	ev := c.core.TakeEvents()
+	c.mu.Unlock()
+	c.wakeFor(ev)
 	return n, err
 }
 

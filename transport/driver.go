@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tlsgram/tlsgram/session"
 )
 
 // sendBatch is how many datagrams a driver polls from the core before it hands them to the
@@ -214,15 +216,9 @@ func (c *Conn) stepSending(d *driverState, fired bool) (done bool) {
 		// (session.Conn.HandleDatagram), so the buffer goes back to the pool after this step.
 		c.handleDatagramLocked(now, pb, d)
 	}
-	// Readers and writers wait for what only datagrams and timers change: stream data, ACKs
-	// (send space), the end of the connection. A step the application asked for (it wrote or
-	// read) leaves them alone, so they are not woken for nothing.
-	wakeApp := len(d.in) > 0
 	if t := c.core.NextTimeout(); !t.IsZero() && !now.Before(t) {
 		c.core.HandleTimeout(now)
-		wakeApp = true
 	}
-	c.readSincePoll = 0
 	for {
 		n := c.pollLocked(now, d.out)
 		last := n < len(d.out) // the core has nothing more to send now
@@ -233,12 +229,12 @@ func (c *Conn) stepSending(d *driverState, fired bool) (done bool) {
 			c.armLocked(c.core.NextTimeout())
 			done = c.core.Done()
 		}
-		wakeApp = wakeApp || c.err != nil
+		// The core says whom what it just did concerns (session.Events). The driver polls
+		// anyway and has set the timer: it wakes only the application.
+		ev := c.core.TakeEvents()
 		c.mu.Unlock()
 		// Wake readers and writers only now: woken while we held mu, they would block on it.
-		if wakeApp {
-			c.signal()
-		}
+		c.wakeApp(ev)
 		if len(d.in) > 0 {
 			for _, pb := range d.in {
 				d.ep.recvPool.put(pb)
@@ -319,10 +315,41 @@ func (c *Conn) finish(d *driverState) {
 // signal wakes the reader, writer and closer waiting for the core, if any.
 func (c *Conn) signal() {
 	for _, ch := range [...]chan struct{}{c.readable, c.writable, c.acked, c.datagrams} {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
+		notify(ch)
+	}
+}
+
+// wakeApp wakes exactly whom the core's events concern: a Read if there is something new to
+// read, a Write or a Close waiting for acknowledgements if send space grew or everything was
+// acknowledged, ReceiveDatagram if a datagram came; all of them when the connection ended.
+func (c *Conn) wakeApp(ev session.Events) {
+	if ev.Has(session.EventReadable | session.EventClosed) {
+		notify(c.readable)
+	}
+	if ev.Has(session.EventWritable | session.EventClosed) {
+		notify(c.writable)
+		notify(c.acked)
+	}
+	if ev.Has(session.EventDatagram | session.EventClosed) {
+		notify(c.datagrams)
+	}
+}
+
+// wakeFor acts on events taken by someone other than the driver: it wakes the application as
+// wakeApp does, and the driver if the core has something to send or a new deadline for its
+// timer.
+func (c *Conn) wakeFor(ev session.Events) {
+	c.wakeApp(ev)
+	if ev.Has(session.EventShouldSend | session.EventTimerMoved) {
+		c.poke()
+	}
+}
+
+// notify leaves a token in the 1-slot channel ch, if it has none.
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
 

@@ -43,7 +43,10 @@ func (c *Conn) sendInline() bool {
 	// The send armed the loss-detection timer (or the pacer set a time to send): the driver
 	// sleeps on the core's next deadline, so move its timer.
 	c.armLocked(c.core.NextTimeout())
+	// What the Write queued is being sent and the timer is set; the rest concerns the application.
+	ev := c.core.TakeEvents()
 	c.mu.Unlock()
+	c.wakeApp(ev)
 	if n > 0 {
 		c.send(d, n)
 	}
