@@ -16,7 +16,7 @@ func TestIdleHoldsNoStreamBuffers(t *testing.T) {
 	for round := range 3 {
 		_, err := c.Write(make([]byte, 200_000))
 		require.NoError(t, err)
-		require.NotNil(t, c.sendBuf.buf, "round %d: no send buffer while data is queued", round)
+		require.NotNil(t, c.tx.buf.buf, "round %d: no send buffer while data is queued", round)
 		read := 0
 		for i := 0; i < 1000 && (read < 200_000 || !c.AllAcked()); i++ {
 			exchange(c, s, now, buf)
@@ -28,8 +28,8 @@ func TestIdleHoldsNoStreamBuffers(t *testing.T) {
 		require.Equal(t, 200_000, read, "round %d", round)
 		require.True(t, c.AllAcked(), "round %d", round)
 		for _, x := range []*Conn{c, s} {
-			require.Zero(t, len(x.sendBuf.buf), "round %d: a send buffer held while idle", round)
-			require.Zero(t, x.recv.Storage(), "round %d: a reassembly ring held while idle", round)
+			require.Zero(t, len(x.tx.buf.buf), "round %d: a send buffer held while idle", round)
+			require.Zero(t, x.rx.buf.Storage(), "round %d: a reassembly ring held while idle", round)
 		}
 	}
 }
