@@ -120,6 +120,7 @@ func dialOn(ctx context.Context, ep *endpoint, network string, peer message, rad
 	if !ok {
 		return nil, &net.OpError{Op: "dial", Net: network, Source: pc.LocalAddr(), Addr: raddr, Err: net.ErrClosed}
 	}
+	c.observe()
 	if start != nil {
 		start()
 	}

@@ -20,10 +20,12 @@ type inlineSender struct {
 }
 
 // mayInlineLocked reports whether a Write of n bytes may be sent inline, asked before the core
-// takes it: the handshake is done and the core has nothing queued, so this Write is all there is
-// to send.
+// takes it: the core has nothing queued, so this Write is all there is to send. That holds for
+// TLS's handshake flights too (the ClientHello, the server's flight, the client's Finished: each
+// one Write of at most a few KiB): the handshake goroutine sends them itself, instead of waking
+// the driver for each, which put a goroutine hand-off on every flight of the handshake.
 func (c *Conn) mayInlineLocked(n int) bool {
-	return n <= inlineMax && c.handshakeDone && !c.core.SendQueued() && c.core.Err() == nil
+	return n <= inlineMax && !c.core.SendQueued() && c.core.Err() == nil
 }
 
 // sendInline polls the core and sends what it produces from the calling goroutine. It reports

@@ -472,6 +472,7 @@ func (l *Listener) newSession(m *message, h *header.Header, validated bool, orig
 		l.dropInvalid.Add(1)
 		return
 	}
+	c.observe()
 	_, _ = c.deliver(m.buf) // the queue is empty: this cannot fail
 	m.buf = nil
 	go c.run()
