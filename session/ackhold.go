@@ -19,12 +19,38 @@ const ackHold = time.Millisecond
 // onImmediateAck handles an IMMEDIATE_ACK frame. Frames are handled in order and the sender puts
 // it last, so the packet's stream data is already readable: if there is something to read, the
 // ACK waits (at most ackHold) for the application's reply; otherwise it goes at once. During the
-// handshake every ACK goes at once (see handleDatagram).
+// handshake the reader is TLS, and its reply is its next flight (see handshakeAck).
 func (c *Conn) onImmediateAck(now time.Time) {
-	if !c.handshakeComplete || c.recv.Readable() == 0 {
+	if c.recv.Readable() == 0 {
 		c.ackNow = true
 		return
 	}
+	c.holdAck(now)
+}
+
+// handshakeAck schedules the ACK of an ack-eliciting packet that arrived during the handshake.
+// RFC 9000 §13.2.1 has Initial and Handshake packets acknowledged immediately: every round trip of
+// the handshake is one the user waits for. When the packet gave TLS something to read (the
+// ClientHello, the server's flight, the client's Finished), TLS's answer is its next flight (or,
+// at the server's end, HANDSHAKE_DONE), which leaves as soon as TLS has written it and carries
+// the ACK, as a QUIC server's first Initial carries the ACK of the client's. Sending the ACK
+// alone first, as this did, cost three datagrams each way per handshake, each a system call on
+// the sending end and a read and a step on the receiving one, and the server's went out on its
+// socket reader ahead of the TLS work. The ACK waits at most ackHold, which the sender's PTO
+// allows for (it counts max_ack_delay until the handshake completes, lossDetectionTimer), and
+// goes at once when TLS reads again and finds nothing (releaseHeldAck): then no answer is
+// coming, as when a flight arrives in part.
+func (c *Conn) handshakeAck(now time.Time) {
+	if c.ackNow || c.recv.Readable() == 0 {
+		c.ackNow = true
+		return
+	}
+	c.holdAck(now)
+}
+
+// holdAck lets a pending ACK wait at most ackHold (and never beyond its delayed-ACK deadline)
+// for a reply to carry it.
+func (c *Conn) holdAck(now time.Time) {
 	hold := now.Add(min(ackHold, c.conf.MaxAckDelay))
 	if !c.ackPending || hold.Before(c.ackDeadline) {
 		c.ackDeadline = hold

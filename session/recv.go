@@ -202,8 +202,11 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 	}
 	c.ackEliciting++
 	// RFC 9000 §13.2.2: ACK at least every second ack-eliciting packet; during the handshake ACK
-	// at once, since every round trip there is visible to the user.
-	if c.ackEliciting >= 2 || !c.handshakeComplete {
+	// at once, since every round trip there is visible to the user (see handshakeAck).
+	switch {
+	case !c.handshakeComplete:
+		c.handshakeAck(now)
+	case c.ackEliciting >= 2:
 		c.ackNow = true
 	}
 }
