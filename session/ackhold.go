@@ -37,9 +37,11 @@ func (c *Conn) onImmediateAck(now time.Time) {
 // alone first, as this did, cost three datagrams each way per handshake, each a system call on
 // the sending end and a read and a step on the receiving one, and the server's went out on its
 // socket reader ahead of the TLS work. The ACK waits at most ackHold, which the sender's PTO
-// allows for (it counts max_ack_delay until the handshake completes, lossDetectionTimer), and
-// goes at once when TLS reads again and finds nothing (releaseHeldAck): then no answer is
-// coming, as when a flight arrives in part.
+// allows for (lossDetectionTimer counts max_ack_delay until the sender's handshake completes,
+// ackHold after), and goes at once when TLS reads again and finds nothing (releaseHeldAck): then
+// no answer is coming, as when a flight arrives in part. The held ACK carries its delay, but the
+// peer's first RTT sample includes it (RFC 9002 §5.3 takes the first sample as it is): on
+// loopback that starts srtt at a few hundred µs, not tens, until later samples pull it down.
 func (c *Conn) handshakeAck(now time.Time) {
 	if c.ackNow || c.recv.Readable() == 0 {
 		c.ackNow = true
