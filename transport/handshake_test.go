@@ -123,3 +123,25 @@ func TestSynctestHandshakeDatagrams(t *testing.T) {
 		require.Equal(t, 3, before, "client: datagrams before its handshake completed (ClientHello, Finished)")
 	})
 }
+
+// TestDialFailureCarriesServerReason: a server whose TLS rejects the client sends its alert,
+// which leaves at once (mayInlineLocked), and then its CLOSE with the reason TLS gave, in a
+// datagram of its own right behind. The client's TLS fails on the alert; Dial waits for the
+// CLOSE (awaitPeerClose) so that its error carries the server's reason too, every time. Without
+// the wait, this lost the race for the reason in about one dial in four.
+func TestDialFailureCarriesServerReason(t *testing.T) {
+	st, ct := serverTLS(t), clientTLS(t)
+	st.NextProtos = []string{"h3"}
+	ct.NextProtos = []string{"other"}
+	ln, err := Listen("udp4", "127.0.0.1:0", st, nil)
+	require.NoError(t, err)
+	defer ln.Close()
+	for i := range 20 {
+		_, err := Dial(t.Context(), "udp4", ln.Addr().String(), ct, nil)
+		require.ErrorContains(t, err, "remote error: tls: no application protocol", "dial %d", i)
+		var ce *session.CloseError
+		require.ErrorAs(t, err, &ce, "dial %d: the server's CLOSE is missing from %v", i, err)
+		require.True(t, ce.Remote)
+		require.Contains(t, ce.Reason, "application protocol", "dial %d", i)
+	}
+}
