@@ -19,12 +19,41 @@ const ackHold = time.Millisecond
 // onImmediateAck handles an IMMEDIATE_ACK frame. Frames are handled in order and the sender puts
 // it last, so the packet's stream data is already readable: if there is something to read, the
 // ACK waits (at most ackHold, and never beyond maxAckDelay) for the application's reply;
-// otherwise it goes at once. During the handshake every ACK goes at once (see onPacket).
-func (r *receiver) onImmediateAck(now time.Time, handshakeComplete bool, maxAckDelay time.Duration) {
-	if !handshakeComplete || r.buf.Readable() == 0 {
+// otherwise it goes at once. During the handshake the reader is TLS, and its reply is its next
+// flight (see handshakeAck).
+func (r *receiver) onImmediateAck(now time.Time, maxAckDelay time.Duration) {
+	if r.buf.Readable() == 0 {
 		r.ackNow = true
 		return
 	}
+	r.holdAck(now, maxAckDelay)
+}
+
+// handshakeAck schedules the ACK of an ack-eliciting packet that arrived during the handshake.
+// RFC 9000 §13.2.1 has Initial and Handshake packets acknowledged immediately: every round trip of
+// the handshake is one the user waits for. When the packet gave TLS something to read (the
+// ClientHello, the server's flight, the client's Finished), TLS's answer is its next flight (or,
+// at the server's end, HANDSHAKE_DONE), which leaves as soon as TLS has written it and carries
+// the ACK, as a QUIC server's first Initial carries the ACK of the client's. Sending the ACK
+// alone first, as this did, cost three datagrams each way per handshake, each a system call on
+// the sending end and a read and a step on the receiving one, and the server's went out on its
+// socket reader ahead of the TLS work. The ACK waits at most ackHold, which the sender's PTO
+// allows for (lossDetectionTimer counts max_ack_delay until the sender's handshake completes,
+// ackHold after), and goes at once when TLS reads again and finds nothing (releaseHeldAck): then
+// no answer is coming, as when a flight arrives in part. The held ACK carries its delay, but the
+// peer's first RTT sample includes it (RFC 9002 §5.3 takes the first sample as it is): on
+// loopback that starts srtt at a few hundred µs, not tens, until later samples pull it down.
+func (r *receiver) handshakeAck(now time.Time, maxAckDelay time.Duration) {
+	if r.ackNow || r.buf.Readable() == 0 {
+		r.ackNow = true
+		return
+	}
+	r.holdAck(now, maxAckDelay)
+}
+
+// holdAck lets a pending ACK wait at most ackHold (and never beyond its delayed-ACK deadline)
+// for a reply to carry it.
+func (r *receiver) holdAck(now time.Time, maxAckDelay time.Duration) {
 	hold := now.Add(min(ackHold, maxAckDelay))
 	if !r.ackPending || hold.Before(r.ackDeadline) {
 		r.ackDeadline = hold

@@ -69,8 +69,12 @@ func (r *receiver) onPacket(now time.Time, pn uint64, ackEliciting, handshakeCom
 	}
 	r.ackEliciting++
 	// RFC 9000 §13.2.2: ACK at least every second ack-eliciting packet; during the handshake ACK
-	// at once, since every round trip there is visible to the user.
-	if r.ackEliciting >= 2 || !handshakeComplete {
+	// at once, since every round trip there is visible to the user, unless TLS's next flight,
+	// written as soon as it has read, will carry it (handshakeAck).
+	switch {
+	case !handshakeComplete:
+		r.handshakeAck(now, maxAckDelay)
+	case r.ackEliciting >= 2:
 		r.ackNow = true
 	}
 }

@@ -66,7 +66,7 @@ func TestReceiverHoldsImmediateAckForReply(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	r := newReceiver(DefaultInitialWindow, t0)
 	require.NoError(t, r.buf.Insert(0, []byte("request"), false))
-	r.onImmediateAck(t0, true, testMaxAckDelay)
+	r.onImmediateAck(t0, testMaxAckDelay)
 	r.onPacket(t0, 0, true, true, testMaxAckDelay)
 	require.False(t, r.ackDue(t0), "held for the reply")
 	require.Equal(t, t0.Add(ackHold), r.ackTimer())
@@ -76,7 +76,7 @@ func TestReceiverHoldsImmediateAckForReply(t *testing.T) {
 
 	// Nothing to read: the ACK goes at once.
 	r2 := newReceiver(DefaultInitialWindow, t0)
-	r2.onImmediateAck(t0, true, testMaxAckDelay)
+	r2.onImmediateAck(t0, testMaxAckDelay)
 	r2.onPacket(t0, 0, true, true, testMaxAckDelay)
 	require.True(t, r2.ackDue(t0))
 	require.False(t, r2.releaseHeldAck())

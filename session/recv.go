@@ -325,7 +325,7 @@ func (c *Conn) handleFrame(now time.Time, f *header.Frame) bool {
 		}
 		c.handshakeConfirmed = true
 	case header.FrameImmediateAck:
-		c.rx.onImmediateAck(now, c.handshakeComplete, c.conf.MaxAckDelay)
+		c.rx.onImmediateAck(now, c.conf.MaxAckDelay)
 	case header.FrameResetToken:
 		if !c.isClient {
 			c.protocolViolation(now, CodeProtocolViolation, "RESET_TOKEN from a client")

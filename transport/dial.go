@@ -120,6 +120,7 @@ func dialOn(ctx context.Context, ep *endpoint, network string, peer message, rad
 	if !ok {
 		return nil, &net.OpError{Op: "dial", Net: network, Source: pc.LocalAddr(), Addr: raddr, Err: net.ErrClosed}
 	}
+	c.observe()
 	if start != nil {
 		start()
 	}
@@ -140,6 +141,7 @@ func dialOn(ctx context.Context, ep *endpoint, network string, peer message, rad
 			err = errHandshakeTimeout
 			c.terminate(session.CodeHandshakeTimeout, "handshake timeout")
 		default:
+			c.awaitPeerClose(hctx, err)
 			err = c.withPeerReason(err)
 			c.terminate(session.CodeTLS, "tls handshake failed")
 		}
@@ -163,6 +165,30 @@ func (c *Conn) withPeerReason(err error) error {
 		return err
 	}
 	return &handshakeError{tls: err, peer: ce}
+}
+
+// peerCloseWait bounds how long a Dial that failed on the server's TLS alert waits for the
+// server's CLOSE, which follows the alert at once: long enough for a datagram right behind
+// another, short against a handshake timeout, for a CLOSE that was lost.
+const peerCloseWait = 100 * time.Millisecond
+
+// awaitPeerClose waits, at most peerCloseWait, for the server's CLOSE after TLS failed on an
+// alert from the server (err), so that withPeerReason finds the reason it carries. The alert is
+// the last thing the server's TLS writes and leaves at once (mayInlineLocked); the CLOSE, which
+// repeats it (session.Conn.appendCloseTail), is queued only when the server's handshake has
+// returned, so it usually comes in a datagram of its own, right behind.
+func (c *Conn) awaitPeerClose(ctx context.Context, err error) {
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "remote error" { // crypto/tls's error for a received alert
+		return
+	}
+	t := time.NewTimer(peerCloseWait)
+	defer t.Stop()
+	select {
+	case <-c.done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // handshakeError is a failed handshake's TLS error with the server's CLOSE.

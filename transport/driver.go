@@ -164,7 +164,6 @@ func (d *driverState) follow(ep *endpoint) {
 // what the core produces, and wakes Reads and Writes waiting for the core. It returns when the
 // core is done (closed and its closing period over).
 func (c *Conn) run() {
-	c.observe()
 	c.sendSem <- struct{}{}
 	d := c.inline.state(c) // shared with inline sends and reader steps, all under sendSem
 	<-c.sendSem

@@ -20,10 +20,16 @@ type inlineSender struct {
 }
 
 // mayInlineLocked reports whether a Write of n bytes may be sent inline, asked before the core
-// takes it: the handshake is done and the core has nothing queued, so this Write is all there is
-// to send.
+// takes it: the core has no stream data queued, so this Write is all the data there is to send.
+// Control frames the core has queued go along in its datagram: the first Write after the
+// handshake finds those of its completion (connection IDs, HANDSHAKE_DONE and the reset token
+// from a server), and handed to the driver for their sake, the first message and its answer each
+// waited for a driver wake-up. That holds for TLS's handshake flights too (the ClientHello, the
+// server's flight, the client's Finished: each one Write of at most a few KiB): the handshake
+// goroutine sends them itself, instead of waking the driver for each, which put a goroutine
+// hand-off on every flight of the handshake.
 func (c *Conn) mayInlineLocked(n int) bool {
-	return n <= inlineMax && c.handshakeDone && !c.core.SendQueued() && c.core.Err() == nil
+	return n <= inlineMax && !c.core.StreamQueued() && c.core.Err() == nil
 }
 
 // sendInline polls the core and sends what it produces from the calling goroutine. It reports

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"hash"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -70,6 +71,13 @@ type Listener struct {
 	refusals  tokenBucket // CLOSE answers to new clients after Close
 	resets    tokenBucket // stateless resets
 	newClient tokenBucket // new sessions from unvalidated addresses (Config.RetryRate)
+
+	// Reader goroutine only: HMAC-SHA256 under resetKey and tokenKey, keyed once and Reset for
+	// each MAC. A new HMAC per MAC cost five allocations and the key schedule, for every new
+	// session (its reset token) and for every Initial of a Retry flood (its token).
+	resetMAC, retryMAC hash.Hash
+	macIn              [macInLen]byte // what is MACed: a local array would escape to the heap
+	macSum             [sha256.Size]byte
 
 	accepted, handshakeFailures                                   atomic.Uint64
 	dropHalfOpen, dropShortInitial, dropInvalid, dropInvalidToken atomic.Uint64
@@ -146,6 +154,7 @@ func newListenerOn(ep *endpoint, network string, tlsConf *tls.Config, cfg *Confi
 		l.resetKey = make([]byte, 32)
 		_, _ = rand.Read(l.resetKey)
 	}
+	l.resetMAC, l.retryMAC = hmac.New(sha256.New, l.resetKey), hmac.New(sha256.New, l.tokenKey[:])
 	ep.mu.Lock()
 	ep.ln = l
 	ep.mu.Unlock()
@@ -472,6 +481,7 @@ func (l *Listener) newSession(m *message, h *header.Header, validated bool, orig
 		l.dropInvalid.Add(1)
 		return
 	}
+	c.observe()
 	_, _ = c.deliver(m.buf) // the queue is empty: this cannot fail
 	m.buf = nil
 	go c.run()
@@ -592,15 +602,21 @@ func (l *Listener) flushAnswers() {
 // resetToken is the stateless reset token of the connection with ID cid: a MAC of the ID under
 // the reset key, which a restarted process with the same key computes again.
 func (l *Listener) resetToken(cid uint64) [header.StatelessResetTokenLen]byte {
-	mac := hmac.New(sha256.New, l.resetKey)
-	mac.Write([]byte("tlsgram stateless reset"))
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], cid)
-	mac.Write(b[:])
+	mac := l.resetMAC
+	mac.Reset()
+	b := l.macIn[:len(resetLabel)+8]
+	copy(b, resetLabel)
+	binary.BigEndian.PutUint64(b[len(resetLabel):], cid)
+	mac.Write(b)
 	var tok [header.StatelessResetTokenLen]byte
-	copy(tok[:], mac.Sum(nil))
+	copy(tok[:], mac.Sum(l.macSum[:0]))
 	return tok
 }
+
+const resetLabel = "tlsgram stateless reset"
+
+// macInLen is the most resetToken and tokenMAC MAC at once.
+const macInLen = max(len(resetLabel)+8, 8+8+8+16+2)
 
 // Stateless resets are rate-limited like Version Negotiation, and this large at most: like a
 // short packet with a few frames.
@@ -682,7 +698,8 @@ func (l *Listener) makeToken(b []byte, m *message, cid, origDCID uint64, now tim
 	ts := uint64(now.UnixMilli())
 	b = binary.BigEndian.AppendUint64(b, ts)
 	b = binary.BigEndian.AppendUint64(b, origDCID)
-	return append(b, l.tokenMAC(ts, origDCID, m, cid)...)
+	mac := l.tokenMAC(ts, origDCID, m, cid)
+	return append(b, mac[:]...)
 }
 
 // checkToken verifies a Retry token for an Initial from m to cid and returns the original DCID
@@ -697,12 +714,14 @@ func (l *Listener) checkToken(tok []byte, m *message, cid uint64, now time.Time)
 	if now.Sub(issued) > retryTokenLifetime || issued.Sub(now) > time.Second {
 		return 0, false
 	}
-	return origDCID, hmac.Equal(tok[16:], l.tokenMAC(ts, origDCID, m, cid))
+	mac := l.tokenMAC(ts, origDCID, m, cid)
+	return origDCID, hmac.Equal(tok[16:], mac[:])
 }
 
-func (l *Listener) tokenMAC(ts, origDCID uint64, m *message, cid uint64) []byte {
-	mac := hmac.New(sha256.New, l.tokenKey[:])
-	var b [8 + 8 + 8 + 16 + 2]byte
+func (l *Listener) tokenMAC(ts, origDCID uint64, m *message, cid uint64) (sum [16]byte) {
+	mac := l.retryMAC
+	mac.Reset()
+	b := l.macIn[:8+8+8+16+2]
 	binary.BigEndian.PutUint64(b[0:], ts)
 	binary.BigEndian.PutUint64(b[8:], cid)
 	binary.BigEndian.PutUint64(b[16:], origDCID)
@@ -717,5 +736,6 @@ func (l *Listener) tokenMAC(ts, origDCID uint64, m *message, cid uint64) []byte 
 			mac.Write([]byte(m.addr.String()))
 		}
 	}
-	return mac.Sum(nil)[:16]
+	copy(sum[:], mac.Sum(l.macSum[:0]))
+	return sum
 }
