@@ -148,6 +148,8 @@ type bbr struct {
 	probeRTTDone     time.Time     // when ProbeRTT may end, zero until its window is reached
 	probeRTTRoundEnd uint64        // ProbeRTT also lasts at least until this round
 	probeRTTMin      time.Duration // the smallest RTT sample seen in this ProbeRTT
+	roundMinRTT      time.Duration // the smallest RTT sample of the current round, 0 = none yet
+	lastRoundMinRTT  time.Duration // and of the round before it
 	priorCwnd        int
 	lastProbeRTT     time.Time
 	started          bool
@@ -220,8 +222,12 @@ func (b *bbr) OnAck(ev *AckEvent) {
 			b.nextRoundDelivered = rs.TotalDelivered
 			b.roundCount++
 			roundStart = true
+			b.lastRoundMinRTT, b.roundMinRTT = b.roundMinRTT, 0
 		}
 		if rs.RTT > 0 {
+			if b.roundMinRTT == 0 || rs.RTT < b.roundMinRTT {
+				b.roundMinRTT = rs.RTT
+			}
 			// ProbeRTT is due 5 s after min_rtt last changed (BBRUpdateMinRTT takes a sample below
 			// probe_rtt_min_delay, not one equal to it). A sample that merely matches the
 			// minimum keeps the filter's window fresh but must not postpone ProbeRTT: on a
@@ -427,11 +433,30 @@ func (b *bbr) updateMode(ev *AckEvent, roundStart bool) {
 		return
 	}
 	if b.mode != bbrStartup && now.Sub(b.lastProbeRTT) > bbrProbeRTTAfter {
+		if b.rttStillMin() {
+			b.lastProbeRTT = now
+			return
+		}
 		b.priorCwnd = max(b.priorCwnd, b.cwnd)
 		b.mode = bbrProbeRTT
 		b.probeRTTDone = time.Time{}
 		b.probeRTTMin = 0
 	}
+}
+
+// bbrSimilarRTT: a round whose smallest RTT sample is within an eighth of min_rtt found the queue
+// (nearly) empty, as ProbeRTT would (Chromium's BBR sender skips ProbeRTT alike,
+// kSimilarMinRttThreshold 1.125).
+const bbrSimilarRTT = 8
+
+// rttStillMin reports whether the last round measured what ProbeRTT would: an RTT within
+// 1/bbrSimilarRTT of min_rtt, that is a queue already drained. ProbeRTT then would only halve the
+// window for 200 ms and a round — 2% of the link every 5 s — to learn nothing new. A route change
+// that raised the RTT, or a queue kept standing (by another flow, or by several flows' probes),
+// fails the test, and ProbeRTT runs as before.
+func (b *bbr) rttStillMin() bool {
+	min := b.minRTT.get()
+	return b.lastRoundMinRTT > 0 && min > 0 && b.lastRoundMinRTT <= min+min/bbrSimilarRTT
 }
 
 // updateProbeRTT holds the window at half the BDP until it is reached, then for bbrProbeRTTTime and
