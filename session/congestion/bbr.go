@@ -150,9 +150,20 @@ type bbr struct {
 	probeRTTMin      time.Duration // the smallest RTT sample seen in this ProbeRTT
 	roundMinRTT      time.Duration // the smallest RTT sample of the current round, 0 = none yet
 	lastRoundMinRTT  time.Duration // and of the round before it
-	priorCwnd        int
-	lastProbeRTT     time.Time
-	started          bool
+	recentMinRTT     minSlots      // the smallest of the last 8 to 16 rounds' minima
+
+	// Standing queues in ProbeBW (see queueStanding).
+	cruiseStart     time.Time     // when Cruise started
+	cruiseDelivered uint64        // the delivered count then
+	bwQueue         uint64        // the bandwidth bound a standing queue set in this cycle; 0 = none
+	drainRound      uint64        // roundCount when Cruise went Down for a standing queue; 0 = not draining one
+	drainRTT        time.Duration // the last round's minimum RTT then
+	drainEnd        uint64        // roundCount when the last such drain ended
+	drainGain       int           // Down's pacing gain for that drain
+	notOursUntil    uint64        // a drain did not shrink the queue: another flow keeps it; ignore it until this round
+	priorCwnd       int
+	lastProbeRTT    time.Time
+	started         bool
 }
 
 var _ Controller = (*bbr)(nil)
@@ -186,6 +197,11 @@ func (b *bbr) bw() uint64 {
 	bw := b.maxBw.get()
 	if b.bwLo != 0 && !b.probing() {
 		bw = min(bw, b.bwLo)
+	}
+	if b.bwQueue != 0 {
+		// Also while probing: Up's quarter more is of the rate measured at the bottleneck,
+		// not of a maximum of samples that ran above it, and the queue it builds no deeper.
+		bw = min(bw, b.bwQueue)
 	}
 	return bw
 }
@@ -223,6 +239,7 @@ func (b *bbr) OnAck(ev *AckEvent) {
 			b.roundCount++
 			roundStart = true
 			b.lastRoundMinRTT, b.roundMinRTT = b.roundMinRTT, 0
+			b.recentMinRTT.add(b.lastRoundMinRTT, b.roundCount%bbrRecentRounds == 0)
 		}
 		if rs.RTT > 0 {
 			if b.roundMinRTT == 0 || rs.RTT < b.roundMinRTT {
@@ -402,14 +419,43 @@ func (b *bbr) updateMode(ev *AckEvent, roundStart bool) {
 			b.enterProbeBW(bbrProbeBWDown, now)
 		}
 	case bbrProbeBWDown:
-		if b.timeToProbe(now) {
+		switch {
+		case b.drainRound != 0:
+			// A standing queue's drain lasts one round (see drainStandingQueue).
+			if roundStart && b.roundCount > b.drainRound {
+				b.drainRound, b.drainEnd = 0, b.roundCount
+				b.enterCruise()
+			}
+		case b.timeToProbe(now):
 			b.enterRefill()
-		} else if ev.BytesInFlight <= b.cruiseTarget() {
-			b.mode = bbrProbeBWCruise
+		case ev.BytesInFlight <= b.cruiseTarget():
+			b.enterCruise()
+		case roundStart && b.roundCount > b.phaseRound:
+			// The estimate may be too high for the window to fall to its BDP: a round
+			// that found the queue gone ends Down as well, and until then Down drains
+			// what the last round measured.
+			if !b.queueStanding() {
+				b.enterCruise()
+			} else {
+				b.setDrainGain()
+			}
 		}
 	case bbrProbeBWCruise:
-		if b.timeToProbe(now) {
+		// A probe starts from an empty queue: one standing now is drained first, or Up would
+		// pile its quarter of a BDP on top of it.
+		standing := b.roundCount >= b.notOursUntil && b.queueStanding()
+		switch {
+		case b.timeToProbe(now) && !standing:
 			b.enterRefill()
+		case !roundStart:
+		case b.roundCount == b.phaseRound+1:
+			// What Cruise delivers is measured from its second round: the first still
+			// carries what Down's lower rate left the pipe short of.
+			b.cruiseStart, b.cruiseDelivered = now, ev.Sample.TotalDelivered
+		case standing:
+			b.drainStandingQueue(ev)
+		default:
+			b.growBwQueue()
 		}
 	case bbrProbeBWRefill:
 		// §5.3.3.4: one round at the estimated rate, so Up's extra is not lost in a queue that
@@ -444,19 +490,129 @@ func (b *bbr) updateMode(ev *AckEvent, roundStart bool) {
 	}
 }
 
+// queueStanding reports whether the last round found a queue standing at the bottleneck: even
+// its smallest RTT sample exceeded min_rtt by more than 1/bbrSimilarRTT. Cruising at 0.99 of the
+// estimate should leave none; one stands when the estimate runs above the bottleneck's rate
+// (the maximum of noisy delivery-rate samples — a real host's timers and ACK batching make
+// them scatter by several percent), and cruise would then keep a queue of everything the
+// window allows (up to half a BDP) for the whole cycle: the ping of every flow sharing the
+// bottleneck pays for it. Down drains it in a round or two.
+func (b *bbr) queueStanding() bool {
+	min := b.minRTT.get()
+	return b.lastRoundMinRTT > 0 && min > 0 && b.lastRoundMinRTT > min+min/bbrSimilarRTT
+}
+
+// A queue that stands again within bbrDrainWindow rounds of a drain, not halved, is another
+// flow's; it is ignored for bbrNotOursRounds (see drainStandingQueue).
+const (
+	bbrDrainWindow   = 3
+	bbrNotOursRounds = 8
+)
+
+// enterCruise starts Cruise.
+func (b *bbr) enterCruise() {
+	b.mode = bbrProbeBWCruise
+	b.drainGain = 0
+	b.phaseRound = b.roundCount
+}
+
+// drainStandingQueue answers a standing queue found while cruising: the bandwidth estimate is
+// above what the bottleneck gives this flow. What Cruise delivered while the queue built, over
+// its rounds (a single round's rate scatters as much as the samples do), is the flow's real
+// rate: it bounds the estimate until the next cycle probes again (bwQueue), and Down drains the
+// queue for one round at min_rtt/RTT — what empties the queue the last round measured — in the
+// same cycle, keeping its probing schedule.
+//
+// A queue this flow built is gone after that, and with bwQueue the flow's rate it stays so for
+// a while. One that stands again at once, not even halved, is another flow's (a loss-based one
+// fills the queue whatever this flow does): yielding to it round after round would starve this
+// flow, so it is ignored for bbrNotOursRounds, and the loss rule answers it when it overflows.
+func (b *bbr) drainStandingQueue(ev *AckEvent) {
+	if min := b.minRTT.get(); b.drainEnd != 0 && b.roundCount <= b.drainEnd+bbrDrainWindow &&
+		b.lastRoundMinRTT-min > (b.drainRTT-min)*3/4 {
+		b.notOursUntil = b.roundCount + bbrNotOursRounds
+		return
+	}
+	if d := ev.Now.Sub(b.cruiseStart); d > 0 && ev.Sample.TotalDelivered > b.cruiseDelivered {
+		rate := bytesPerSecond(ev.Sample.TotalDelivered-b.cruiseDelivered, d)
+		if b.bwQueue == 0 || rate < b.bwQueue {
+			b.bwQueue = max(rate, 1)
+		}
+	}
+	b.mode = bbrProbeBWDown
+	b.phaseRound = b.roundCount
+	b.drainRound = b.roundCount
+	b.drainRTT = b.lastRoundMinRTT
+	b.setDrainGain()
+}
+
+// setDrainGain sets Down's pacing gain from the queue the last round measured: Down's 0.9 of an
+// estimate a few percent too high drains little per round, while pacing at min_rtt/RTT of the
+// estimate empties that queue in about a round. Never above 0.9, nor below ProbeRTT's 0.5.
+func (b *bbr) setDrainGain() {
+	b.drainGain = 0
+	if rtt := b.minRTT.get(); rtt > 0 && b.lastRoundMinRTT > rtt {
+		g := int(int64(bbrCruiseGain) * int64(rtt) / int64(b.lastRoundMinRTT))
+		b.drainGain = min(max(g, bbrProbeRTTGain), bbrDownGain)
+	}
+}
+
+// growBwQueue raises bwQueue by a datagram per round trip while no queue stands, as
+// relaxLowerBounds does bw_lo: the measured rate may have been low (a round the pipe was not
+// full), and only a queue tells when it reached the bottleneck's.
+func (b *bbr) growBwQueue() {
+	if b.bwQueue == 0 {
+		return
+	}
+	if rtt := b.minRTT.get(); rtt > 0 {
+		b.bwQueue += bytesPerSecond(uint64(b.mds), rtt)
+	}
+	if b.bwQueue >= b.maxBw.get() {
+		b.bwQueue = 0
+	}
+}
+
 // bbrSimilarRTT: a round whose smallest RTT sample is within an eighth of min_rtt found the queue
 // (nearly) empty, as ProbeRTT would (Chromium's BBR sender skips ProbeRTT alike,
 // kSimilarMinRttThreshold 1.125).
 const bbrSimilarRTT = 8
 
-// rttStillMin reports whether the last round measured what ProbeRTT would: an RTT within
-// 1/bbrSimilarRTT of min_rtt, that is a queue already drained. ProbeRTT then would only halve the
-// window for 200 ms and a round — 2% of the link every 5 s — to learn nothing new. A route change
-// that raised the RTT, or a queue kept standing (by another flow, or by several flows' probes),
-// fails the test, and ProbeRTT runs as before.
+// bbrRecentRounds is the period of recentMinRTT's slots.
+const bbrRecentRounds = 8
+
+// rttStillMin reports whether the recent rounds measured what ProbeRTT would: an RTT within
+// 1/bbrSimilarRTT of min_rtt, that is a queue drained (Cruise drains its standing queues every
+// few rounds). ProbeRTT then would only halve the window for 200 ms and a round — 2% of the
+// link every 5 s — to learn nothing new. A route change that raised the RTT, or a queue kept
+// standing (by another flow, or by several flows' probes), fails the test, and ProbeRTT runs as
+// before.
 func (b *bbr) rttStillMin() bool {
-	min := b.minRTT.get()
-	return b.lastRoundMinRTT > 0 && min > 0 && b.lastRoundMinRTT <= min+min/bbrSimilarRTT
+	min, recent := b.minRTT.get(), b.recentMinRTT.get()
+	return recent > 0 && min > 0 && recent <= min+min/bbrSimilarRTT
+}
+
+// minSlots is a minimum over the current and the previous period (as maxFilter is a maximum).
+type minSlots struct{ slot [2]time.Duration }
+
+// add adds v (ignored if 0), starting a new period first if next.
+func (m *minSlots) add(v time.Duration, next bool) {
+	if next {
+		m.slot[0], m.slot[1] = m.slot[1], 0
+	}
+	if v > 0 && (m.slot[1] == 0 || v < m.slot[1]) {
+		m.slot[1] = v
+	}
+}
+
+// get returns the minimum over both periods, 0 if none.
+func (m *minSlots) get() time.Duration {
+	switch {
+	case m.slot[0] == 0:
+		return m.slot[1]
+	case m.slot[1] == 0:
+		return m.slot[0]
+	}
+	return min(m.slot[0], m.slot[1])
 }
 
 // updateProbeRTT holds the window at half the BDP until it is reached, then for bbrProbeRTTTime and
@@ -509,6 +665,7 @@ func (b *bbr) enterProbeBW(m bbrMode, now time.Time) {
 	if m != bbrProbeBWDown {
 		return
 	}
+	b.drainRound, b.drainEnd, b.notOursUntil, b.bwQueue, b.drainGain = 0, 0, 0, 0, 0
 	b.maxBw.advance()
 	if !now.IsZero() {
 		b.cycleStart = now
@@ -553,6 +710,9 @@ func (b *bbr) pacingGain() int {
 	case bbrDrain:
 		return bbrDrainPacingGain
 	case bbrProbeBWDown:
+		if b.drainGain != 0 {
+			return b.drainGain
+		}
 		return bbrDownGain
 	case bbrProbeBWUp:
 		return bbrUpGain
@@ -567,7 +727,11 @@ func (b *bbr) setPacingRate(ev *AckEvent) {
 	if bw == 0 {
 		return
 	}
-	rate := min(bw, (1<<64-1)/400) * uint64(b.pacingGain()) / 100 * (100 - bbrPacingMargin) / 100
+	margin := uint64(bbrPacingMargin)
+	if bw == b.bwQueue {
+		margin = 0 // a rate measured at the bottleneck, not a maximum of samples
+	}
+	rate := min(bw, (1<<64-1)/400) * uint64(b.pacingGain()) / 100 * (100 - margin) / 100
 	if b.filledPipe || rate > b.pacing {
 		b.pacing = rate
 	}
