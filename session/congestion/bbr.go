@@ -101,9 +101,10 @@ type bbrRound struct {
 	rttSum          time.Duration
 	rttN            int
 	maxRate         uint64
-	appLimited      bool // some sample in the round was app-limited
-	peakInFlight    int  // the largest TxInFlight of an acknowledged packet
-	rounds          int  // round trips counted in
+	appLimited      bool      // some sample in the round was app-limited
+	peakInFlight    int       // the largest TxInFlight of an acknowledged packet
+	rounds          int       // round trips counted in
+	start           time.Time // when the first of them started
 }
 
 // bbr is a model-based controller after BBR (draft-ietf-ccwg-bbr, BBRv3): it estimates the path's
@@ -155,12 +156,16 @@ type bbr struct {
 	// Standing queues in ProbeBW (see queueStanding).
 	cruiseStart     time.Time     // when Cruise started
 	cruiseDelivered uint64        // the delivered count then
-	bwQueue         uint64        // the bandwidth bound a standing queue set in this cycle; 0 = none
+	bwQueue         uint64        // the bandwidth bound a standing queue or a policer set in this cycle; 0 = none
 	drainRound      uint64        // roundCount when Cruise went Down for a standing queue; 0 = not draining one
 	drainRTT        time.Duration // the last round's minimum RTT then
 	drainEnd        uint64        // roundCount when the last such drain ended
 	drainGain       int           // Down's pacing gain for that drain
 	notOursUntil    uint64        // a drain did not shrink the queue: another flow keeps it; ignore it until this round
+	lastLossy       bool          // the last judged sample lost at least bbrLossThresh (see checkPolicer)
+	lossBound       bool          // a lossy sample set bwQueue from its delivery rate, not yet judged
+	lossBoundAt     time.Time     // when
+	lossRandomUntil uint64        // the loss was found random: ignore it until this round
 	priorCwnd       int
 	lastProbeRTT    time.Time
 	started         bool
@@ -265,10 +270,11 @@ func (b *bbr) OnAck(ev *AckEvent) {
 	congested := false
 	if roundStart && b.round.lost+b.round.delivered >= bbrLossMinSample*b.mds {
 		ended = b.round
-		b.round = bbrRound{}
+		b.round = bbrRound{start: now}
 		congested = b.congested(&ended)
 		if !congested {
 			b.relaxLowerBounds(ended.rounds)
+			b.checkPolicer(&ended, now)
 		}
 	}
 	if roundStart {
@@ -323,6 +329,48 @@ func (b *bbr) congested(r *bbrRound) bool {
 	}
 	min := b.minRTT.get()
 	return min > 0 && r.rttN > 0 && r.rttSum/time.Duration(r.rttN) > min+min/4+time.Millisecond
+}
+
+// lossy reports whether a sample lost at least bbrLossThresh of its data.
+func (b *bbr) lossy(r *bbrRound) bool {
+	total := r.lost + r.delivered
+	return total > 0 && r.lost >= bbrLossMinPackets*b.mds && r.lost*100/total >= bbrLossThresh
+}
+
+// bbrLossRandomRounds is how long loss found random is not tested again (see checkPolicer).
+const bbrLossRandomRounds = 32
+
+// checkPolicer looks for a policer in a judged sample that was not congested (draft-ietf-ccwg-bbr
+// §5.5.10 and BBRv1's long-term bandwidth have the same aim). A policer drops what exceeds its
+// rate and builds no queue, so neither a standing queue nor the loss rule sees it until a fifth
+// of a sample is lost; cruising a few percent above the policed rate (an estimate raised by the
+// token bucket's bursts, a window that allows a little more) loses that excess all along.
+// Random loss looks the same in one sample. So the test is an experiment: a lossy sample while
+// cruising bounds the estimate by what the sample delivered (bwQueue, the flow's rate as the
+// path gives it). If the next sample sent under that bound is clean, the excess was dropped by a
+// limit: the bound stays, growing a datagram per round while the samples stay clean
+// (growBwQueue). If it is lossy again, the loss is random: the bound goes, and the next
+// bbrLossRandomRounds ignore loss.
+func (b *bbr) checkPolicer(r *bbrRound, now time.Time) {
+	if b.mode != bbrProbeBWCruise && b.mode != bbrProbeBWDown {
+		b.lossBound = false
+		return
+	}
+	b.lastLossy = b.lossy(r)
+	switch {
+	case b.lossBound && r.start.Before(b.lossBoundAt.Add(b.minRTT.get())):
+		// The sample began before the bound took effect: what it lost was sent above it.
+	case !b.lastLossy:
+		b.lossBound = false
+	case b.lossBound:
+		b.bwQueue, b.lossBound, b.lossRandomUntil = 0, false, b.roundCount+bbrLossRandomRounds
+	case b.roundCount >= b.lossRandomUntil && !r.start.IsZero() && now.After(r.start):
+		rate := bytesPerSecond(uint64(r.delivered), now.Sub(r.start))
+		if b.bwQueue == 0 || rate < b.bwQueue {
+			b.bwQueue = max(rate, 1)
+		}
+		b.lossBound, b.lossBoundAt = true, now
+	}
 }
 
 // onCongestion lowers the bounds once for a congested round (§5.5.10.3): inflight_hi to what was
@@ -561,7 +609,7 @@ func (b *bbr) setDrainGain() {
 // relaxLowerBounds does bw_lo: the measured rate may have been low (a round the pipe was not
 // full), and only a queue tells when it reached the bottleneck's.
 func (b *bbr) growBwQueue() {
-	if b.bwQueue == 0 {
+	if b.bwQueue == 0 || b.lastLossy {
 		return
 	}
 	if rtt := b.minRTT.get(); rtt > 0 {
@@ -666,6 +714,7 @@ func (b *bbr) enterProbeBW(m bbrMode, now time.Time) {
 		return
 	}
 	b.drainRound, b.drainEnd, b.notOursUntil, b.bwQueue, b.drainGain = 0, 0, 0, 0, 0
+	b.lossBound = false
 	b.maxBw.advance()
 	if !now.IsZero() {
 		b.cycleStart = now
