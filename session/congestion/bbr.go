@@ -401,17 +401,20 @@ func (b *bbr) onCongestion(r *bbrRound) {
 	// the lower of the bound and what the flow actually delivered, a multiplicative decrease
 	// like CUBIC's: a queue shared with a loss-based flow then overflows for both, and both
 	// yield. (With BBRv3's max(delivered, β·bound) a flow holding most of the link keeps it.)
-	// Random loss never gets here.
+	// Random loss never gets here. Neither bound falls below half of what it was in one
+	// sample: a burst that loses most of a round (a probe from an estimate a route change
+	// inflated with reordered ACKs) delivers next to nothing, and a bound of 0.7 times that
+	// left the flow at 1% of the link for seconds, regrowing a datagram per round.
 	bw := b.bw()
 	if r.maxRate > 0 {
 		bw = min(bw, r.maxRate)
 	}
-	b.bwLo = max(bw*bbrBeta/100, 1)
+	b.bwLo = max(bw*bbrBeta/100, b.bw()/2, 1)
 	inflight := b.cwnd
 	if r.delivered > 0 {
 		inflight = min(inflight, r.delivered/max(r.rounds, 1))
 	}
-	b.inflightLo = max(inflight*bbrBeta/100, b.minCwnd)
+	b.inflightLo = max(inflight*bbrBeta/100, b.cwnd/2, b.minCwnd)
 }
 
 // relaxLowerBounds lets the lower bounds grow back by one datagram per round trip of samples
