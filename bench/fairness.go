@@ -46,50 +46,20 @@ type Fairness struct {
 // from warmup after b started until dur after a started.
 func MeasureFairness(ctx context.Context, a, b Contender, cond Condition, seed int64, dur, offset, warmup time.Duration) (Fairness, error) {
 	res := Fairness{A: a.Name(), B: b.Name()}
-	up, err := ImpairConfig(cond.Up, seed)
-	if err != nil {
-		return res, err
-	}
-	down, err := ImpairConfig(cond.Down, seed+1)
-	if err != nil {
-		return res, err
-	}
 	flows := []Contender{a, b}
-	var targets []string
 	var sinks []*streamSink
-	var lns []Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	for _, c := range flows {
-		if !c.Reliable() || c.Network() != "udp" {
-			return res, fmt.Errorf("%s: fairness needs a reliable UDP contender", c.Name())
-		}
-		ln, err := c.Listen("127.0.0.1:0")
-		if err != nil {
-			return res, err
-		}
-		lns = append(lns, ln)
+	var handlers []func(net.Conn)
+	for range flows {
 		sink := &streamSink{done: make(chan struct{})}
 		sinks = append(sinks, sink)
-		go func() {
-			conn, err := ln.Accept()
-			if err != nil {
-				close(sink.done)
-				return
-			}
-			defer conn.Close()
-			sink.run(conn)
-		}()
-		targets = append(targets, ln.Addr().String())
+		handlers = append(handlers, sink.run)
 	}
-	r, err := newSharedRelay(up, down, targets)
+	sp, err := openSharedPath(flows, cond, seed, handlers)
 	if err != nil {
 		return res, err
 	}
-	defer r.Close()
+	defer sp.Close()
+	r := sp.relay
 
 	start := time.Now()
 	stop := make(chan struct{})
@@ -105,7 +75,7 @@ func MeasureFairness(ctx context.Context, a, b Contender, cond Condition, seed i
 		}
 		conns = nil
 	}
-	for i, c := range flows {
+	for i := range flows {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -116,7 +86,7 @@ func MeasureFairness(ctx context.Context, a, b Contender, cond Condition, seed i
 					return
 				}
 			}
-			conn, err := c.Dial(ctx, r.fronts[i].LocalAddr().String())
+			conn, err := sp.dial(ctx, i)
 			if err != nil {
 				errs[i] = err
 				return
@@ -124,19 +94,7 @@ func MeasureFairness(ctx context.Context, a, b Contender, cond Condition, seed i
 			connMu.Lock()
 			conns = append(conns, conn)
 			connMu.Unlock()
-			buf := make([]byte, bulkFrame)
-			for seq := uint64(0); ; seq++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				binary.BigEndian.PutUint64(buf[1:9], seq)
-				buf[len(buf)-1] = byte(seq)
-				if _, err := conn.Write(buf); err != nil {
-					return
-				}
-			}
+			writeBulk(conn, stop)
 		}()
 	}
 	from := start.Add(offset + warmup)
@@ -172,6 +130,99 @@ func MeasureFairness(ctx context.Context, a, b Contender, cond Condition, seed i
 		res.Utilisation = float64(total) * 8 / end.Sub(from).Seconds() / float64(rate)
 	}
 	return res, nil
+}
+
+// writeBulk writes bulk frames (see streamSink) to conn until stop is closed or a Write fails.
+func writeBulk(conn net.Conn, stop <-chan struct{}) {
+	buf := make([]byte, bulkFrame)
+	for seq := uint64(0); ; seq++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		binary.BigEndian.PutUint64(buf[1:9], seq)
+		buf[len(buf)-1] = byte(seq)
+		if _, err := conn.Write(buf); err != nil {
+			return
+		}
+	}
+}
+
+// sharedPath is the set-up of a measurement of several flows through one bottleneck: each
+// flow's contender listens, the first conn each listener accepts runs that flow's handler, and
+// one sharedRelay carries all the flows through the same pair of links.
+type sharedPath struct {
+	flows []Contender
+	lns   []Listener
+	relay *sharedRelay
+}
+
+// openSharedPath starts flows' listeners (reliable UDP contenders only: the relay forwards
+// datagrams) and the relay in front of them, with cond's links seeded from seed.
+func openSharedPath(flows []Contender, cond Condition, seed int64, handlers []func(net.Conn)) (*sharedPath, error) {
+	up, err := ImpairConfig(cond.Up, seed)
+	if err != nil {
+		return nil, err
+	}
+	down, err := ImpairConfig(cond.Down, seed+1)
+	if err != nil {
+		return nil, err
+	}
+	sp := &sharedPath{flows: flows}
+	var targets []string
+	for i, c := range flows {
+		if ok, why := sharedApplicable(c, cond); !ok {
+			sp.Close()
+			return nil, fmt.Errorf("%s: %s", c.Name(), why)
+		}
+		ln, err := c.Listen("127.0.0.1:0")
+		if err != nil {
+			sp.Close()
+			return nil, err
+		}
+		sp.lns = append(sp.lns, ln)
+		handler := handlers[i]
+		go func() {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			handler(conn)
+		}()
+		targets = append(targets, ln.Addr().String())
+	}
+	r, err := newSharedRelay(up, down, targets)
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
+	sp.relay = r
+	return sp, nil
+}
+
+// sharedApplicable reports whether contender c can be measured through a sharedRelay on cond.
+func sharedApplicable(c Contender, cond Condition) (bool, string) {
+	if !c.Reliable() || c.Network() != "udp" {
+		return false, "n/a: needs a reliable UDP contender (the shared relay forwards datagrams of reliable flows)"
+	}
+	return cond.ApplicableTo(c.Network())
+}
+
+// dial connects flow i through the relay.
+func (sp *sharedPath) dial(ctx context.Context, i int) (net.Conn, error) {
+	return sp.flows[i].Dial(ctx, sp.relay.fronts[i].LocalAddr().String())
+}
+
+// Close stops the relay and the listeners.
+func (sp *sharedPath) Close() {
+	if sp.relay != nil {
+		sp.relay.Close()
+	}
+	for _, ln := range sp.lns {
+		ln.Close()
+	}
 }
 
 // sharedRelay forwards several flows, each from its own front socket to its own target, through

@@ -147,6 +147,9 @@ func Markdown(r *Results, charts []string) string {
 		w("\n")
 		ratioTable(&b, r, lm.m, fmt.Sprintf("Latency ratios, %s, every contender", lm.title), "p50 of the contender ÷ p50 of the baseline, same repetition; < 1 is faster.")
 	}
+	if has(MetricLoadedPing) {
+		writeLoadedPing(&b, r)
+	}
 	if has(MetricHandshake) {
 		w("## Handshake: dial → first echoed byte, p50 / p99 ms\n\n")
 		w("`RTTs` is what the protocol needs before the client may send (plus one for the echo); `measured` is p50 on rtt20 ÷ 20 ms, which includes the echo and CPU time. The TCP relay terminates TCP and delays only the bytes, so TCP's own SYN round trip is not on the delayed path: add one RTT to tls13-tcp on impaired links for a real path.\n\n")

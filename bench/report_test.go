@@ -259,3 +259,22 @@ func TestSummaryTableAndFoldedRatios(t *testing.T) {
 	require.Contains(t, s, "<details><summary>Bulk one-way goodput")
 	require.Contains(t, s, "![throughput](bench/results/throughput.svg)")
 }
+
+// TestReportPingUnderLoad: the ping-under-load table has a column per rate-limited condition
+// only, shows loaded p50 / p99, the idle p50 and the link used, and n/a where it cannot apply.
+func TestReportPingUnderLoad(t *testing.T) {
+	bottleneck, err := bench.LookupCondition("rtt20-50mbit")
+	require.NoError(t, err)
+	r := synthetic()
+	r.Conditions = append(r.Conditions, bottleneck)
+	r.Metrics = append(r.Metrics, bench.MetricLoadedPing)
+	r.Cells = append(r.Cells,
+		&bench.Cell{Contender: "a", Condition: bottleneck.Name, Metric: bench.MetricLoadedPing, Status: "ok",
+			Median: &bench.Summary{P50: 23.5, P99: 30.25, IdleP50: 21, Utilisation: 0.953}},
+		&bench.Cell{Contender: "b", Condition: bottleneck.Name, Metric: bench.MetricLoadedPing, Status: "n/a"})
+	md := bench.Markdown(r, nil)
+	require.Contains(t, md, "## Ping under load")
+	require.Contains(t, md, "| contender | rtt20-50mbit |\n")
+	require.Contains(t, md, "| a | 23.5 / 30.2 (21.0), 95.3% |")
+	require.Contains(t, md, "| b | n/a |")
+}

@@ -20,17 +20,20 @@ type Metric string
 // only: they measure what an implementation costs in CPU and memory per
 // session, which a relay in the path would only blur.
 const (
-	MetricBulk       Metric = "bulk"
-	MetricRR64       Metric = "rr64"
-	MetricRR1K       Metric = "rr1k"
-	MetricHandshake  Metric = "handshake"
+	MetricBulk      Metric = "bulk"
+	MetricRR64      Metric = "rr64"
+	MetricRR1K      Metric = "rr1k"
+	MetricHandshake Metric = "handshake"
+	// MetricLoadedPing is rr64 while a bulk upload shares the bottleneck (LoadedPing); it
+	// applies to rate-limited conditions only.
+	MetricLoadedPing Metric = "pingload"
 	MetricIdle       Metric = "idle"
 	MetricRate       Metric = "hsrate"
 	MetricConcurrent Metric = "concurrent"
 )
 
 // AllMetrics lists every metric in run order.
-var AllMetrics = []Metric{MetricBulk, MetricRR64, MetricRR1K, MetricHandshake, MetricIdle, MetricRate, MetricConcurrent}
+var AllMetrics = []Metric{MetricBulk, MetricRR64, MetricRR1K, MetricHandshake, MetricLoadedPing, MetricIdle, MetricRate, MetricConcurrent}
 
 func (m Metric) scale() bool { return m == MetricIdle || m == MetricRate || m == MetricConcurrent }
 
@@ -113,6 +116,7 @@ type Rep struct {
 	Seconds    float64     `json:"wall_seconds"`
 	Bulk       *Bulk       `json:"bulk,omitempty"`
 	Latency    *Latency    `json:"latency,omitempty"`
+	Loaded     *LoadedPing `json:"loaded_ping,omitempty"`
 	Idle       *Idle       `json:"idle,omitempty"`
 	Rate       *Rate       `json:"rate,omitempty"`
 	Concurrent *Concurrent `json:"concurrent,omitempty"`
@@ -133,6 +137,10 @@ type Summary struct {
 	CPUPerRT float64 `json:"cpu_us_per_rt,omitempty"`
 	N        int     `json:"samples,omitempty"` // summed over repetitions
 	Lost     int     `json:"lost,omitempty"`    // summed over repetitions
+	// IdleP50 and Utilisation are a loaded ping's idle median and its upload's share of the
+	// bottleneck (P50 and P99 are then the ping's while loaded).
+	IdleP50     float64 `json:"idle_p50_ms,omitempty"`
+	Utilisation float64 `json:"utilisation,omitempty"`
 
 	IdleBytes      float64 `json:"idle_bytes_per_session,omitempty"`
 	IdleGoroutines float64 `json:"idle_goroutines_per_session,omitempty"`
@@ -279,7 +287,7 @@ func Run(ctx context.Context, opts Options) *Results {
 						continue
 					}
 					x := cell(c, cond, m)
-					if ok, why := cond.ApplicableTo(c.Network()); !ok {
+					if ok, why := applicable(c, cond, m); !ok {
 						x.Status, x.Note = "n/a", why
 						continue
 					}
@@ -304,6 +312,19 @@ func Run(ctx context.Context, opts Options) *Results {
 	return res
 }
 
+// applicable reports whether metric m can be measured for contender c on cond, and why not.
+func applicable(c Contender, cond Condition, m Metric) (bool, string) {
+	if m == MetricLoadedPing {
+		return loadedApplicable(c, cond)
+	}
+	return cond.ApplicableTo(c.Network())
+}
+
+// loadedTimes are a loaded ping's phases: alone on the path, the upload's warm-up, loaded.
+func loadedTimes(o Options) (idle, warmup, dur time.Duration) {
+	return min(o.LatencyDuration, time.Second), time.Second, o.BulkDuration
+}
+
 func timeoutFor(m Metric, o Options, cond Condition) time.Duration {
 	switch m {
 	case MetricBulk:
@@ -312,6 +333,9 @@ func timeoutFor(m Metric, o Options, cond Condition) time.Duration {
 		return o.LatencyDuration + 15*time.Second
 	case MetricHandshake:
 		return o.HandshakeBudget + handshakeTimeout + 5*time.Second
+	case MetricLoadedPing:
+		idle, warmup, dur := loadedTimes(o)
+		return idle + warmup + dur + 20*time.Second
 	case MetricIdle:
 		return 60 * time.Second
 	case MetricRate:
@@ -375,6 +399,11 @@ func measure(ctx context.Context, c Contender, cond Condition, m Metric, seed in
 		var l Latency
 		l, err = MeasureHandshake(ctx, c, cond, seed, o.Handshakes, o.HandshakeBudget)
 		r.Latency = &l
+	case MetricLoadedPing:
+		var l LoadedPing
+		idle, warmup, dur := loadedTimes(o)
+		l, err = MeasureLoadedPing(ctx, c, cond, seed, idle, warmup, dur)
+		r.Loaded = &l
 	case MetricIdle:
 		var i Idle
 		i, err = MeasureIdle(ctx, c, o.IdleSessions)
@@ -413,6 +442,8 @@ func describeRep(r Rep) string {
 		return fmt.Sprintf("%.1f MB/s, delivered %.1f%% (drained %v in %.1fs), %.1f CPU s/GB (%.1fs)", r.Bulk.MBps, 100*r.Bulk.Fraction, r.Bulk.Drained, r.Bulk.DrainSeconds, r.Bulk.CPUPerGB, r.Seconds)
 	case r.Latency != nil:
 		return fmt.Sprintf("p50 %.3f p99 %.3f p99.9 %.3f ms, %.1f CPU µs/rt, n=%d lost=%d (%.1fs)", r.Latency.P50, r.Latency.P99, r.Latency.P999, r.Latency.CPUPerRT, r.Latency.N, r.Latency.Lost, r.Seconds)
+	case r.Loaded != nil:
+		return fmt.Sprintf("ping idle p50 %.2f, loaded p50 %.2f p99 %.2f ms (n=%d), upload %.2f MB/s = %.1f%% of the link (%.1fs)", r.Loaded.Idle.P50, r.Loaded.Loaded.P50, r.Loaded.Loaded.P99, r.Loaded.Loaded.N, r.Loaded.MBps, 100*r.Loaded.Utilisation, r.Seconds)
 	case r.Idle != nil:
 		return fmt.Sprintf("%.1f KiB/session, %.1f goroutines (%.1fs)", r.Idle.BytesPerSession/1024, r.Idle.GoroutinesPerSession, r.Seconds)
 	case r.Rate != nil:
@@ -481,6 +512,15 @@ func finishCell(x *Cell) {
 			s.N += r.Latency.N
 			s.Lost += r.Latency.Lost
 		}
+	case ok[0].Loaded != nil:
+		s.P50 = med(func(r Rep) float64 { return r.Loaded.Loaded.P50 })
+		s.P99 = med(func(r Rep) float64 { return r.Loaded.Loaded.P99 })
+		s.IdleP50 = med(func(r Rep) float64 { return r.Loaded.Idle.P50 })
+		s.Utilisation = med(func(r Rep) float64 { return r.Loaded.Utilisation })
+		s.MBps = med(func(r Rep) float64 { return r.Loaded.MBps })
+		for _, r := range ok {
+			s.N += r.Loaded.Loaded.N
+		}
 	case ok[0].Idle != nil:
 		s.IdleBytes = med(func(r Rep) float64 { return r.Idle.BytesPerSession })
 		s.IdleGoroutines = med(func(r Rep) float64 { return r.Idle.GoroutinesPerSession })
@@ -513,6 +553,8 @@ func headline(m Metric, r Rep) (float64, bool) {
 		return r.Bulk.MBps, r.Bulk.MBps > 0
 	case r.Latency != nil:
 		return r.Latency.P50, r.Latency.N > 0 && r.Latency.P50 > 0
+	case r.Loaded != nil:
+		return r.Loaded.Loaded.P50, r.Loaded.Loaded.N > 0 && r.Loaded.Loaded.P50 > 0
 	case r.Rate != nil:
 		return r.Rate.Sequential, r.Rate.Sequential > 0
 	case r.Idle != nil:

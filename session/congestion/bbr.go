@@ -101,9 +101,10 @@ type bbrRound struct {
 	rttSum          time.Duration
 	rttN            int
 	maxRate         uint64
-	appLimited      bool // some sample in the round was app-limited
-	peakInFlight    int  // the largest TxInFlight of an acknowledged packet
-	rounds          int  // round trips counted in
+	appLimited      bool      // some sample in the round was app-limited
+	peakInFlight    int       // the largest TxInFlight of an acknowledged packet
+	rounds          int       // round trips counted in
+	start           time.Time // when the first of them started
 }
 
 // bbr is a model-based controller after BBR (draft-ietf-ccwg-bbr, BBRv3): it estimates the path's
@@ -148,9 +149,26 @@ type bbr struct {
 	probeRTTDone     time.Time     // when ProbeRTT may end, zero until its window is reached
 	probeRTTRoundEnd uint64        // ProbeRTT also lasts at least until this round
 	probeRTTMin      time.Duration // the smallest RTT sample seen in this ProbeRTT
-	priorCwnd        int
-	lastProbeRTT     time.Time
-	started          bool
+	roundMinRTT      time.Duration // the smallest RTT sample of the current round, 0 = none yet
+	lastRoundMinRTT  time.Duration // and of the round before it
+	recentMinRTT     minSlots      // the smallest of the last 8 to 16 rounds' minima
+
+	// Standing queues in ProbeBW (see queueStanding).
+	cruiseStart     time.Time     // when Cruise started
+	cruiseDelivered uint64        // the delivered count then
+	bwQueue         uint64        // the bandwidth bound a standing queue or a policer set in this cycle; 0 = none
+	drainRound      uint64        // roundCount when Cruise went Down for a standing queue; 0 = not draining one
+	drainRTT        time.Duration // the last round's minimum RTT then
+	drainEnd        uint64        // roundCount when the last such drain ended
+	drainGain       int           // Down's pacing gain for that drain
+	notOursUntil    uint64        // a drain did not shrink the queue: another flow keeps it; ignore it until this round
+	lastLossy       bool          // the last judged sample lost at least bbrLossThresh (see checkPolicer)
+	lossBound       bool          // a lossy sample set bwQueue from its delivery rate, not yet judged
+	lossBoundAt     time.Time     // when
+	lossRandomUntil uint64        // the loss was found random: ignore it until this round
+	priorCwnd       int
+	lastProbeRTT    time.Time
+	started         bool
 }
 
 var _ Controller = (*bbr)(nil)
@@ -184,6 +202,11 @@ func (b *bbr) bw() uint64 {
 	bw := b.maxBw.get()
 	if b.bwLo != 0 && !b.probing() {
 		bw = min(bw, b.bwLo)
+	}
+	if b.bwQueue != 0 {
+		// Also while probing: Up's quarter more is of the rate measured at the bottleneck,
+		// not of a maximum of samples that ran above it, and the queue it builds no deeper.
+		bw = min(bw, b.bwQueue)
 	}
 	return bw
 }
@@ -220,8 +243,13 @@ func (b *bbr) OnAck(ev *AckEvent) {
 			b.nextRoundDelivered = rs.TotalDelivered
 			b.roundCount++
 			roundStart = true
+			b.lastRoundMinRTT, b.roundMinRTT = b.roundMinRTT, 0
+			b.recentMinRTT.add(b.lastRoundMinRTT, b.roundCount%bbrRecentRounds == 0)
 		}
 		if rs.RTT > 0 {
+			if b.roundMinRTT == 0 || rs.RTT < b.roundMinRTT {
+				b.roundMinRTT = rs.RTT
+			}
 			// ProbeRTT is due 5 s after min_rtt last changed (BBRUpdateMinRTT takes a sample below
 			// probe_rtt_min_delay, not one equal to it). A sample that merely matches the
 			// minimum keeps the filter's window fresh but must not postpone ProbeRTT: on a
@@ -242,10 +270,11 @@ func (b *bbr) OnAck(ev *AckEvent) {
 	congested := false
 	if roundStart && b.round.lost+b.round.delivered >= bbrLossMinSample*b.mds {
 		ended = b.round
-		b.round = bbrRound{}
+		b.round = bbrRound{start: now}
 		congested = b.congested(&ended)
 		if !congested {
 			b.relaxLowerBounds(ended.rounds)
+			b.checkPolicer(&ended, now)
 		}
 	}
 	if roundStart {
@@ -302,6 +331,48 @@ func (b *bbr) congested(r *bbrRound) bool {
 	return min > 0 && r.rttN > 0 && r.rttSum/time.Duration(r.rttN) > min+min/4+time.Millisecond
 }
 
+// lossy reports whether a sample lost at least bbrLossThresh of its data.
+func (b *bbr) lossy(r *bbrRound) bool {
+	total := r.lost + r.delivered
+	return total > 0 && r.lost >= bbrLossMinPackets*b.mds && r.lost*100/total >= bbrLossThresh
+}
+
+// bbrLossRandomRounds is how long loss found random is not tested again (see checkPolicer).
+const bbrLossRandomRounds = 32
+
+// checkPolicer looks for a policer in a judged sample that was not congested (draft-ietf-ccwg-bbr
+// §5.5.10 and BBRv1's long-term bandwidth have the same aim). A policer drops what exceeds its
+// rate and builds no queue, so neither a standing queue nor the loss rule sees it until a fifth
+// of a sample is lost; cruising a few percent above the policed rate (an estimate raised by the
+// token bucket's bursts, a window that allows a little more) loses that excess all along.
+// Random loss looks the same in one sample. So the test is an experiment: a lossy sample while
+// cruising bounds the estimate by what the sample delivered (bwQueue, the flow's rate as the
+// path gives it). If the next sample sent under that bound is clean, the excess was dropped by a
+// limit: the bound stays, growing a datagram per round while the samples stay clean
+// (growBwQueue). If it is lossy again, the loss is random: the bound goes, and the next
+// bbrLossRandomRounds ignore loss.
+func (b *bbr) checkPolicer(r *bbrRound, now time.Time) {
+	if b.mode != bbrProbeBWCruise && b.mode != bbrProbeBWDown {
+		b.lossBound = false
+		return
+	}
+	b.lastLossy = b.lossy(r)
+	switch {
+	case b.lossBound && r.start.Before(b.lossBoundAt.Add(b.minRTT.get())):
+		// The sample began before the bound took effect: what it lost was sent above it.
+	case !b.lastLossy:
+		b.lossBound = false
+	case b.lossBound:
+		b.bwQueue, b.lossBound, b.lossRandomUntil = 0, false, b.roundCount+bbrLossRandomRounds
+	case b.roundCount >= b.lossRandomUntil && !r.start.IsZero() && now.After(r.start):
+		rate := bytesPerSecond(uint64(r.delivered), now.Sub(r.start))
+		if b.bwQueue == 0 || rate < b.bwQueue {
+			b.bwQueue = max(rate, 1)
+		}
+		b.lossBound, b.lossBoundAt = true, now
+	}
+}
+
 // onCongestion lowers the bounds once for a congested round (§5.5.10.3): inflight_hi to what was
 // in flight when probing went too far, bw_lo and inflight_lo by β per congested round. Startup
 // ends: the pipe is full.
@@ -330,17 +401,20 @@ func (b *bbr) onCongestion(r *bbrRound) {
 	// the lower of the bound and what the flow actually delivered, a multiplicative decrease
 	// like CUBIC's: a queue shared with a loss-based flow then overflows for both, and both
 	// yield. (With BBRv3's max(delivered, β·bound) a flow holding most of the link keeps it.)
-	// Random loss never gets here.
+	// Random loss never gets here. Neither bound falls below half of what it was in one
+	// sample: a burst that loses most of a round (a probe from an estimate a route change
+	// inflated with reordered ACKs) delivers next to nothing, and a bound of 0.7 times that
+	// left the flow at 1% of the link for seconds, regrowing a datagram per round.
 	bw := b.bw()
 	if r.maxRate > 0 {
 		bw = min(bw, r.maxRate)
 	}
-	b.bwLo = max(bw*bbrBeta/100, 1)
+	b.bwLo = max(bw*bbrBeta/100, b.bw()/2, 1)
 	inflight := b.cwnd
 	if r.delivered > 0 {
 		inflight = min(inflight, r.delivered/max(r.rounds, 1))
 	}
-	b.inflightLo = max(inflight*bbrBeta/100, b.minCwnd)
+	b.inflightLo = max(inflight*bbrBeta/100, b.cwnd/2, b.minCwnd)
 }
 
 // relaxLowerBounds lets the lower bounds grow back by one datagram per round trip of samples
@@ -396,14 +470,43 @@ func (b *bbr) updateMode(ev *AckEvent, roundStart bool) {
 			b.enterProbeBW(bbrProbeBWDown, now)
 		}
 	case bbrProbeBWDown:
-		if b.timeToProbe(now) {
+		switch {
+		case b.drainRound != 0:
+			// A standing queue's drain lasts one round (see drainStandingQueue).
+			if roundStart && b.roundCount > b.drainRound {
+				b.drainRound, b.drainEnd = 0, b.roundCount
+				b.enterCruise()
+			}
+		case b.timeToProbe(now):
 			b.enterRefill()
-		} else if ev.BytesInFlight <= b.cruiseTarget() {
-			b.mode = bbrProbeBWCruise
+		case ev.BytesInFlight <= b.cruiseTarget():
+			b.enterCruise()
+		case roundStart && b.roundCount > b.phaseRound:
+			// The estimate may be too high for the window to fall to its BDP: a round
+			// that found the queue gone ends Down as well, and until then Down drains
+			// what the last round measured.
+			if !b.queueStanding() {
+				b.enterCruise()
+			} else {
+				b.setDrainGain()
+			}
 		}
 	case bbrProbeBWCruise:
-		if b.timeToProbe(now) {
+		// A probe starts from an empty queue: one standing now is drained first, or Up would
+		// pile its quarter of a BDP on top of it.
+		standing := b.roundCount >= b.notOursUntil && b.queueStanding()
+		switch {
+		case b.timeToProbe(now) && !standing:
 			b.enterRefill()
+		case !roundStart:
+		case b.roundCount == b.phaseRound+1:
+			// What Cruise delivers is measured from its second round: the first still
+			// carries what Down's lower rate left the pipe short of.
+			b.cruiseStart, b.cruiseDelivered = now, ev.Sample.TotalDelivered
+		case standing:
+			b.drainStandingQueue(ev)
+		default:
+			b.growBwQueue()
 		}
 	case bbrProbeBWRefill:
 		// §5.3.3.4: one round at the estimated rate, so Up's extra is not lost in a queue that
@@ -427,11 +530,140 @@ func (b *bbr) updateMode(ev *AckEvent, roundStart bool) {
 		return
 	}
 	if b.mode != bbrStartup && now.Sub(b.lastProbeRTT) > bbrProbeRTTAfter {
+		if b.rttStillMin() {
+			b.lastProbeRTT = now
+			return
+		}
 		b.priorCwnd = max(b.priorCwnd, b.cwnd)
 		b.mode = bbrProbeRTT
 		b.probeRTTDone = time.Time{}
 		b.probeRTTMin = 0
 	}
+}
+
+// queueStanding reports whether the last round found a queue standing at the bottleneck: even
+// its smallest RTT sample exceeded min_rtt by more than 1/bbrSimilarRTT. Cruising at 0.99 of the
+// estimate should leave none; one stands when the estimate runs above the bottleneck's rate
+// (the maximum of noisy delivery-rate samples — a real host's timers and ACK batching make
+// them scatter by several percent), and cruise would then keep a queue of everything the
+// window allows (up to half a BDP) for the whole cycle: the ping of every flow sharing the
+// bottleneck pays for it. Down drains it in a round or two.
+func (b *bbr) queueStanding() bool {
+	min := b.minRTT.get()
+	return b.lastRoundMinRTT > 0 && min > 0 && b.lastRoundMinRTT > min+min/bbrSimilarRTT
+}
+
+// A queue that stands again within bbrDrainWindow rounds of a drain, not halved, is another
+// flow's; it is ignored for bbrNotOursRounds (see drainStandingQueue).
+const (
+	bbrDrainWindow   = 3
+	bbrNotOursRounds = 8
+)
+
+// enterCruise starts Cruise.
+func (b *bbr) enterCruise() {
+	b.mode = bbrProbeBWCruise
+	b.drainGain = 0
+	b.phaseRound = b.roundCount
+}
+
+// drainStandingQueue answers a standing queue found while cruising: the bandwidth estimate is
+// above what the bottleneck gives this flow. What Cruise delivered while the queue built, over
+// its rounds (a single round's rate scatters as much as the samples do), is the flow's real
+// rate: it bounds the estimate until the next cycle probes again (bwQueue), and Down drains the
+// queue for one round at min_rtt/RTT — what empties the queue the last round measured — in the
+// same cycle, keeping its probing schedule.
+//
+// A queue this flow built is gone after that, and with bwQueue the flow's rate it stays so for
+// a while. One that stands again at once, not even halved, is another flow's (a loss-based one
+// fills the queue whatever this flow does): yielding to it round after round would starve this
+// flow, so it is ignored for bbrNotOursRounds, and the loss rule answers it when it overflows.
+func (b *bbr) drainStandingQueue(ev *AckEvent) {
+	if min := b.minRTT.get(); b.drainEnd != 0 && b.roundCount <= b.drainEnd+bbrDrainWindow &&
+		b.lastRoundMinRTT-min > (b.drainRTT-min)*3/4 {
+		b.notOursUntil = b.roundCount + bbrNotOursRounds
+		return
+	}
+	if d := ev.Now.Sub(b.cruiseStart); d > 0 && ev.Sample.TotalDelivered > b.cruiseDelivered {
+		rate := bytesPerSecond(ev.Sample.TotalDelivered-b.cruiseDelivered, d)
+		if b.bwQueue == 0 || rate < b.bwQueue {
+			b.bwQueue = max(rate, 1)
+		}
+	}
+	b.mode = bbrProbeBWDown
+	b.phaseRound = b.roundCount
+	b.drainRound = b.roundCount
+	b.drainRTT = b.lastRoundMinRTT
+	b.setDrainGain()
+}
+
+// setDrainGain sets Down's pacing gain from the queue the last round measured: Down's 0.9 of an
+// estimate a few percent too high drains little per round, while pacing at min_rtt/RTT of the
+// estimate empties that queue in about a round. Never above 0.9, nor below ProbeRTT's 0.5.
+func (b *bbr) setDrainGain() {
+	b.drainGain = 0
+	if rtt := b.minRTT.get(); rtt > 0 && b.lastRoundMinRTT > rtt {
+		g := int(int64(bbrCruiseGain) * int64(rtt) / int64(b.lastRoundMinRTT))
+		b.drainGain = min(max(g, bbrProbeRTTGain), bbrDownGain)
+	}
+}
+
+// growBwQueue raises bwQueue by a datagram per round trip while no queue stands, as
+// relaxLowerBounds does bw_lo: the measured rate may have been low (a round the pipe was not
+// full), and only a queue tells when it reached the bottleneck's.
+func (b *bbr) growBwQueue() {
+	if b.bwQueue == 0 || b.lastLossy {
+		return
+	}
+	if rtt := b.minRTT.get(); rtt > 0 {
+		b.bwQueue += bytesPerSecond(uint64(b.mds), rtt)
+	}
+	if b.bwQueue >= b.maxBw.get() {
+		b.bwQueue = 0
+	}
+}
+
+// bbrSimilarRTT: a round whose smallest RTT sample is within an eighth of min_rtt found the queue
+// (nearly) empty, as ProbeRTT would (Chromium's BBR sender skips ProbeRTT alike,
+// kSimilarMinRttThreshold 1.125).
+const bbrSimilarRTT = 8
+
+// bbrRecentRounds is the period of recentMinRTT's slots.
+const bbrRecentRounds = 8
+
+// rttStillMin reports whether the recent rounds measured what ProbeRTT would: an RTT within
+// 1/bbrSimilarRTT of min_rtt, that is a queue drained (Cruise drains its standing queues every
+// few rounds). ProbeRTT then would only halve the window for 200 ms and a round — 2% of the
+// link every 5 s — to learn nothing new. A route change that raised the RTT, or a queue kept
+// standing (by another flow, or by several flows' probes), fails the test, and ProbeRTT runs as
+// before.
+func (b *bbr) rttStillMin() bool {
+	min, recent := b.minRTT.get(), b.recentMinRTT.get()
+	return recent > 0 && min > 0 && recent <= min+min/bbrSimilarRTT
+}
+
+// minSlots is a minimum over the current and the previous period (as maxFilter is a maximum).
+type minSlots struct{ slot [2]time.Duration }
+
+// add adds v (ignored if 0), starting a new period first if next.
+func (m *minSlots) add(v time.Duration, next bool) {
+	if next {
+		m.slot[0], m.slot[1] = m.slot[1], 0
+	}
+	if v > 0 && (m.slot[1] == 0 || v < m.slot[1]) {
+		m.slot[1] = v
+	}
+}
+
+// get returns the minimum over both periods, 0 if none.
+func (m *minSlots) get() time.Duration {
+	switch {
+	case m.slot[0] == 0:
+		return m.slot[1]
+	case m.slot[1] == 0:
+		return m.slot[0]
+	}
+	return min(m.slot[0], m.slot[1])
 }
 
 // updateProbeRTT holds the window at half the BDP until it is reached, then for bbrProbeRTTTime and
@@ -484,6 +716,8 @@ func (b *bbr) enterProbeBW(m bbrMode, now time.Time) {
 	if m != bbrProbeBWDown {
 		return
 	}
+	b.drainRound, b.drainEnd, b.notOursUntil, b.bwQueue, b.drainGain = 0, 0, 0, 0, 0
+	b.lossBound = false
 	b.maxBw.advance()
 	if !now.IsZero() {
 		b.cycleStart = now
@@ -528,6 +762,9 @@ func (b *bbr) pacingGain() int {
 	case bbrDrain:
 		return bbrDrainPacingGain
 	case bbrProbeBWDown:
+		if b.drainGain != 0 {
+			return b.drainGain
+		}
 		return bbrDownGain
 	case bbrProbeBWUp:
 		return bbrUpGain
@@ -542,7 +779,11 @@ func (b *bbr) setPacingRate(ev *AckEvent) {
 	if bw == 0 {
 		return
 	}
-	rate := min(bw, (1<<64-1)/400) * uint64(b.pacingGain()) / 100 * (100 - bbrPacingMargin) / 100
+	margin := uint64(bbrPacingMargin)
+	if bw == b.bwQueue {
+		margin = 0 // a rate measured at the bottleneck, not a maximum of samples
+	}
+	rate := min(bw, (1<<64-1)/400) * uint64(b.pacingGain()) / 100 * (100 - margin) / 100
 	if b.filledPipe || rate > b.pacing {
 		b.pacing = rate
 	}

@@ -94,3 +94,40 @@ func TestBBRKeepsTheQueueShort(t *testing.T) {
 	}
 	require.Greater(t, cr[0].MeanRTT, br[0].MeanRTT+5*time.Millisecond, "the test must tell a full queue from a short one")
 }
+
+// TestBBRStartupReachesThePathRate: issue 9 wants BBR's startup to reach the path's rate within
+// about 10 RTTs. A single upload through the 50 Mbit/s, 20 ms bottleneck: from the first
+// application data the server reads, the delivery rate over one RTT (20 ms) must reach 90% of
+// the link within 10 RTTs. Startup doubles the rate every round from the initial window (10
+// datagrams, an eighth of the BDP), so it needs about four.
+func TestBBRStartupReachesThePathRate(t *testing.T) {
+	const rtt = 20 * time.Millisecond
+	for seed := range int64(ccSeeds()) + 1 {
+		up, down := sharedBottleneck(seed)
+		s := FlowsScenario{Name: "startup", Up: up, Down: down, Limit: 60 * time.Second, Sample: time.Millisecond,
+			Flows: []Flow{{Config: withCC(congestion.NewBBR), ClientBytes: 4 << 20}}}
+		res, err := RunFlows(s, seed)
+		require.NoError(t, err)
+		got := func(k int) int { return res.Delivered[k][0] }
+		first := -1 // the first sample with application data read
+		for k := range res.Delivered {
+			if got(k) > simClientHello+simFinished {
+				first = k
+				break
+			}
+		}
+		require.GreaterOrEqual(t, first, 0)
+		per := int(rtt / s.Sample)
+		reached := -1
+		for k := first; k+per < len(res.Delivered); k++ {
+			if float64(got(k+per)-got(k)) >= 0.9*link50*rtt.Seconds() {
+				reached = k
+				break
+			}
+		}
+		require.GreaterOrEqual(t, reached, 0, "seed %d: never at 90%% of the link", seed)
+		rtts := float64(reached+per-first) * float64(s.Sample) / float64(rtt)
+		t.Logf("seed %d: 90%% of the link over the RTT ending %.1f RTTs after the first data", seed, rtts)
+		require.LessOrEqual(t, rtts, 10.0, "seed %d", seed)
+	}
+}

@@ -19,6 +19,18 @@ type Flow struct {
 	// AppRate, if positive, is how fast the client's application writes (bytes per second from
 	// its handshake's end): an app-limited sender. Zero writes as fast as the connection takes.
 	AppRate int
+	// Pings, if positive, makes the flow a ping instead of an upload (ClientBytes is ignored):
+	// once its handshake is done the client writes a PingSize-byte request (64 if zero), the
+	// server echoes it, and the client writes the next request when the echo is all read, Pings
+	// times — the bench's rr64, closed loop. FlowsResult.Pings records the round trips.
+	Pings    int
+	PingSize int
+}
+
+// Ping is one request/response of a ping flow: when the request was written (from the start of
+// the run) and how long its echo took to be read.
+type Ping struct {
+	At, RTT time.Duration
 }
 
 // FlowsScenario runs several connections through one shared path: every client's datagrams go
@@ -47,6 +59,8 @@ type FlowsResult struct {
 	Up, Down impair.LinkStats
 	// Delivered[k][i] is the bytes flow i's server had read at (k+1)·Sample.
 	Delivered [][]int
+	// Pings[i] are ping flow i's round trips, in order (nil for an upload).
+	Pings [][]Ping
 }
 
 // Share returns each flow's share of the bytes the flows delivered between from and to (rounded
@@ -76,6 +90,62 @@ type flowPair struct {
 	cid               [2]uint64 // client's and server's connection IDs
 	started, done     bool
 	appStart, appNext time.Time // an app-limited client: when it began writing, when it writes next
+	ping              *pinger   // nil for an upload
+}
+
+// pinger is a ping flow's application: the request outstanding and the round trips so far.
+type pinger struct {
+	size, count int
+	sentAt      time.Time // when the outstanding request was written; zero when none is
+	rtts        []Ping
+}
+
+// newPingFlow makes a ping flow's two ends: the server's stream after its handshake flight is
+// the client's requests, echoed.
+func newPingFlow(f Flow, rng *rand.Rand) *flowPair {
+	size := f.PingSize
+	if size <= 0 {
+		size = 64
+	}
+	hs := simClientHello + simFinished
+	p := &flowPair{ping: &pinger{size: size, count: f.Pings}}
+	p.ends[0] = &end{sent: make([]byte, hs+f.Pings*size), appPaced: true}
+	p.ends[1] = &end{sent: make([]byte, simServerFlight+f.Pings*size), appPaced: true}
+	rng.Read(p.ends[0].sent)
+	rng.Read(p.ends[1].sent[:simServerFlight])
+	copy(p.ends[1].sent[simServerFlight:], p.ends[0].sent[hs:])
+	return p
+}
+
+// pingStep runs a ping flow's applications after their appStep: the server echoes what it has
+// read, and the client, once the outstanding echo is all read, records its round trip and
+// writes the next request. Each writes in the same step, as an application woken by its read
+// would, so the round trips measure the path and not the simulation's steps.
+func (p *flowPair) pingStep(now, start time.Time, step func(k int) error) error {
+	client, server, pg := p.ends[0], p.ends[1], p.ping
+	hs := simClientHello + simFinished
+	if server.c.HandshakeComplete() {
+		if echo := min(len(server.sent), simServerFlight+max(len(server.in)-hs, 0)); echo > server.avail {
+			server.allow(echo)
+			if err := step(1); err != nil {
+				return err
+			}
+		}
+	}
+	if !client.c.HandshakeComplete() {
+		return nil
+	}
+	answered := max(len(client.in)-simServerFlight, 0) / pg.size
+	if !pg.sentAt.IsZero() && answered > len(pg.rtts) {
+		pg.rtts = append(pg.rtts, Ping{At: pg.sentAt.Sub(start), RTT: now.Sub(pg.sentAt)})
+		pg.sentAt = time.Time{}
+	}
+	if pg.sentAt.IsZero() && len(pg.rtts) < pg.count {
+		client.allow(hs + (len(pg.rtts)+1)*pg.size)
+		pg.sentAt = now
+		return step(0)
+	}
+	return nil
 }
 
 // RunFlows simulates s with the given seed. It fails if a flow does not deliver its bytes exactly
@@ -93,11 +163,18 @@ func RunFlows(s FlowsScenario, seed int64) (FlowsResult, error) {
 	pairs := make([]*flowPair, len(s.Flows))
 	byCID := map[uint64]*end{}
 	for i, f := range s.Flows {
-		p := &flowPair{cid: [2]uint64{rng.Uint64() | 1, rng.Uint64() | 1}}
-		p.ends[0] = &end{sent: make([]byte, simClientHello+simFinished+f.ClientBytes), appPaced: f.AppRate > 0}
-		p.ends[1] = &end{sent: make([]byte, simServerFlight)}
-		rng.Read(p.ends[0].sent)
-		rng.Read(p.ends[1].sent)
+		cid := [2]uint64{rng.Uint64() | 1, rng.Uint64() | 1}
+		var p *flowPair
+		if f.Pings > 0 {
+			p = newPingFlow(f, rng)
+		} else {
+			p = &flowPair{}
+			p.ends[0] = &end{sent: make([]byte, simClientHello+simFinished+f.ClientBytes), appPaced: f.AppRate > 0}
+			p.ends[1] = &end{sent: make([]byte, simServerFlight)}
+			rng.Read(p.ends[0].sent)
+			rng.Read(p.ends[1].sent)
+		}
+		p.cid = cid
 		pairs[i] = p
 	}
 	res.Done = make([]time.Duration, len(s.Flows))
@@ -164,13 +241,24 @@ func RunFlows(s FlowsScenario, seed int64) (FlowsResult, error) {
 					}
 				}
 			}
-			for k, e := range p.ends {
-				readErr, err := e.appStep(k == 0, now, packetKey[:], false, 16<<10, readBuf)
+			step := func(k int) error {
+				readErr, err := p.ends[k].appStep(k == 0, now, packetKey[:], false, 16<<10, readBuf)
 				if err == nil {
 					err = readErr
 				}
 				if err != nil {
-					return fail("flow %d end %d: %v", i, k, err)
+					return fmt.Errorf("flow %d end %d: %w", i, k, err)
+				}
+				return nil
+			}
+			for k := range p.ends {
+				if err := step(k); err != nil {
+					return fail("%v", err)
+				}
+			}
+			if p.ping != nil {
+				if err := p.pingStep(now, start, step); err != nil {
+					return fail("%v", err)
 				}
 			}
 			if !p.done && p.ends[1].eof {
@@ -269,6 +357,14 @@ func RunFlows(s FlowsScenario, seed int64) (FlowsResult, error) {
 		if !bytes.Equal(p.ends[0].sent, p.ends[1].in) {
 			return fail("flow %d: client→server stream differs: sent %d bytes, server read %d", i, len(p.ends[0].sent), len(p.ends[1].in))
 		}
+		var pings []Ping
+		if p.ping != nil {
+			if !bytes.Equal(p.ends[1].sent, p.ends[0].in) {
+				return fail("flow %d: server→client echo differs: sent %d bytes, client read %d", i, len(p.ends[1].sent), len(p.ends[0].in))
+			}
+			pings = p.ping.rtts
+		}
+		res.Pings = append(res.Pings, pings)
 	}
 	return res, nil
 }

@@ -42,7 +42,7 @@ func run() error {
 		reps        = flag.Int("n", 0, "repetitions of each measurement (default: 1 quick, 3 full)")
 		contenders  = flag.String("contenders", "", "comma-separated contenders, or \"all\" to include optional ones (default: every non-optional one)")
 		conditions  = flag.String("conditions", "", "comma-separated conditions, or \"all\" (default: every non-optional one)")
-		metrics     = flag.String("metrics", "", "comma-separated metrics: bulk, rr64, rr1k, handshake, idle, hsrate, concurrent (default: all)")
+		metrics     = flag.String("metrics", "", "comma-separated metrics: bulk, rr64, rr1k, handshake, pingload, idle, hsrate, concurrent (default: all)")
 		timeout     = flag.Duration("timeout", 0, "budget for the whole run; later measurements are reported as skipped (default: 5m quick, 90m full)")
 		bulk        = flag.Duration("bulk", 0, "sending time of each bulk transfer (default: preset)")
 		latency     = flag.Duration("latency", 0, "time of each request/response run (default: preset)")
