@@ -26,6 +26,9 @@ type endpoint struct {
 	conf     *Config // resolved defaults
 	recvPool *bufPool
 	sendPool *bufPool
+	// states recycles the *driverState of steps on this socket (lockSend): a connection holds
+	// one only while it steps or sends.
+	states sync.Pool
 
 	mu      sync.Mutex       // guards the fields below
 	conns   map[uint64]*Conn // by every connection ID a conn is known under

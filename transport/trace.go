@@ -46,9 +46,10 @@ func newTracer(conf *Config, info ConnInfo) Tracer {
 }
 
 // observe registers a new connection for ReadMetrics, installs its tracer in its core, if
-// there is one, and reports the start of the handshake. The driver calls it first thing, so a
-// connection that never runs (its registration failed) leaves nothing behind;
-// finishObserving, called by the driver last, undoes it. The core handles no datagram before.
+// there is one, and reports the start of the handshake. Dial and the listener call it once the
+// connection is registered and before its first step, so a connection that never runs (its
+// registration failed) leaves nothing behind; finishObserving, called by Conn.finish last,
+// undoes it. The core handles no datagram before.
 func (c *Conn) observe() {
 	registerConn(c)
 	now := time.Now()
