@@ -107,6 +107,7 @@ func newConn(ep *endpoint, core *session.Conn, network string, peer message, rem
 		writeDeadline: deadline.Make(),
 		sendSem:       make(chan struct{}, 1),
 	}
+	c.work.drive = c.drive
 	c.timer = time.AfterFunc(time.Hour, c.onTimer)
 	c.timer.Stop()
 	c.bio = &bio{c: c, closed: make(chan struct{})}

@@ -24,14 +24,17 @@ const (
 	workStop                // terminate: step once more and finish
 )
 
-// workState is a connection's worker state (bits above); the zero value is idle.
-type workState struct{ bits atomic.Uint32 }
+// workState is a connection's worker state (bits above), and its worker, Conn.drive.
+type workState struct {
+	bits  atomic.Uint32
+	drive func()
+}
 
 // kick tells the worker to step the core, with extra among workFired and workStop. It starts
 // the worker if none runs.
 func (c *Conn) kick(extra uint32) {
 	if c.work.want(extra) {
-		go c.drive()
+		go c.work.drive() // a func value bound once: a go statement on c.drive would allocate
 	}
 }
 
