@@ -292,7 +292,6 @@ func (c *Conn) close(app *session.ApplicationError) error {
 	if !first {
 		return c.opError("close", net.ErrClosed)
 	}
-	c.interruptRead()
 	c.readDeadline.Stop()
 	c.writeDeadline.Stop()
 
@@ -455,7 +454,6 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	}
 	c.readDeadline.Set(t)
 	c.writeDeadline.Set(t)
-	c.interruptRead() // a Read with a deadline waits the usual way
 	return nil
 }
 
@@ -465,7 +463,6 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 		return c.opError("set deadline", net.ErrClosed)
 	}
 	c.readDeadline.Set(t)
-	c.interruptRead()
 	return nil
 }
 
@@ -554,13 +551,9 @@ func (a *bio) Read(p []byte) (int, error) {
 		}
 		// Reading nothing may have released an ACK the core held for a reply (session.ackHold).
 		ackDue := c.core.AckDue()
-		own := c.handshakeDone
 		c.mu.Unlock()
 		if ackDue {
 			c.poke()
-		}
-		if own && c.readOwnSocket(a) {
-			continue
 		}
 		select {
 		case <-c.readable:
@@ -620,7 +613,6 @@ func (a *bio) Write(p []byte) (int, error) {
 
 func (a *bio) close() {
 	a.closeOnce.Do(func() { close(a.closed) })
-	a.c.interruptRead()
 }
 
 // Close is called by crypto/tls when a handshake's context is done; it unblocks Read. The

@@ -103,9 +103,6 @@ func dial(ctx context.Context, pc net.PacketConn, network string, peer message, 
 	ep.closing = true // the socket is this connection's: close it when the connection ends
 	ep.refuseFast = own && ep.sock.connected
 	ep.single = true
-	if own {
-		ep.enableOwnRead()
-	}
 	return dialOn(ctx, ep, network, peer, raddr, tc, cfg, ep.start)
 }
 

@@ -253,7 +253,6 @@ func (c *Conn) signal() {
 		default:
 		}
 	}
-	c.interruptRead() // a Read reading the socket itself is not waiting on readable
 }
 
 // poke tells the worker that the application changed something (wrote, read, closed).

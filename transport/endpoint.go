@@ -41,9 +41,6 @@ type endpoint struct {
 
 	// single: the endpoint is one dialled connection's, and ends with it. Set before start.
 	single bool
-	// own: the connection's Reads may read the socket themselves (ownread.go); nil for a
-	// socket shared by several connections or one the caller gave us. Set before start.
-	own *ownRead
 	// refuseFast: the socket is a connected UDP socket Dial opened for one connection, on which
 	// the kernel reports ICMP port unreachable as ECONNREFUSED. Set before start.
 	refuseFast bool
@@ -171,119 +168,73 @@ func (ep *endpoint) closeIfIdleLocked() {
 // fit a full inbound queue is dropped (counted on that connection), so one slow connection
 // cannot stall the others sharing the socket.
 func (ep *endpoint) readLoop() {
-	var rs *readState
-	if ep.own != nil {
-		rs = ep.own.rs // shared with Reads that take the socket over
-	} else {
-		rs = ep.newReadState()
-	}
-	for !ep.readOnce(rs) {
-		if ep.own != nil && ep.own.yield() {
-			return
-		}
-	}
-}
-
-// readState is what reading the socket keeps between batches: the batch's messages, of which
-// the first posted have receive buffers, and the run being handed to one connection. Whoever
-// reads the socket owns it: the reader goroutine, or a Read of a dialled connection (ownread.go).
-type readState struct {
-	ms     []message
-	posted int
-	run    []*packetBuf
-}
-
-func (ep *endpoint) newReadState() *readState {
+	defer close(ep.readerDone)
 	n := ep.batch
 	if !ep.sock.batch {
 		n = 1
 	}
-	rs := &readState{ms: make([]message, n), run: make([]*packetBuf, 0, n)}
-	rs.posted = postBuffers(ep.recvPool, rs.ms, min(n, readPostMin))
-	return rs
-}
-
-// readOnce reads one batch and hands its datagrams to their connections. It reports whether
-// reading has ended for good (the socket is closed or failed): then it has released rs and
-// closed readerDone.
-func (ep *endpoint) readOnce(rs *readState) (stopped bool) {
-	ms, run := rs.ms, rs.run
-	k, err := ep.readBatch(rs)
-	if err != nil {
-		if ep.readFailed(err) {
-			ep.stopReading(rs)
-			return true
+	ms := make([]message, n)
+	posted := postBuffers(ep.recvPool, ms, min(n, readPostMin)) // ms[:posted] have buffers
+	run := make([]*packetBuf, 0, n)
+	defer func() {
+		for i := range ms {
+			if ms[i].buf != nil {
+				ep.recvPool.put(ms[i].buf)
+			}
 		}
-		return false
-	}
-	if k > 0 && !ep.heard.Load() {
-		ep.heard.Store(true)
-	}
-	// Consecutive datagrams of a batch usually belong to one connection: look it up once.
-	var runConn *Conn
-	var runCID uint64
-	behind := false
-	for i := 0; i < k; i++ {
-		c, cid := ep.route(&ms[i], runConn, runCID)
-		if c != runConn && len(run) > 0 {
+		ep.sock.reader.release()
+	}()
+	for {
+		k, err := ep.sock.reader.readBatch(ms[:posted])
+		if err != nil {
+			if ep.readFailed(err) {
+				return
+			}
+			continue
+		}
+		if k > 0 && !ep.heard.Load() {
+			ep.heard.Store(true)
+		}
+		// Consecutive datagrams of a batch usually belong to one connection: look it up once.
+		var runConn *Conn
+		var runCID uint64
+		behind := false
+		for i := 0; i < k; i++ {
+			c, cid := ep.route(&ms[i], runConn, runCID)
+			if c != runConn && len(run) > 0 {
+				behind = ep.handOver(runConn, run) || behind
+				run = run[:0]
+			}
+			runConn, runCID = c, cid
+			if c != nil {
+				ms[i].buf.from, ms[i].buf.fromAddr = ms[i].ap, ms[i].addr
+				run = append(run, ms[i].buf)
+				ms[i].buf = nil
+			}
+		}
+		if len(run) > 0 {
 			behind = ep.handOver(runConn, run) || behind
 			run = run[:0]
 		}
-		runConn, runCID = c, cid
-		if c != nil {
-			ms[i].buf.from, ms[i].buf.fromAddr = ms[i].ap, ms[i].addr
-			run = append(run, ms[i].buf)
-			ms[i].buf = nil
+		// An Endpoint's listener may come after the reader started (Endpoint.Listen): read ln
+		// under mu, once per batch.
+		ep.mu.Lock()
+		ln := ep.ln
+		ep.mu.Unlock()
+		if ln != nil {
+			ln.flushAnswers()
+		}
+		posted = postBuffers(ep.recvPool, ms, nextPosted(k, posted, n))
+		if behind {
+			// A driver woken by a hand-over is queued to run next on this goroutine's P, and
+			// runs when the reader blocks: when the socket is empty. With a peer sending as
+			// fast as we read, that is not before the scheduler preempts the reader, up to
+			// 10 ms later, and a fast sender overflows the driver's queue in less. Give the P
+			// away: datagrams we do not read meanwhile wait in the socket's buffer (several
+			// MiB, Config.SocketBuffer) rather than being dropped from the driver's queue.
+			runtime.Gosched()
 		}
 	}
-	if len(run) > 0 {
-		behind = ep.handOver(runConn, run) || behind
-		run = run[:0]
-	}
-	rs.run = run
-	// An Endpoint's listener may come after the reader started (Endpoint.Listen): read ln
-	// under mu, once per batch.
-	ep.mu.Lock()
-	ln := ep.ln
-	ep.mu.Unlock()
-	if ln != nil {
-		ln.flushAnswers()
-	}
-	rs.posted = postBuffers(ep.recvPool, ms, nextPosted(k, rs.posted, len(ms)))
-	if behind {
-		// A worker started by a hand-over is queued to run next on this goroutine's P, and
-		// runs when the reader blocks: when the socket is empty. With a peer sending as
-		// fast as we read, that is not before the scheduler preempts the reader, up to
-		// 10 ms later, and a fast sender overflows the worker's queue in less. Give the P
-		// away: datagrams we do not read meanwhile wait in the socket's buffer (several
-		// MiB, Config.SocketBuffer) rather than being dropped from the worker's queue.
-		runtime.Gosched()
-	}
-	return false
-}
-
-// readBatch reads into rs's posted buffers. On a dialled connection's own socket, a Read may be
-// the reader, and then an interrupt (ownRead.interrupt) may cut the read short.
-func (ep *endpoint) readBatch(rs *readState) (int, error) {
-	if ep.own != nil {
-		return ep.own.readBatch(ep, rs)
-	}
-	return ep.sock.reader.readBatch(rs.ms[:rs.posted])
-}
-
-// stopReading releases rs once the socket is closed or failed, and says so (readerDone).
-func (ep *endpoint) stopReading(rs *readState) {
-	for i := range rs.ms {
-		if rs.ms[i].buf != nil {
-			ep.recvPool.put(rs.ms[i].buf)
-			rs.ms[i].buf = nil
-		}
-	}
-	ep.sock.reader.release()
-	if ep.own != nil {
-		ep.own.stop()
-	}
-	close(ep.readerDone)
 }
 
 // readPostMin is the number of receive buffers a reader keeps posted while its socket is

@@ -105,7 +105,6 @@ func (c *Conn) Migrate() error {
 	}
 	ep := newEndpoint(pc, c.conf, true, true)
 	ep.closing, ep.single = true, true
-	ep.enableOwnRead() // like Dial's socket, the new one is the connection's own
 	c.mu.Lock()
 	if !c.handshakeDone || c.err != nil || c.noMigrate {
 		c.mu.Unlock()

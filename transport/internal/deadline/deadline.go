@@ -63,13 +63,6 @@ func (d *Deadline) Wait() chan struct{} {
 	return d.cancel
 }
 
-// IsSet reports whether a deadline is set, passed or not.
-func (d *Deadline) IsSet() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.timer != nil || isClosed(d.cancel)
-}
-
 // Expired reports whether the deadline has passed.
 func (d *Deadline) Expired() bool {
 	return isClosed(d.Wait())
