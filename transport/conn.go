@@ -19,8 +19,9 @@ import (
 // for concurrent use.
 //
 // Inside, crypto/tls runs over an in-memory adapter around the session core's byte stream
-// (session.Conn), and one driver goroutine moves datagrams between the core and the socket and
-// runs the core's timers.
+// (session.Conn). Datagrams move between the core and the socket, and the core's timers run, on
+// the goroutines that have a reason to step it: the socket reader, a writer, a timer's callback,
+// or a worker started while there is work (work.go); an idle Conn has no goroutine.
 type Conn struct {
 	ep      *endpoint
 	conf    *Config
@@ -51,30 +52,28 @@ type Conn struct {
 	ids []uint64 // connection IDs this Conn is registered under; guarded by ep.mu
 
 	// sendSem (1 slot) is held by whoever polls the core and hands the datagrams to the socket:
-	// the driver's step or an inline send (inline.go). So datagrams reach the socket in packet
-	// number order. Taken before mu, never while holding it. A channel rather than a mutex, so
-	// that a driver waiting for it is durably blocked for testing/synctest.
+	// a step (the worker's, the socket reader's) or an inline send (work.go, inline.go). So
+	// datagrams reach the socket in packet number order. Taken before mu, never while holding
+	// it. A channel rather than a mutex, so that a worker waiting for it is durably blocked for
+	// testing/synctest.
 	sendSem chan struct{}
-	inline  inlineSender // guarded by sendSem
-	timer   *time.Timer  // the driver sleeps on it; reset under mu (armLocked)
+	timer   *time.Timer // runs onTimer at the core's next deadline; reset under mu (armLocked)
+	work    workState   // whether a worker runs and what it must do (work.go)
 	// Paths that change: see migrate.go.
 	migrated  atomic.Pointer[endpoint] // the endpoint Migrate moved to; nil: ep
 	remoteNow atomic.Pointer[net.Addr] // the peer's address since it moved; nil: remote
-	noMigrate bool                     // the driver is finishing; guarded by mu
+	noMigrate bool                     // the connection is finishing; guarded by mu
 
 	tracer Tracer // nil unless Config.Tracer or TLSGRAM_QLOGDIR: see trace.go
 
 	in        inbox         // datagrams from the socket reader, bounded
-	wake      chan struct{} // 1 slot: the application did something the core should act on
 	closing   chan struct{} // closed by Close: pending and later Reads and Writes fail
 	closeOnce sync.Once
 	done      chan struct{} // closed when the core reports a terminal error (Done)
-	finalSent chan struct{} // closed by the driver once the core is closed and all it sent is out
-	// finalSentOnce closes finalSent: a step on the driver or on the socket reader (inline.go).
+	finalSent chan struct{} // closed by a step once the core is closed and all it sent is out
+	// finalSentOnce closes finalSent: a step on the worker or on the socket reader (inline.go).
 	finalSentOnce sync.Once
-	stop          chan struct{} // closed by terminate: the driver sends what is due and returns
-	stopOnce      sync.Once
-	driverDone    chan struct{} // closed when the driver goroutine has returned
+	driverDone    chan struct{} // closed when the connection has finished (Conn.finish)
 	writeSem      chan struct{} // 1 slot: one Write at a time, so a Write's bytes stay contiguous
 
 	readDeadline  deadline.Deadline
@@ -98,18 +97,17 @@ func newConn(ep *endpoint, core *session.Conn, network string, peer message, rem
 		writable:      make(chan struct{}, 1),
 		acked:         make(chan struct{}, 1),
 		datagrams:     make(chan struct{}, 1),
-		wake:          make(chan struct{}, 1),
 		closing:       make(chan struct{}),
 		done:          make(chan struct{}),
 		finalSent:     make(chan struct{}),
-		stop:          make(chan struct{}),
 		driverDone:    make(chan struct{}),
 		writeSem:      make(chan struct{}, 1),
 		readDeadline:  deadline.Make(),
 		writeDeadline: deadline.Make(),
-		timer:         time.NewTimer(time.Hour),
 		sendSem:       make(chan struct{}, 1),
 	}
+	c.work.drive = c.drive
+	c.timer = time.AfterFunc(time.Hour, c.onTimer)
 	c.timer.Stop()
 	c.bio = &bio{c: c, closed: make(chan struct{})}
 	return c
@@ -415,13 +413,13 @@ func (c *Conn) abort(code uint64, reason string) {
 	c.writeDeadline.Stop()
 }
 
-// terminate aborts the connection and stops its driver at once, skipping the closing period
+// terminate aborts the connection and finishes it at once, skipping the closing period
 // (RFC 9000 §10.2 lets an endpoint that has nothing more to hear from the peer discard state),
-// and waits until the driver and, for a dialed Conn, the socket reader have ended. Dial uses it
-// so that a failed dial leaves nothing behind.
+// and waits until it has finished and, for a dialed Conn, the socket reader has ended. Dial uses
+// it so that a failed dial leaves nothing behind.
 func (c *Conn) terminate(code uint64, reason string) {
 	c.abort(code, reason)
-	c.stopOnce.Do(func() { close(c.stop) })
+	c.kick(workStop)
 	<-c.driverDone
 	if ep := c.endpoint(); ep.single {
 		<-ep.readerDone

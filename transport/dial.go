@@ -120,11 +120,10 @@ func dialOn(ctx context.Context, ep *endpoint, network string, peer message, rad
 	if !ok {
 		return nil, &net.OpError{Op: "dial", Net: network, Source: pc.LocalAddr(), Addr: raddr, Err: net.ErrClosed}
 	}
-	c.observe()
+	c.observe() // before the first step: the reader's, or the first flight's
 	if start != nil {
 		start()
 	}
-	go c.run()
 
 	hctx, cancel := context.WithTimeout(ctx, cfg.HandshakeTimeout)
 	defer cancel()

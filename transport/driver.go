@@ -133,6 +133,9 @@ func (c *Conn) deliver(pbs ...*packetBuf) (n int, behind bool) {
 	for {
 		k, queued, closed := c.in.put(pbs[n:], wait)
 		n += k
+		if k > 0 {
+			c.kick(0) // a worker takes the queue (and makes room for what waits)
+		}
 		if closed || n == len(pbs) || !wait {
 			if !closed && n < len(pbs) {
 				c.dropQueueFull.Add(uint64(len(pbs) - n))
@@ -143,8 +146,10 @@ func (c *Conn) deliver(pbs ...*packetBuf) (n int, behind bool) {
 	}
 }
 
-// driverState is what a step keeps between steps: one per connection, used by whoever holds
-// sendSem (the driver, an inline send, the socket reader: inline.go).
+// driverState is the scratch space of a step: the batch write's messages and writer, and the
+// datagrams taken from the inbox. Whoever holds a connection's sendSem (its worker, an inline
+// send, the socket reader: work.go, inline.go) uses one, taken from the endpoint's pool for as
+// long as it holds sendSem, so idle connections hold none.
 type driverState struct {
 	ep  *endpoint // the endpoint w writes to: see Conn.Migrate
 	w   batchWriter
@@ -160,47 +165,14 @@ func (d *driverState) follow(ep *endpoint) {
 	}
 }
 
-// run is the driver goroutine: it feeds received datagrams and timer expiries to the core, sends
-// what the core produces, and wakes Reads and Writes waiting for the core. It returns when the
-// core is done (closed and its closing period over).
-func (c *Conn) run() {
-	c.sendSem <- struct{}{}
-	d := c.inline.state(c) // shared with inline sends and reader steps, all under sendSem
-	<-c.sendSem
-	defer c.finish(d)
-	defer c.timer.Stop()
-	for {
-		fired := false
-		select {
-		case <-c.in.ready:
-		case <-c.wake:
-		case <-c.timer.C:
-			fired = true
-		case <-c.stop:
-			c.step(d, false)
-			return
-		}
-		c.steps.Add(1)
-		if c.step(d, fired) {
-			return
-		}
-	}
-}
-
-// step runs the core once: it feeds it every datagram queued and the timers that are due, then
-// sends all the core has to send, and wakes the application. All of that happens under one
-// acquisition of mu (more only if more than sendBatch datagrams are due), which the application's
-// Reads and Writes contend for: the fewer times the driver takes it, the less either side
-// waits, and on a fast path whether the driver keeps up with the socket reader, or its inbox
-// overflows, depends on this per-step cost. It sets the timer to the core's next deadline
-// (fired: the timer has fired since it was last set) and reports whether the core is done.
-func (c *Conn) step(d *driverState, fired bool) (done bool) {
-	c.sendSem <- struct{}{}
-	defer func() { <-c.sendSem }()
-	return c.stepSending(d, fired)
-}
-
-// stepSending is step with sendSem held.
+// stepSending runs the core once, with sendSem held (lockSend): it feeds it every datagram
+// queued and the timers that are due, then sends all the core has to send, and wakes the
+// application. All of that happens under one acquisition of mu (more only if more than sendBatch
+// datagrams are due), which the application's Reads and Writes contend for: the fewer times a
+// step takes it, the less either side waits, and on a fast path whether the worker keeps up
+// with the socket reader, or its inbox overflows, depends on this per-step cost. It sets the
+// timer to the core's next deadline (fired: the timer has fired since it was last set) and
+// reports whether the core is done.
 func (c *Conn) stepSending(d *driverState, fired bool) (done bool) {
 	d.follow(c.endpoint())
 	c.mu.Lock()
@@ -268,7 +240,8 @@ func (c *Conn) pollLocked(now time.Time, out []message) int {
 			break
 		}
 		pb.n = k
-		out[n].buf = pb
+		// d.out comes from the endpoint's pool: address every datagram (see lockSend).
+		out[n] = message{buf: pb, ap: c.peer.ap, addr: c.peer.addr}
 		n++
 	}
 	return n
@@ -286,8 +259,8 @@ func (c *Conn) send(d *driverState, n int) {
 	}
 }
 
-// finish runs when the driver returns.
-func (c *Conn) finish(d *driverState) {
+// finish runs when the core is done, or terminate stopped it, on the worker.
+func (c *Conn) finish() {
 	c.mu.Lock()
 	c.noMigrate = true // from now on the endpoint stays as it is
 	c.mu.Unlock()
@@ -352,10 +325,5 @@ func notify(ch chan struct{}) {
 	}
 }
 
-// poke tells the driver that the application changed something (wrote, read, closed).
-func (c *Conn) poke() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
+// poke tells the worker that the application changed something (wrote, read, closed).
+func (c *Conn) poke() { c.kick(0) }

@@ -26,6 +26,9 @@ type endpoint struct {
 	conf     *Config // resolved defaults
 	recvPool *bufPool
 	sendPool *bufPool
+	// states recycles the *driverState of steps on this socket (lockSend): a connection holds
+	// one only while it steps or sends.
+	states sync.Pool
 
 	mu      sync.Mutex       // guards the fields below
 	conns   map[uint64]*Conn // by every connection ID a conn is known under
@@ -171,18 +174,18 @@ func (ep *endpoint) readLoop() {
 		n = 1
 	}
 	ms := make([]message, n)
-	for i := range ms {
-		ms[i].buf = ep.recvPool.get()
-	}
+	posted := postBuffers(ep.recvPool, ms, min(n, readPostMin)) // ms[:posted] have buffers
 	run := make([]*packetBuf, 0, n)
 	defer func() {
 		for i := range ms {
-			ep.recvPool.put(ms[i].buf)
+			if ms[i].buf != nil {
+				ep.recvPool.put(ms[i].buf)
+			}
 		}
 		ep.sock.reader.release()
 	}()
 	for {
-		k, err := ep.sock.reader.readBatch(ms)
+		k, err := ep.sock.reader.readBatch(ms[:posted])
 		if err != nil {
 			if ep.readFailed(err) {
 				return
@@ -221,11 +224,7 @@ func (ep *endpoint) readLoop() {
 		if ln != nil {
 			ln.flushAnswers()
 		}
-		for i := 0; i < k; i++ {
-			if ms[i].buf == nil {
-				ms[i].buf = ep.recvPool.get()
-			}
-		}
+		posted = postBuffers(ep.recvPool, ms, nextPosted(k, posted, n))
 		if behind {
 			// A driver woken by a hand-over is queued to run next on this goroutine's P, and
 			// runs when the reader blocks: when the socket is empty. With a peer sending as
@@ -236,6 +235,39 @@ func (ep *endpoint) readLoop() {
 			runtime.Gosched()
 		}
 	}
+}
+
+// readPostMin is the number of receive buffers a reader keeps posted while its socket is
+// quiet. A read blocks with its buffers in hand, and most of the time an idle connection's
+// socket is empty: a dialled connection's reader held its whole batch (16 pooled 2 KiB buffers,
+// a quarter of an idle session pair's memory), a listener's 64. Two, not one, so that a read
+// that is not full tells a quiet socket from a busy one.
+const readPostMin = 2
+
+// nextPosted is how many buffers the next read posts, after a read that took k datagrams into
+// posted buffers, out of at most max: all max once a read came back full (the socket has more
+// queued than we asked for: a burst), twice what the last one took otherwise, so a reader
+// that catches up with a burst drops back to readPostMin as the socket quietens.
+func nextPosted(k, posted, limit int) int {
+	if posted > 0 && k >= posted {
+		return limit
+	}
+	return min(limit, max(readPostMin, 2*k))
+}
+
+// postBuffers gives ms[:want] a buffer each and takes those of ms[want:] back to pool. It
+// returns want.
+func postBuffers(pool *bufPool, ms []message, want int) int {
+	for i := range ms {
+		switch {
+		case i < want && ms[i].buf == nil:
+			ms[i].buf = pool.get()
+		case i >= want && ms[i].buf != nil:
+			pool.put(ms[i].buf)
+			ms[i].buf = nil
+		}
+	}
+	return want
 }
 
 // handOver queues run for c, recycles what its queue did not take, and reports whether c's

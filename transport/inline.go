@@ -14,11 +14,6 @@ const (
 	inlineBatch = 4
 )
 
-// inlineSender is what an inline send needs besides the core; guarded by Conn.sendSem.
-type inlineSender struct {
-	d *driverState // the connection's one driverState, made by whoever needs it first
-}
-
 // mayInlineLocked reports whether a Write of n bytes may be sent inline, asked before the core
 // takes it: the core has no stream data queued, so this Write is all the data there is to send.
 // Control frames the core has queued go along in its datagram: the first Write after the
@@ -33,21 +28,20 @@ func (c *Conn) mayInlineLocked(n int) bool {
 }
 
 // sendInline polls the core and sends what it produces from the calling goroutine. It reports
-// false if the driver must run instead: the driver is stepping (it holds sendSem and will see the
-// new data, or already polled and must poll again), or the core has more than inlineBatch
+// false if the worker must run instead: someone else is stepping (it holds sendSem and will see
+// the new data, or already polled and must poll again), or the core has more than inlineBatch
 // datagrams to send.
 func (c *Conn) sendInline() bool {
-	select {
-	case c.sendSem <- struct{}{}:
-	default:
+	d := c.tryLockSend()
+	if d == nil {
 		return false
 	}
-	defer func() { <-c.sendSem }()
-	d := c.inline.state(c)
+	defer c.unlockSend(d)
+	d.follow(c.endpoint())
 	c.mu.Lock()
 	n := c.pollLocked(time.Now(), d.out[:inlineBatch])
-	// The send armed the loss-detection timer (or the pacer set a time to send): the driver
-	// sleeps on the core's next deadline, so move its timer.
+	// The send armed the loss-detection timer (or the pacer set a time to send): move the
+	// connection's timer to the core's next deadline.
 	c.armLocked(c.core.NextTimeout())
 	// What the Write queued is being sent and the timer is set; the rest concerns the application.
 	ev := c.core.TakeEvents()
@@ -57,19 +51,6 @@ func (c *Conn) sendInline() bool {
 		c.send(d, n)
 	}
 	return n < inlineBatch
-}
-
-// state is the connection's driverState, made at the first use. The caller holds sendSem.
-func (in *inlineSender) state(c *Conn) *driverState {
-	ep := c.endpoint()
-	if in.d == nil {
-		in.d = &driverState{ep: ep, w: ep.sock.newWriter(), out: make([]message, sendBatch)}
-		for i := range in.d.out {
-			in.d.out[i] = c.peer
-		}
-	}
-	in.d.follow(ep)
-	return in.d
 }
 
 // readerStepMax is the largest run of datagrams the socket reader handles itself.
@@ -85,12 +66,11 @@ func (c *Conn) stepOnReader(pbs []*packetBuf) bool {
 	if len(pbs) > readerStepMax {
 		return false
 	}
-	select {
-	case c.sendSem <- struct{}{}:
-	default:
-		return false // the driver is stepping or someone is sending
+	d := c.tryLockSend()
+	if d == nil {
+		return false // the worker is stepping or someone is sending
 	}
-	defer func() { <-c.sendSem }()
+	defer c.unlockSend(d)
 	c.mu.Lock()
 	idle := !c.core.SendQueued() && c.core.Err() == nil
 	c.mu.Unlock()
@@ -98,14 +78,16 @@ func (c *Conn) stepOnReader(pbs []*packetBuf) bool {
 		return false
 	}
 	c.steps.Add(1)
-	if c.stepSending(c.inline.state(c), false) {
-		c.poke() // the core is done: the driver ends on its next step
+	if c.stepSending(d, false) {
+		c.poke() // the core is done: the worker finishes the connection
 	}
 	return true
 }
 
-// armLocked sets the driver's timer to next (zero: stop it), unless it is set there already.
-// Whoever changed the core calls it with mu held: the driver after a step, an inline send.
+// armLocked sets the connection's timer to next (zero: stop it), unless it is set there
+// already. Whoever changed the core calls it with mu held: a step, an inline send. A timer that
+// fires while it is being reset may still run its callback: the worker then steps once for
+// nothing (the core handles a timeout only once it is due) and re-arms it.
 func (c *Conn) armLocked(next time.Time) {
 	if next.Equal(c.armed) {
 		return // most steps leave the deadline where it was (an ACK deadline, the idle timeout)

@@ -481,10 +481,10 @@ func (l *Listener) newSession(m *message, h *header.Header, validated bool, orig
 		l.dropInvalid.Add(1)
 		return
 	}
+	// Observed before the first step, which the deliver below may run.
 	c.observe()
 	_, _ = c.deliver(m.buf) // the queue is empty: this cannot fail
 	m.buf = nil
-	go c.run()
 	go l.handshake(c)
 }
 

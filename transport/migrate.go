@@ -65,10 +65,7 @@ func (c *Conn) handleDatagramLocked(now time.Time, pb *packetBuf, d *driverState
 	if !c.core.HandleDatagramFrom(now, pb.bytes(), portOnly) {
 		return
 	}
-	c.peer.ap, c.peer.addr = pb.from, pb.fromAddr
-	for i := range d.out {
-		d.out[i].ap, d.out[i].addr = pb.from, pb.fromAddr
-	}
+	c.peer.ap, c.peer.addr = pb.from, pb.fromAddr // pollLocked addresses datagrams to it
 	var remote net.Addr
 	if d.ep.sock.udp != nil {
 		remote = net.UDPAddrFromAddrPort(unmapAddrPort(pb.from))

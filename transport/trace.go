@@ -47,10 +47,11 @@ func newTracer(conf *Config, info ConnInfo) Tracer {
 
 // observe registers a new connection for ReadMetrics, installs its tracer in its core, if
 // there is one, and reports the start of the handshake. Dial and the listener call it once the
-// connection is registered and before its driver starts, so a connection whose registration
-// failed leaves nothing behind; finishObserving, called by the driver last, undoes it. The core
-// handles no datagram and sends none before: the first of either may come from another
-// goroutine than the driver (an inline send of the ClientHello, a step on the socket reader).
+// connection is registered and before its first step, so a connection that never runs (its
+// registration failed) leaves nothing behind; finishObserving, called by Conn.finish last,
+// undoes it. The core handles no datagram and sends none before: the first of either may come
+// from another goroutine than the worker (a handshake flight sent by TLS's goroutine, an inline
+// send, a step on the socket reader).
 func (c *Conn) observe() {
 	registerConn(c)
 	now := time.Now()

@@ -29,10 +29,13 @@ func TestWakeForEvents(t *testing.T) {
 		wake := func(f func(*Conn, session.Events)) woken {
 			c := &Conn{
 				readable: make(chan struct{}, 1), writable: make(chan struct{}, 1), acked: make(chan struct{}, 1),
-				datagrams: make(chan struct{}, 1), wake: make(chan struct{}, 1),
+				datagrams: make(chan struct{}, 1),
 			}
+			// As if a worker ran: a poke then only marks a step pending (kick).
+			c.work.bits.Store(workRunning)
 			f(c, tc.ev)
-			return woken{len(c.readable) == 1, len(c.writable) == 1, len(c.acked) == 1, len(c.datagrams) == 1, len(c.wake) == 1}
+			poked := c.work.bits.Load()&workPending != 0
+			return woken{len(c.readable) == 1, len(c.writable) == 1, len(c.acked) == 1, len(c.datagrams) == 1, poked}
 		}
 		require.Equal(t, tc.want, wake((*Conn).wakeFor), "%v", tc.ev)
 		app := tc.want

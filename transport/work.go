@@ -1,0 +1,143 @@
+package transport
+
+import "sync/atomic"
+
+// A connection has no goroutine of its own while it is idle (issue 8: an idle session pair held
+// three goroutines, two of them drivers parked on their channels and timers). Its core is
+// stepped by whoever has a reason to, under sendSem:
+//   - the socket reader, for a lone datagram at an idle connection (stepOnReader);
+//   - a writer, for a small Write into an idle connection (sendInline);
+//   - a worker goroutine, started on demand by kick and ended once nothing is pending: for bursts
+//     the reader hands over (the worker batches, and the reader stays free for the socket's other
+//     connections), for what the application asks of the core (poke), and for the core's timers.
+//
+// The timers need no goroutine either: Conn.timer is a time.AfterFunc timer, whose callback
+// becomes the worker when it fires. The runtime keeps all timers in per-P heaps already, and
+// resetting one costs what resetting the driver's channel timer did; a heap of our own per
+// endpoint would add a lock shared by every connection of a listener to each arm.
+
+// Bits of Conn.work.
+const (
+	workRunning = 1 << iota // a worker goroutine runs (or the connection has finished)
+	workPending             // the worker must step once more
+	workFired               // the timer fired since the worker last stepped
+	workStop                // terminate: step once more and finish
+)
+
+// workState is a connection's worker state (bits above), and its worker, Conn.drive.
+type workState struct {
+	bits  atomic.Uint32
+	drive func()
+}
+
+// kick tells the worker to step the core, with extra among workFired and workStop. It starts
+// the worker if none runs.
+func (c *Conn) kick(extra uint32) {
+	if c.work.want(extra) {
+		go c.work.drive() // a func value bound once: a go statement on c.drive would allocate
+	}
+}
+
+// onTimer is the timer's callback. It runs on a goroutine of its own, which becomes the worker
+// if none runs.
+func (c *Conn) onTimer() {
+	if c.work.want(workFired) {
+		c.drive()
+	}
+}
+
+// want marks a step pending, with extra, and reports whether the caller must run the worker:
+// none was running.
+func (w *workState) want(extra uint32) (start bool) {
+	for {
+		old := w.bits.Load()
+		bits := old | workPending | extra | workRunning
+		if bits == old {
+			return false // the running worker will step: nothing new to tell it
+		}
+		if w.bits.CompareAndSwap(old, bits) {
+			return old&workRunning == 0
+		}
+	}
+}
+
+// next takes the pending step, if any, and reports it with the bits that came with it. If
+// nothing is pending, the worker ends: next clears workRunning and reports ok false.
+func (w *workState) next() (bits uint32, ok bool) {
+	for {
+		old := w.bits.Load()
+		if old&workPending == 0 {
+			if w.bits.CompareAndSwap(old, old&^workRunning) {
+				return 0, false
+			}
+			continue
+		}
+		// workStop stays set: a connection told to stop does not start another worker, and a
+		// finished one keeps workRunning set forever.
+		if w.bits.CompareAndSwap(old, old&^(workPending|workFired)) {
+			return old, true
+		}
+	}
+}
+
+// drive is the worker: it steps the core while steps are pending, and finishes the connection
+// once the core is done or terminate stopped it. While it runs, kick only marks a step
+// pending, so a burst of hand-overs and pokes costs one goroutine.
+func (c *Conn) drive() {
+	for {
+		// sendSem first: hand-overs and pokes that come while someone else steps or sends
+		// are then taken by this step, not left pending for an empty one after it.
+		d := c.lockSend()
+		bits, ok := c.work.next()
+		if !ok {
+			c.unlockSend(d)
+			return
+		}
+		if bits&workStop == 0 {
+			c.steps.Add(1)
+		}
+		done := c.stepSending(d, bits&workFired != 0)
+		c.unlockSend(d)
+		if done || bits&workStop != 0 {
+			c.finish()
+			return
+		}
+	}
+}
+
+// lockSend takes sendSem, waiting for it, and returns a driverState from the endpoint's pool
+// for the step: a connection holds its batch buffers only while it steps or sends, so an idle
+// one holds none. unlockSend gives both back.
+func (c *Conn) lockSend() *driverState {
+	c.sendSem <- struct{}{}
+	return c.endpoint().driverState()
+}
+
+// tryLockSend is lockSend without the wait: nil if someone holds sendSem.
+func (c *Conn) tryLockSend() *driverState {
+	select {
+	case c.sendSem <- struct{}{}:
+		return c.endpoint().driverState()
+	default:
+		return nil
+	}
+}
+
+func (c *Conn) unlockSend(d *driverState) {
+	d.ep.putDriverState(d)
+	<-c.sendSem
+}
+
+// driverState takes a driverState for a step on ep's socket.
+func (ep *endpoint) driverState() *driverState {
+	if d, ok := ep.states.Get().(*driverState); ok {
+		return d
+	}
+	return &driverState{ep: ep, w: ep.sock.newWriter(), out: make([]message, sendBatch)}
+}
+
+// putDriverState recycles d, which a step may have moved to ep (driverState.follow). A step
+// leaves no datagram in d: send clears out, and stepSending recycles in.
+func (ep *endpoint) putDriverState(d *driverState) {
+	ep.states.Put(d)
+}
