@@ -8,7 +8,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -110,13 +109,6 @@ const (
 	idleCPUBase       = 20 * time.Millisecond
 	idleCPUPerSession = time.Microsecond
 )
-
-// processCPU returns the user and system CPU time the process has used.
-func processCPU(t *testing.T) time.Duration {
-	var ru syscall.Rusage
-	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // idleMem is the Go heap and stacks in use, after collecting garbage, and the number of
 // goroutines.
