@@ -548,10 +548,20 @@ func (b *bbr) updateMode(ev *AckEvent, roundStart bool) {
 // them scatter by several percent), and cruise would then keep a queue of everything the
 // window allows (up to half a BDP) for the whole cycle: the ping of every flow sharing the
 // bottleneck pays for it. Down drains it in a round or two.
+//
+// The margin is at least bbrQueueFloor, as the loss rule's RTT test has a millisecond: on a
+// path of a few hundred microseconds or less (loopback, a LAN) the hosts' scheduling and ACK
+// batching alone put every sample well above min_rtt/8 over min_rtt, with no queue at any
+// bottleneck, and draining for it cost bulk goodput on loopback (335-351 MB/s before these
+// drains, 279-295 after, interleaved runs of the bench). A millisecond of queue is within the
+// ping-under-load goal (base + 3.5 ms) on any path.
 func (b *bbr) queueStanding() bool {
 	min := b.minRTT.get()
-	return b.lastRoundMinRTT > 0 && min > 0 && b.lastRoundMinRTT > min+min/bbrSimilarRTT
+	return b.lastRoundMinRTT > 0 && min > 0 && b.lastRoundMinRTT > min+max(min/bbrSimilarRTT, bbrQueueFloor)
 }
+
+// bbrQueueFloor is the least RTT excess queueStanding reads as a standing queue.
+const bbrQueueFloor = time.Millisecond
 
 // A queue that stands again within bbrDrainWindow rounds of a drain, not halved, is another
 // flow's; it is ignored for bbrNotOursRounds (see drainStandingQueue).
