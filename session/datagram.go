@@ -33,10 +33,12 @@ var (
 	ErrDatagramNotReady = errors.New("tlsgram: datagrams can be sent only after the handshake")
 )
 
-// datagramQueue is a bounded FIFO of datagrams in one slab, allocated on first use.
+// datagramQueue is a bounded FIFO of datagrams in one slab, allocated on first use. lens is
+// allocated with it: most connections never send a datagram, and an array here would be half
+// a KiB of every idle connection's core (issue 8).
 type datagramQueue struct {
 	slab []byte
-	lens [datagramQueueLen]int
+	lens []int // datagramQueueLen once slab is allocated
 	head int
 	n    int
 	slot int
@@ -49,6 +51,7 @@ func (q *datagramQueue) push(b []byte, slot int) bool {
 	if q.slab == nil {
 		q.slot = slot
 		q.slab = make([]byte, datagramQueueLen*slot)
+		q.lens = make([]int, datagramQueueLen)
 	}
 	i := (q.head + q.n) % datagramQueueLen
 	q.lens[i] = copy(q.slab[i*q.slot:(i+1)*q.slot], b)

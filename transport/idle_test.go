@@ -45,10 +45,11 @@ func TestIdleSessionMemory(t *testing.T) {
 	defer func() { closeAll(held) }()
 	held = append(held, openIdlePairs(t, ln.Addr().String(), conns, 4, 1)...) // warm: pools, TLS caches
 	m0 := idleMemory()
+	writeHeapProfile(t, ".base")
 	const n = 16
 	held = append(held, openIdlePairs(t, ln.Addr().String(), conns, n, 1)...)
 	p := idlePerPair(t, m0, n)
-	writeHeapProfile(t)
+	writeHeapProfile(t, "")
 	t.Logf("idle session pair: %v", p)
 	require.LessOrEqual(t, p.bytes, float64(idlePairBytesBound), "bytes per idle pair")
 }
@@ -243,16 +244,18 @@ func closeAll(cs []*Conn) {
 }
 
 // idleProfileEnv names a file to which TestIdleSessionMemory writes a heap profile (every
-// allocation sampled) of the idle sessions it measured: `go tool pprof -sample_index=inuse_space`
-// on it shows what an idle session holds.
+// allocation sampled) of the idle sessions it measured, and to that name with ".base" appended one
+// taken before the measured sessions opened: `go tool pprof -sample_index=inuse_space -diff_base
+// FILE.base TEST.binary FILE` shows what the measured idle sessions hold.
 const idleProfileEnv = "TLSGRAM_IDLE_HEAPPROFILE"
 
-func writeHeapProfile(t *testing.T) {
+// writeHeapProfile writes the heap profile to the file idleProfileEnv names, with suffix appended.
+func writeHeapProfile(t *testing.T, suffix string) {
 	path := os.Getenv(idleProfileEnv)
 	if path == "" {
 		return
 	}
-	f, err := os.Create(path)
+	f, err := os.Create(path + suffix)
 	require.NoError(t, err)
 	defer f.Close()
 	require.NoError(t, pprof.WriteHeapProfile(f))
