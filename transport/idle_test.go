@@ -21,11 +21,13 @@ import (
 // socket reader; connections have no goroutine of their own while idle (work.go).
 // Measured by TestIdleSessionMemory: ~170 KiB and 3 goroutines per pair before issue 8's idle
 // work, ~105 KiB (8-10 KiB of it the reader's stack) and 1 after it, ~65 KiB with the stream
-// buffers taken from pools only while data flows. The largest parts left: the session core's
-// struct (8 KiB per end), the dialled socket's recvmmsg headers (8 KiB), crypto/tls's and the
-// AEADs' state (6.5 KiB each per pair).
+// buffers taken from pools only while data flows, ~50 KiB (44-55) with the session core's
+// struct at 2.6 KiB instead of 7.2 per end and the dialled socket's recvmmsg headers sized for
+// what it posts. The largest parts left, per pair: crypto/tls's buffers and the AEADs' state
+// (6.5 KiB each), the dialled reader's stack (6-10 KiB) and its two posted receive buffers
+// (5 KiB), the transport Conns' channels (2.5 KiB).
 const (
-	idlePairBytesBound      = 96 << 10 // 60-70 KiB measured on the merged tree; margin for a busy machine
+	idlePairBytesBound      = 72 << 10 // 44-55 KiB measured, outliers to 70 (pools' victims, GC timing) on a busy machine
 	idlePairGoroutinesBound = 1
 )
 
