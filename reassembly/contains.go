@@ -1,5 +1,7 @@
 package reassembly
 
+import "github.com/tlsgram/tlsgram/header"
+
 // Contains reports whether Add(pn) would return false: pn was received before or lies below the
 // floor. The session checks it before acting on a packet and calls Add only once the packet's
 // data was stored, so that a packet whose data could not be kept is never acknowledged.
@@ -26,7 +28,7 @@ func (r *ReceivedPackets) Contains(pn uint64) bool {
 // used, and a sender that declared them lost could never learn that they arrived — which fails
 // its graceful close when the receiver closes as soon as it has read everything.
 func (r *ReceivedPackets) Fits(pn uint64) bool {
-	if r.n < len(r.ranges) {
+	if r.n < header.MaxAckRanges {
 		return true
 	}
 	for k := r.n - 1; k >= 0; k-- {

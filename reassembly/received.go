@@ -7,7 +7,9 @@ import "github.com/tlsgram/tlsgram/header"
 // needs (RFC 9000 §12.3: a receiver discards a packet "unless it is certain that it has not
 // processed another packet with the same packet number").
 //
-// Memory is fixed. When a new range does not fit, the lowest range is forgotten (RFC 9000 §13.2.3
+// Memory grows with the ranges held, up to header.MaxAckRanges (1.5 KiB), and shrinks back once
+// DropAcked leaves at most one range (shrink): a connection that receives in order, or is idle,
+// holds a few ranges, not room for all of them (issue 8). When a new range does not fit, the lowest range is forgotten (RFC 9000 §13.2.3
 // lets a receiver limit the ranges it keeps) and a floor is raised past it: packet numbers below
 // the floor are reported as not new from then on, because the set can no longer tell a late
 // original from a replayed duplicate. DropAcked raises the floor in the same way. Refusing a late
@@ -24,9 +26,10 @@ import "github.com/tlsgram/tlsgram/header"
 type ReceivedPackets struct {
 	// ranges[:n] are sorted ascending, disjoint and not adjacent (Largest+1 < next Smallest), so
 	// the highest range, where in-order packets land, is the last one.
-	ranges     [header.MaxAckRanges]header.AckRange
-	gens       [header.MaxAckRanges]uint64 // gens[k]: the generation of ranges[k]'s last change
-	gen        uint64                      // the latest generation handed out
+	// ranges and gens have the same length, the room for ranges held (grow, shrink).
+	ranges     []header.AckRange
+	gens       []uint64 // gens[k]: the generation of ranges[k]'s last change
+	gen        uint64   // the latest generation handed out
 	n          int
 	floor      uint64 // packet numbers below floor are not new
 	largest    uint64 // largest packet number ever added; valid if hasLargest
@@ -41,6 +44,7 @@ func (r *ReceivedPackets) Add(pn uint64) (isNew bool) {
 	}
 	r.gen++
 	if r.n == 0 {
+		r.grow()
 		r.ranges[0] = header.AckRange{Smallest: pn, Largest: pn}
 		r.gens[0] = r.gen
 		r.n = 1
@@ -101,6 +105,9 @@ func (r *ReceivedPackets) Add(pn uint64) (isNew bool) {
 // insert adds the range [pn, pn] at index pos, stamped with the current generation, making room
 // by forgetting the lowest range if the set is full.
 func (r *ReceivedPackets) insert(pos int, pn uint64) {
+	if r.n == len(r.ranges) && r.n < header.MaxAckRanges {
+		r.grow()
+	}
 	if r.n == len(r.ranges) {
 		if pos == 0 {
 			// The new range would be the lowest one and forgotten at once. pn was not seen before,
@@ -109,8 +116,8 @@ func (r *ReceivedPackets) insert(pos int, pn uint64) {
 			return
 		}
 		r.floor = r.ranges[0].Largest + 1
-		copy(r.ranges[:], r.ranges[1:r.n])
-		copy(r.gens[:], r.gens[1:r.n])
+		copy(r.ranges, r.ranges[1:r.n])
+		copy(r.gens, r.gens[1:r.n])
 		r.n--
 		pos--
 	}
@@ -119,6 +126,38 @@ func (r *ReceivedPackets) insert(pos int, pn uint64) {
 	r.ranges[pos] = header.AckRange{Smallest: pn, Largest: pn}
 	r.gens[pos] = r.gen
 	r.n++
+}
+
+// Room for ranges: the first allocation holds minRanges, and each growth doubles it, up to
+// header.MaxAckRanges. shrink returns to minRanges once the room passes shrinkAbove: a room that
+// reordering or a few losses grew stays, so a steady flow with some loss does not allocate over
+// and over, while one that grew for a burst of losses is given back.
+const (
+	minRanges   = 4
+	shrinkAbove = 16
+)
+
+// grow makes room for at least one more range, r.n < header.MaxAckRanges (or allocates the first
+// room).
+func (r *ReceivedPackets) grow() {
+	if r.n < len(r.ranges) {
+		return
+	}
+	r.resize(min(max(minRanges, 2*len(r.ranges)), header.MaxAckRanges))
+}
+
+// shrink gives back a large room once few ranges are held.
+func (r *ReceivedPackets) shrink() {
+	if r.n <= 1 && len(r.ranges) > shrinkAbove {
+		r.resize(minRanges)
+	}
+}
+
+func (r *ReceivedPackets) resize(size int) {
+	ranges, gens := make([]header.AckRange, size), make([]uint64, size)
+	copy(ranges, r.ranges[:r.n])
+	copy(gens, r.gens[:r.n])
+	r.ranges, r.gens = ranges, gens
 }
 
 func (r *ReceivedPackets) noteLargest(pn uint64) {
@@ -163,9 +202,10 @@ func (r *ReceivedPackets) DropAcked(largest, gen uint64) {
 		k++
 	}
 	if k > 0 {
-		copy(r.ranges[:], r.ranges[k:r.n])
-		copy(r.gens[:], r.gens[k:r.n])
+		copy(r.ranges, r.ranges[k:r.n])
+		copy(r.gens, r.gens[k:r.n])
 		r.n -= k
+		r.shrink()
 	}
 	// The floor may not pass a range still held: the packets of the lowest one are all known, so
 	// its bottom is as good a floor as pn (it reaches past it or changed after the frame).

@@ -409,3 +409,38 @@ func TestReceivedPacketsFits(t *testing.T) {
 	r.DropAcked(0, r.gen) // forget {0}: room again
 	require.True(t, r.Fits(top+2))
 }
+
+// TestReceivedPacketsRoomFollowsRanges: the room for ranges grows with the holes and is given
+// back once an acknowledged ACK leaves one range, so an idle connection does not keep room for
+// header.MaxAckRanges (issue 8); below shrinkAbove it stays, so that a few holes now and then
+// cost no allocation.
+func TestReceivedPacketsRoomFollowsRanges(t *testing.T) {
+	var r ReceivedPackets
+	require.Zero(t, len(r.ranges), "no room before the first packet")
+	r.Add(0)
+	require.Equal(t, minRanges, len(r.ranges))
+	for pn := uint64(2); pn < 2*40; pn += 2 { // 40 ranges
+		r.Add(pn)
+	}
+	require.Equal(t, 40, r.NumRanges())
+	require.Equal(t, header.MaxAckRanges, len(r.ranges))
+	r.Add(2 * 40) // in order: joins nothing, a 41st range
+	var f header.AckFrame
+	gen := r.AppendAckFrame(&f)
+	require.Equal(t, 41, f.NumRanges, "the frame reports every range")
+	r.DropAcked(f.Ranges[0].Largest-1, gen) // all but the top range acknowledged
+	require.Equal(t, 1, r.NumRanges())
+	require.Equal(t, minRanges, len(r.ranges), "room given back")
+	require.Equal(t, []header.AckRange{ar(80, 80)}, ackRanges(&r))
+	require.False(t, r.Add(78), "the floor still stops what was dropped")
+
+	// A few holes grow the room to shrinkAbove at most, which then stays.
+	for pn := uint64(82); pn < 82+2*shrinkAbove-2; pn += 2 {
+		r.Add(pn)
+	}
+	require.Equal(t, shrinkAbove, len(r.ranges))
+	gen = r.AppendAckFrame(&f)
+	r.DropAcked(f.Ranges[0].Largest-1, gen)
+	require.Equal(t, 1, r.NumRanges())
+	require.Equal(t, shrinkAbove, len(r.ranges), "a small room stays")
+}

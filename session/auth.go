@@ -45,14 +45,21 @@ func (c *Conn) InstallPacketKey(key []byte) error {
 // newGCM is AES-128-GCM under a PacketKeyLen-byte key from the TLS exporter; what names the key
 // in the error (packet, datagram).
 func newGCM(key []byte, what string) (cipher.AEAD, error) {
-	if len(key) != PacketKeyLen {
-		return nil, fmt.Errorf("tlsgram: %s key is %d bytes, want %d", what, len(key), PacketKeyLen)
+	if err := checkKeyLen(key, what); err != nil {
+		return nil, err
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
 	}
 	return cipher.NewGCM(block)
+}
+
+func checkKeyLen(key []byte, what string) error {
+	if len(key) != PacketKeyLen {
+		return fmt.Errorf("tlsgram: %s key is %d bytes, want %d", what, len(key), PacketKeyLen)
+	}
+	return nil
 }
 
 // authSending reports whether the next short header datagram carries a tag: from the moment we

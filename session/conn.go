@@ -90,7 +90,7 @@ type Conn struct {
 	tracer      Tracer          // nil unless SetTracer: see trace.go
 	tracedState CongestionState // the congestion state last reported to tracer
 
-	frame header.Frame // scratch for parsing, kept here to stay off the stack
+	frame *header.Frame // scratch for parsing, lent by HandleDatagram (scratch.go), off the stack
 	stats Stats
 }
 

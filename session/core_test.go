@@ -357,7 +357,9 @@ func TestSteadyStateAllocs(t *testing.T) {
 		step()
 	}
 	allocs := testing.AllocsPerRun(500, step)
-	require.Zero(t, allocs)
+	if !raceEnabled { // sync.Pool drops some Puts on purpose under the race detector (scratch.go)
+		require.Zero(t, allocs)
+	}
 }
 
 // BenchmarkSessionSendReceive measures the core's cost per datagram: chunking, header and frames,

@@ -33,10 +33,12 @@ var (
 	ErrDatagramNotReady = errors.New("tlsgram: datagrams can be sent only after the handshake")
 )
 
-// datagramQueue is a bounded FIFO of datagrams in one slab, allocated on first use.
+// datagramQueue is a bounded FIFO of datagrams in one slab, allocated on first use. lens is
+// allocated with it: most connections never send a datagram, and an array here would be half
+// a KiB of every idle connection's core (issue 8).
 type datagramQueue struct {
 	slab []byte
-	lens [datagramQueueLen]int
+	lens []int // datagramQueueLen once slab is allocated
 	head int
 	n    int
 	slot int
@@ -49,6 +51,7 @@ func (q *datagramQueue) push(b []byte, slot int) bool {
 	if q.slab == nil {
 		q.slot = slot
 		q.slab = make([]byte, datagramQueueLen*slot)
+		q.lens = make([]int, datagramQueueLen)
 	}
 	i := (q.head + q.n) % datagramQueueLen
 	q.lens[i] = copy(q.slab[i*q.slot:(i+1)*q.slot], b)
@@ -68,7 +71,9 @@ func (q *datagramQueue) pop() {
 
 // datagrams is a connection's datagram state.
 type datagrams struct {
-	aead  cipher.AEAD // nil until InstallDatagramKey
+	aead  cipher.AEAD // built from key by the first datagram sent or received (cipher)
+	key   [PacketKeyLen]byte
+	keyed bool // InstallDatagramKey gave key
 	nonce [12]byte
 	out   datagramQueue // plaintext, to send
 	in    datagramQueue // plaintext, received, to read
@@ -80,13 +85,26 @@ type datagrams struct {
 // InstallDatagramKey sets the datagram encryption key, derived by both ends with
 // ExportKeyingMaterial(DatagramKeyLabel, nil, PacketKeyLen). Without it, SendDatagram fails and
 // DATAGRAM frames are dropped.
+//
+// The AES-GCM state (768 bytes) is built only when the first datagram is sent or received: most
+// connections never carry one, and every idle connection held it (issue 8).
 func (c *Conn) InstallDatagramKey(key []byte) error {
-	aead, err := newGCM(key, "datagram")
-	if err != nil {
+	if err := checkKeyLen(key, "datagram"); err != nil {
 		return err
 	}
-	c.dgram.aead = aead
+	copy(c.dgram.key[:], key)
+	c.dgram.keyed = true
 	return nil
+}
+
+// cipher returns the datagram AEAD, building it on first use; d.keyed must be true.
+func (d *datagrams) cipher() cipher.AEAD {
+	if d.aead == nil {
+		// The key's length was checked, and AES-GCM fails on nothing else.
+		d.aead, _ = newGCM(d.key[:], "datagram")
+		d.key = [PacketKeyLen]byte{}
+	}
+	return d.aead
 }
 
 // MaxDatagramPayload is the largest datagram SendDatagram takes now: what one authenticated
@@ -108,7 +126,7 @@ func (c *Conn) SendDatagram(b []byte) error {
 	switch {
 	case c.err != nil:
 		return c.err
-	case !c.handshakeComplete || c.dgram.aead == nil || c.auth == nil:
+	case !c.handshakeComplete || !c.dgram.keyed || c.auth == nil:
 		return ErrDatagramNotReady
 	case len(b) > c.MaxDatagramPayload():
 		return fmt.Errorf("%w: %d bytes, at most %d now", ErrDatagramTooLarge, len(b), c.MaxDatagramPayload())
@@ -171,7 +189,7 @@ func (c *Conn) appendDatagram(b []byte, limit int, pn uint64, authenticated bool
 		}
 		b = header.AppendVarint(append(b, byte(header.FrameDatagram)), uint64(sealed))
 		c.dgramNonce(!c.isClient, pn)
-		b = d.aead.Seal(b, d.nonce[:], msg, nil)
+		b = d.cipher().Seal(b, d.nonce[:], msg, nil)
 		d.out.pop()
 		c.stats.AppDatagramsSent++
 		d.last = true
@@ -196,7 +214,7 @@ func (c *Conn) dgramNonce(fromServer bool, pn uint64) {
 // ReceiveDatagram, or drops and counts it.
 func (c *Conn) handleDatagramFrame(f *header.Frame, pn uint64) {
 	d := &c.dgram
-	if d.aead == nil || len(f.Data) < c.dgramTagLen() {
+	if !d.keyed || len(f.Data) < c.dgramTagLen() {
 		c.stats.AppDatagramsDroppedReceive++
 		return
 	}
@@ -204,7 +222,7 @@ func (c *Conn) handleDatagramFrame(f *header.Frame, pn uint64) {
 		d.open = make([]byte, 0, max(c.conf.MaxDatagramSize, maxInternetDatagram))
 	}
 	c.dgramNonce(c.isClient, pn)
-	plain, err := d.aead.Open(d.open[:0], d.nonce[:], f.Data, nil)
+	plain, err := d.cipher().Open(d.open[:0], d.nonce[:], f.Data, nil)
 	if err != nil || !d.in.push(plain, max(c.conf.MaxDatagramSize, maxInternetDatagram)) {
 		c.stats.AppDatagramsDroppedReceive++
 		return

@@ -31,6 +31,26 @@ func TestDatagramErrors(t *testing.T) {
 	require.Contains(t, err.Error(), fmt.Sprint(max))
 }
 
+// TestDatagramCipherOnFirstUse: a connection that carries no datagram holds no AES-GCM state for
+// them (issue 8); the first datagram sent builds the sender's, the first received the receiver's.
+func TestDatagramCipherOnFirstUse(t *testing.T) {
+	c, s, now := datagramPair(t)
+	require.Nil(t, c.dgram.aead)
+	require.Nil(t, s.dgram.aead)
+	require.NoError(t, c.SendDatagram([]byte("first")))
+	buf := make([]byte, MaxDatagramSizeLimit)
+	n, ok := c.PollDatagram(now, buf)
+	require.True(t, ok)
+	require.NotNil(t, c.dgram.aead)
+	require.Zero(t, c.dgram.key, "the key is not kept beside the cipher")
+	require.Nil(t, s.dgram.aead)
+	s.HandleDatagram(now, buf[:n])
+	require.NotNil(t, s.dgram.aead)
+	n, ok = s.ReceiveDatagram(buf)
+	require.True(t, ok)
+	require.Equal(t, "first", string(buf[:n]))
+}
+
 // TestDatagramsEncryptedInOrderOnce: datagrams arrive intact, are not readable on the wire, are
 // delivered once even when duplicated, in arrival order when reordered, and a lost one is gone
 // (not retransmitted).

@@ -31,7 +31,6 @@ type receiver struct {
 	openWindow   bool      // the handshake completed: raise the limit to the configured window
 	windowHeld   bool      // HoldReceiveWindow: keep the handshake's window after completion
 
-	ackFrame header.AckFrame // scratch for building ACKs
 }
 
 // newReceiver returns the receive side of a new connection: window is the configured initial
@@ -107,17 +106,19 @@ func (r *receiver) hasAckToRepeat() bool { return r.received.NumRanges() > 0 }
 // the largest number it acknowledges and the generation of its ranges (header.NoPacket and 0 if
 // it did not fit). A pending ACK is then sent.
 func (r *receiver) appendAck(b []byte, now time.Time, limit int) ([]byte, uint64, uint64) {
-	gen := r.received.AppendAckFrame(&r.ackFrame)
-	if r.ackFrame.NumRanges == 0 {
+	f := getAck()
+	defer putAck(f)
+	gen := r.received.AppendAckFrame(f)
+	if f.NumRanges == 0 {
 		return b, header.NoPacket, 0
 	}
-	r.ackFrame.Delay = uint64(now.Sub(r.largestTime) / time.Microsecond)
-	if len(b)+header.AckLen(&r.ackFrame) > limit {
+	f.Delay = uint64(now.Sub(r.largestTime) / time.Microsecond)
+	if len(b)+header.AckLen(f) > limit {
 		return b, header.NoPacket, 0
 	}
-	b = header.AppendAck(b, &r.ackFrame)
+	b = header.AppendAck(b, f)
 	r.ackPending, r.ackNow, r.ackEliciting, r.ackHeld = false, false, 0, false
-	return b, r.ackFrame.Ranges[0].Largest, gen
+	return b, f.Ranges[0].Largest, gen
 }
 
 // hold keeps the window at InitialMaxData after the handshake (HoldReceiveWindow) until it is

@@ -23,6 +23,10 @@ func (c *Conn) HandleDatagram(now time.Time, dg []byte) {
 }
 
 func (c *Conn) handleDatagram(now time.Time, dg []byte) {
+	if c.frame == nil { // not called from within another handleDatagram
+		c.frame = getFrame()
+		defer c.returnFrame()
+	}
 	if c.state == stateClosed || c.state == stateDraining {
 		c.stats.Drops.AfterClose++
 		return
@@ -88,7 +92,7 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 	// Parse every frame before acting on any: a packet is processed whole or not at all.
 	ackEliciting := false
 	for p := payload; len(p) > 0; {
-		n, err := header.ParseFrame(p, &c.frame)
+		n, err := header.ParseFrame(p, c.frame)
 		if err != nil {
 			c.stats.Drops.Malformed++
 			return
@@ -152,10 +156,10 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 		// to be acknowledged meanwhile, see ackRangesPing).
 		c.stats.Drops.TooManyGaps++
 		for p := payload; len(p) > 0; {
-			n, _ := header.ParseFrame(p, &c.frame)
+			n, _ := header.ParseFrame(p, c.frame)
 			p = p[n:]
 			if c.frame.Type == header.FrameAck && !unvalidated {
-				c.handleFrame(now, &c.frame)
+				c.handleFrame(now, c.frame)
 			}
 		}
 		return
@@ -163,7 +167,7 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 	rejected := false
 	c.dgram.pn = pn
 	for p := payload; len(p) > 0; {
-		n, _ := header.ParseFrame(p, &c.frame)
+		n, _ := header.ParseFrame(p, c.frame)
 		p = p[n:]
 		if unvalidated && (c.frame.Type == header.FrameClose || c.frame.Type == header.FrameAck) {
 			c.stats.Drops.Unvalidated++
@@ -172,7 +176,7 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 		if !hdr.Authenticated && onlyTagged(c.frame.Type) {
 			continue // anyone could send it; the peer sends it tagged
 		}
-		if !c.handleFrame(now, &c.frame) {
+		if !c.handleFrame(now, c.frame) {
 			rejected = true
 			break
 		}
@@ -261,6 +265,12 @@ func onlyTagged(t header.FrameType) bool {
 	return false
 }
 
+// returnFrame gives back the scratch frame handleDatagram borrowed.
+func (c *Conn) returnFrame() {
+	putFrame(c.frame)
+	c.frame = nil
+}
+
 // handleUntagged acts on an untagged datagram that a client takes after its handshake, before
 // the server's first tagged one (acceptUnauthenticated): the tail of the server's flight, sent
 // before the server completed, or a forgery. Its stream bytes are taken (a forgery of them fails
@@ -271,11 +281,11 @@ func onlyTagged(t header.FrameType) bool {
 // the idle timer. A CLOSE, MAX_DATA or HANDSHAKE_DONE in it is ignored: those come tagged.
 func (c *Conn) handleUntagged(now time.Time, payload []byte) {
 	for p := payload; len(p) > 0; {
-		n, _ := header.ParseFrame(p, &c.frame)
+		n, _ := header.ParseFrame(p, c.frame)
 		p = p[n:]
 		switch c.frame.Type {
 		case header.FrameStream:
-			if !c.handleFrame(now, &c.frame) {
+			if !c.handleFrame(now, c.frame) {
 				return
 			}
 		case header.FrameAck:

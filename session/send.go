@@ -247,11 +247,13 @@ func (c *Conn) buildClose(dst []byte) int {
 	b := header.AppendHeader(dst[:0:size], &hdr)
 	// Acknowledge everything received along with the CLOSE: a peer that closes right after
 	// reading our FIN then learns that all its data arrived, instead of guessing.
-	c.rx.received.AppendAckFrame(&c.rx.ackFrame)
-	if c.rx.ackFrame.NumRanges > 0 && len(b)+header.AckLen(&c.rx.ackFrame)+header.TagLen+64 <= size {
-		c.rx.ackFrame.Delay = 0
-		b = header.AppendAck(b, &c.rx.ackFrame)
+	f := getAck()
+	c.rx.received.AppendAckFrame(f)
+	if f.NumRanges > 0 && len(b)+header.AckLen(f)+header.TagLen+64 <= size {
+		f.Delay = 0
+		b = header.AppendAck(b, f)
 	}
+	putAck(f)
 	b = c.appendCloseTail(b, size)
 	reason := c.closeWhy
 	if room := size - len(b) - header.TagLen - 16; len(reason) > room {

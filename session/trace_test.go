@@ -99,7 +99,10 @@ func TestTracerAllocs(t *testing.T) {
 	for range 2000 {
 		step()
 	}
-	require.Zero(t, testing.AllocsPerRun(500, step))
+	allocs := testing.AllocsPerRun(500, step)
+	if !raceEnabled { // sync.Pool drops some Puts on purpose under the race detector (scratch.go)
+		require.Zero(t, allocs)
+	}
 	require.Positive(t, tr.n)
 }
 

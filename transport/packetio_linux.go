@@ -90,12 +90,28 @@ func groDisabledByEnv() bool {
 
 // mmsgHeaders is the scratch space of one batch system call: message headers, one iovec per
 // message, and room for an IPv4 or IPv6 socket address per message. The pointers in hdrs
-// point into the same struct and into the caller's packet buffers, which the garbage collector
+// point into iovs and names and into the caller's packet buffers, which the garbage collector
 // does not move.
+//
+// They are sized for the messages posted, not for maxBatch (grow): a dialled connection's
+// reader blocks with readPostMin buffers posted while the socket is quiet, and headers for 64
+// were 8.5 KiB of every idle session pair (issue 8). They grow, by doubling, when more are
+// posted, and stay: a reader's batch grows under load and the headers then cost no allocation.
 type mmsgHeaders struct {
-	hdrs  [maxBatch]unix.Mmsghdr
-	iovs  [maxBatch]unix.Iovec
-	names [maxBatch]unix.RawSockaddrInet6
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6
+}
+
+// grow makes room for n messages, n ≤ maxBatch, and at least one: a system call passes &hdrs[0].
+func (h *mmsgHeaders) grow(n int) {
+	if n <= len(h.hdrs) && len(h.hdrs) > 0 {
+		return
+	}
+	n = min(max(n, 2*len(h.hdrs), 1), maxBatch)
+	h.hdrs = make([]unix.Mmsghdr, n)
+	h.iovs = make([]unix.Iovec, n)
+	h.names = make([]unix.RawSockaddrInet6, n)
 }
 
 // UDP generic receive offload (GRO, Linux 5.0): with the UDP_GRO socket option set, the kernel
@@ -271,6 +287,7 @@ func (r *mmsgReader) prepare(i int, b []byte, ctl bool) {
 
 func (r *mmsgReader) readPlain(ms []message) (int, error) {
 	r.cnt = min(len(ms), maxBatch)
+	r.grow(r.cnt)
 	for i := 0; i < r.cnt; i++ {
 		ms[i].buf.unlend()
 		r.prepare(i, ms[i].buf.b, false)
@@ -295,6 +312,7 @@ func (r *mmsgReader) readPlain(ms []message) (int, error) {
 // was set, or that the kernel had nothing to coalesce with.
 func (r *mmsgReader) readCoalesced() error {
 	r.cnt = r.nbig
+	r.grow(r.cnt)
 	for i := range r.cnt {
 		if r.big[i] == nil {
 			r.big[i] = getGROBuf() // the last one's pieces are still out
@@ -473,6 +491,7 @@ func (w *mmsgWriter) writeBatch(ms []message) error {
 // build fills the headers for as many datagrams from ms[0] on as one system call takes, and
 // returns how many that is.
 func (w *mmsgWriter) build(ms []message, gso bool) int {
+	w.grow(min(len(ms), maxBatch))
 	nmsg, ndg := 0, 0
 	for ndg < len(ms) && ndg < maxBatch {
 		segs := 1
