@@ -71,7 +71,13 @@ func twoFlows(t *testing.T, name string, a, b func(int) congestion.Controller, s
 // flows and at least 35% left to a CUBIC flow. Seed 0 is the jitter-free path, other seeds add
 // jitter (sharedBottleneck). Over 50 seeds a CUBIC flow keeps 0.38–0.68 against BBR, either way
 // round (BBR, yielding to CUBIC's queue, 0.30 at the least); of two BBR flows the smaller gets
-// 0.35–0.47, median 0.44; of two CUBIC flows 0.33–0.47.
+// 0.35–0.47, median 0.44; of two CUBIC flows 0.33–0.47. Over seeds 0–29 with probeRTTSoon, the
+// smaller of two BBR flows gets 0.38–0.50 (median 0.44; the late flow is the smaller one), the
+// link 93–96%: issue 9's 40% is not reached on every seed yet. Why: each ProbeBW cycle forgets
+// bwQueue, so the early flow cruises at its maximum of samples from when it had the link to
+// itself, and the first standing queue of the cycle measures both flows' rates in the
+// proportion of their estimates. Keeping the bound across cycles gave 0.41–0.50 but left BBR
+// 0.22 against a CUBIC flow, which takes what BBR yields.
 //
 // BBR joining a CUBIC flow used to take about three quarters (0.26 left to CUBIC): CUBIC's queue
 // was no signal to it, only the overflow's losses were, and its estimate of the bottleneck (a
@@ -86,7 +92,7 @@ func TestFairnessTwoFlows(t *testing.T) {
 		cubic    int     // the CUBIC flow against BBR, -1 if none: it keeps issue 9's 35%
 		minLink  float64
 	}{
-		{"bbr-bbr", congestion.NewBBR, congestion.NewBBR, 0.33, -1, 0.88},
+		{"bbr-bbr", congestion.NewBBR, congestion.NewBBR, 0.36, -1, 0.90},
 		{"bbr-then-cubic", congestion.NewBBR, congestion.NewCubic, 0.28, 1, 0.93},
 		{"cubic-then-bbr", congestion.NewCubic, congestion.NewBBR, 0.28, 0, 0.93},
 		{"cubic-cubic", congestion.NewCubic, congestion.NewCubic, 0.30, -1, 0.93},
