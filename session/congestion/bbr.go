@@ -168,6 +168,10 @@ type bbr struct {
 	lossRandomUntil uint64        // the loss was found random: ignore it until this round
 	priorCwnd       int
 	lastProbeRTT    time.Time
+	earlyProbeRTT   time.Time // when probeRTTSoon last brought ProbeRTT forward
+	probeRTTForced  bool      // and ProbeRTT runs even if rttStillMin
+	riseBw          uint64    // the bandwidth estimate then (see probeRTTSoon)
+	rttStepRound    uint64    // roundCount at the last step in the RTT (noteRTTStep); 0 = none
 	started         bool
 }
 
@@ -243,6 +247,7 @@ func (b *bbr) OnAck(ev *AckEvent) {
 			b.nextRoundDelivered = rs.TotalDelivered
 			b.roundCount++
 			roundStart = true
+			b.noteRTTStep(b.roundMinRTT)
 			b.lastRoundMinRTT, b.roundMinRTT = b.roundMinRTT, 0
 			b.recentMinRTT.add(b.lastRoundMinRTT, b.roundCount%bbrRecentRounds == 0)
 		}
@@ -484,10 +489,16 @@ func (b *bbr) updateMode(ev *AckEvent, roundStart bool) {
 		case roundStart && b.roundCount > b.phaseRound:
 			// The estimate may be too high for the window to fall to its BDP: a round
 			// that found the queue gone ends Down as well, and until then Down drains
-			// what the last round measured.
-			if !b.queueStanding() {
+			// what the last round measured. A queue that bbrDrainWindow rounds of that
+			// did not empty is not this flow's to drain (see probeRTTSoon): draining it
+			// on would hold the flow at half its rate until ProbeRTT.
+			switch {
+			case !b.queueStanding():
 				b.enterCruise()
-			} else {
+			case b.roundCount > b.phaseRound+bbrDrainWindow:
+				b.probeRTTSoon(now)
+				b.enterCruise()
+			default:
 				b.setDrainGain()
 			}
 		}
@@ -530,10 +541,13 @@ func (b *bbr) updateMode(ev *AckEvent, roundStart bool) {
 		return
 	}
 	if b.mode != bbrStartup && now.Sub(b.lastProbeRTT) > bbrProbeRTTAfter {
-		if b.rttStillMin() {
+		// The recent rounds' minimum still holds rounds from before a route change; a drain
+		// that emptied nothing (probeRTTSoon) is the better witness.
+		if b.rttStillMin() && !b.probeRTTForced {
 			b.lastProbeRTT = now
 			return
 		}
+		b.probeRTTForced = false
 		b.priorCwnd = max(b.priorCwnd, b.cwnd)
 		b.mode = bbrProbeRTT
 		b.probeRTTDone = time.Time{}
@@ -592,6 +606,7 @@ func (b *bbr) drainStandingQueue(ev *AckEvent) {
 	if min := b.minRTT.get(); b.drainEnd != 0 && b.roundCount <= b.drainEnd+bbrDrainWindow &&
 		b.lastRoundMinRTT-min > (b.drainRTT-min)*3/4 {
 		b.notOursUntil = b.roundCount + bbrNotOursRounds
+		b.probeRTTSoon(ev.Now)
 		return
 	}
 	if d := ev.Now.Sub(b.cruiseStart); d > 0 && ev.Sample.TotalDelivered > b.cruiseDelivered {
@@ -605,6 +620,46 @@ func (b *bbr) drainStandingQueue(ev *AckEvent) {
 	b.drainRound = b.roundCount
 	b.drainRTT = b.lastRoundMinRTT
 	b.setDrainGain()
+}
+
+// probeRTTSoon brings ProbeRTT forward when a drain did not shrink the queue. That queue is
+// another flow's, or none at all: a route change that raised the RTT looks like a standing queue
+// that no drain empties, and the window, sized for the old min_rtt, then holds the flow to a
+// fraction of the link until ProbeRTT measures the new RTT — up to bbrProbeRTTAfter later
+// (TestBBRRouteChangeRTTRise). ProbeRTT tells the two apart (§5.3.4.4): an empty queue
+// measures the path's RTT. It is brought forward at most once per bbrProbeRTTAfter, so that a
+// loss-based flow's queue costs no more than one extra ProbeRTT per period.
+//
+// Only an RTT that rose in a step (noteRTTStep), by a quarter of min_rtt, counts: the jitter of a real path leaves smaller
+// queues that drains do not seem to shrink. The bandwidth estimate of the time is kept for
+// ProbeRTT's end (riseBw): the rounds since the rise were limited by a window sized for the old
+// RTT and measured only a fraction of the path's rate.
+func (b *bbr) probeRTTSoon(now time.Time) {
+	if min := b.minRTT.get(); b.lastRoundMinRTT <= min+min/4 || b.rttStepRound == 0 ||
+		b.roundCount > b.rttStepRound+bbrRTTStepRounds ||
+		!b.earlyProbeRTT.IsZero() && now.Sub(b.earlyProbeRTT) < bbrProbeRTTAfter {
+		return
+	}
+	b.riseBw = b.maxBw.get()
+	b.earlyProbeRTT = now
+	b.lastProbeRTT = now.Add(-bbrProbeRTTAfter - 1)
+	b.probeRTTForced = true
+}
+
+// bbrRTTStepRounds: probeRTTSoon answers an RTT step only this many rounds after it.
+const bbrRTTStepRounds = 16
+
+// noteRTTStep notes a step in the RTT: a round whose smallest sample, m, is half min_rtt above
+// that of the round before (a probe's quarter BDP in Up adds at most a quarter). A route change moves the
+// RTT so, at once; a loss-based flow's queue builds up over many rounds (a datagram per round
+// in congestion avoidance), and a queue this flow's probe built is drained by Down. Only a step
+// brings ProbeRTT forward (probeRTTSoon): that flow's queue must not, or every ProbeRTT would
+// hand it half this flow's window (TestFairnessTwoFlows, CUBIC against BBR).
+func (b *bbr) noteRTTStep(m time.Duration) {
+	min := b.minRTT.get()
+	if prev := b.lastRoundMinRTT; prev > 0 && m > prev+min/2 {
+		b.rttStepRound = b.roundCount
+	}
 }
 
 // setDrainGain sets Down's pacing gain from the queue the last round measured: Down's 0.9 of an
@@ -691,17 +746,24 @@ func (b *bbr) updateProbeRTT(ev *AckEvent) {
 		return
 	}
 	b.lastProbeRTT = now
+	riseBw := uint64(0)
 	if b.probeRTTMin > 0 {
 		// §5.3.4.4: what ProbeRTT measured with the queue drained is the path's RTT now, even
 		// if it grew since the old minimum (a route change): believe it at once rather than when
 		// the old minimum expires.
+		if old := b.minRTT.get(); b.probeRTTMin > old+old/4 {
+			riseBw = b.riseBw
+		}
 		b.minRTT.value, b.minRTT.stamp = b.probeRTTMin, now
 		b.probeRTTMin = 0
 	}
+	b.riseBw = 0
 	b.cwnd = max(b.cwnd, b.priorCwnd)
 	b.priorCwnd = 0
 	if b.filledPipe {
 		b.enterProbeBW(bbrProbeBWDown, now)
+		// The RTT rose: what was measured since came through a window too small for it.
+		b.maxBw.update(riseBw)
 	} else {
 		b.mode = bbrStartup
 	}

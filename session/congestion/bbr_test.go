@@ -134,3 +134,44 @@ func TestNamesAndByName(t *testing.T) {
 	require.Equal(t, "vegas", ue.Name)
 	require.ErrorContains(t, err, "bbr, cubic, newreno")
 }
+
+// TestBBRProbeRTTSoon works probeRTTSoon and noteRTTStep through by hand, with min_rtt 20 ms: a
+// round minimum 12 ms above the last (a route change) is a step, 8 ms (a queue building) is not;
+// a failed drain after a step brings ProbeRTT forward even though the recent rounds still hold
+// min_rtt (rttStillMin), once per bbrProbeRTTAfter; and without a step it does not.
+func TestBBRProbeRTTSoon(t *testing.T) {
+	fresh := func() *bbr {
+		b := NewBBR(mds).(*bbr)
+		b.minRTT.update(epoch, 20*ms)
+		b.maxBw.update(6_000_000)
+		b.recentMinRTT.add(20*ms, false)
+		b.mode, b.filledPipe, b.roundCount = bbrProbeBWCruise, true, 100
+		b.lastProbeRTT = epoch
+		return b
+	}
+	b := fresh()
+	b.lastRoundMinRTT = 22 * ms
+	b.noteRTTStep(30 * ms)
+	require.Zero(t, b.rttStepRound, "8 ms more in a round: a queue building, no step")
+	b.noteRTTStep(34 * ms)
+	require.EqualValues(t, 100, b.rttStepRound, "12 ms more in a round (over half of min_rtt): a step")
+
+	now := epoch.Add(time.Second)
+	b.lastRoundMinRTT = 60 * ms
+	b.probeRTTSoon(now)
+	require.True(t, b.probeRTTForced)
+	require.EqualValues(t, 6_000_000, b.riseBw, "the estimate from before the rise is kept for ProbeRTT's end")
+	b.updateMode(&AckEvent{Now: now, BytesInFlight: 100_000}, false)
+	require.Equal(t, bbrProbeRTT, b.mode, "ProbeRTT although rttStillMin holds")
+
+	b.probeRTTForced = false
+	b.probeRTTSoon(now.Add(time.Second))
+	require.False(t, b.probeRTTForced, "at most once per bbrProbeRTTAfter")
+
+	b = fresh()
+	b.lastRoundMinRTT = 60 * ms
+	b.probeRTTSoon(now)
+	require.False(t, b.probeRTTForced, "no step: another flow's queue, no early ProbeRTT")
+	b.updateMode(&AckEvent{Now: now, BytesInFlight: 100_000}, false)
+	require.Equal(t, bbrProbeBWCruise, b.mode)
+}

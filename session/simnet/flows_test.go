@@ -43,9 +43,9 @@ func flowSeeds(t *testing.T) int64 {
 // (no path MTU search), the size these scenarios were calibrated with. On the jitter-free path
 // (seed 0) one trajectory decides each figure; the MTU search once moved
 // TestBBRFollowsAnRTTChange's 60 → 20 ms case from 94% to 58% of the link. With the controller
-// of issue 9's second round it gives 95–97% either way, MTU search on or off; with jitter
-// (seeds 1–5) the 20 → 60 ms case gives only 42–74% from 6 s to 9 s (the raised RTT reads as a
-// standing queue until ProbeRTT measures it), against 78–81% before — a known shortfall.
+// of issue 9's second round it gives 95–97% either way, MTU search on or off; with jitter the
+// 20 → 60 ms case gave 33–94% from 6 s to 9 s (the raised RTT read as a standing queue until
+// ProbeRTT measured it) until bbr.probeRTTSoon: 93–96% over 30 seeds (TestBBRRouteChangeRTTRise).
 func withCC(ctl func(int) congestion.Controller) *session.Config {
 	return &session.Config{Congestion: ctl, MaxDatagramSize: 1200}
 }
@@ -71,7 +71,13 @@ func twoFlows(t *testing.T, name string, a, b func(int) congestion.Controller, s
 // flows and at least 35% left to a CUBIC flow. Seed 0 is the jitter-free path, other seeds add
 // jitter (sharedBottleneck). Over 50 seeds a CUBIC flow keeps 0.38–0.68 against BBR, either way
 // round (BBR, yielding to CUBIC's queue, 0.30 at the least); of two BBR flows the smaller gets
-// 0.35–0.47, median 0.44; of two CUBIC flows 0.33–0.47.
+// 0.35–0.47, median 0.44; of two CUBIC flows 0.33–0.47. Over seeds 0–29 with probeRTTSoon, the
+// smaller of two BBR flows gets 0.38–0.50 (median 0.44; the late flow is the smaller one), the
+// link 93–96%: issue 9's 40% is not reached on every seed yet. Why: each ProbeBW cycle forgets
+// bwQueue, so the early flow cruises at its maximum of samples from when it had the link to
+// itself, and the first standing queue of the cycle measures both flows' rates in the
+// proportion of their estimates. Keeping the bound across cycles gave 0.41–0.50 but left BBR
+// 0.22 against a CUBIC flow, which takes what BBR yields.
 //
 // BBR joining a CUBIC flow used to take about three quarters (0.26 left to CUBIC): CUBIC's queue
 // was no signal to it, only the overflow's losses were, and its estimate of the bottleneck (a
@@ -86,7 +92,7 @@ func TestFairnessTwoFlows(t *testing.T) {
 		cubic    int     // the CUBIC flow against BBR, -1 if none: it keeps issue 9's 35%
 		minLink  float64
 	}{
-		{"bbr-bbr", congestion.NewBBR, congestion.NewBBR, 0.33, -1, 0.88},
+		{"bbr-bbr", congestion.NewBBR, congestion.NewBBR, 0.36, -1, 0.90},
 		{"bbr-then-cubic", congestion.NewBBR, congestion.NewCubic, 0.28, 1, 0.93},
 		{"cubic-then-bbr", congestion.NewCubic, congestion.NewBBR, 0.28, 0, 0.93},
 		{"cubic-cubic", congestion.NewCubic, congestion.NewCubic, 0.30, -1, 0.93},
@@ -269,4 +275,24 @@ func TestPingUnderLoad(t *testing.T) {
 	idle, p50, p99, link := pingUnderLoad(t, congestion.NewCubic, 0)
 	t.Logf("CUBIC: idle ping %v, under load p50 %v p99 %v, link %.1f%%", idle, p50, p99, 100*link)
 	require.Greater(t, p50, idle+8*time.Millisecond, "the test must tell a full queue from a short one")
+}
+
+// TestBBRRouteChangeRTTRise: the RTT rising from 20 to 60 ms 3 s into a transfer over the 50
+// Mbit/s bottleneck, with jitter (seeds 1 and up; sharedBottleneck). The higher RTT first looks
+// like a standing queue; BBR must learn it as the new min_rtt rather than drain an empty queue
+// until ProbeRTT, and fill the link from 6 s to 9 s.
+func TestBBRRouteChangeRTTRise(t *testing.T) {
+	seeds := flowSeeds(t)
+	if *flagSeeds == 0 {
+		seeds = 3
+	}
+	var afters []float64
+	for seed := int64(1); seed <= seeds; seed++ {
+		_, after := rttChange(t, 10*time.Millisecond, 30*time.Millisecond, seed)
+		// Before ProbeRTT was brought forward: 0.33–0.94 (median 0.58) over 30 seeds; now
+		// 0.93–0.96.
+		require.GreaterOrEqual(t, after, 0.85, "seed %d", seed)
+		afters = append(afters, after)
+	}
+	t.Logf("20 → 60 ms with jitter, link from 6 s to 9 s: min %.2f median %.2f max %.2f", slices.Min(afters), median(afters), slices.Max(afters))
 }
