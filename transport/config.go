@@ -115,7 +115,7 @@ type Config struct {
 	// handshake, completed but waiting for room in the accept queue, or failed and not yet
 	// released. New clients beyond it are dropped (and counted in ListenerStats) until slots
 	// free up; the client retransmits. Default 1024. Measured with spoofed handshakes, one costs
-	// about 53 KiB of heap and stacks, up to about 120 KiB if its client fills the handshake's
+	// about 20 KiB of heap and stacks, up to about 85 KiB if its client fills the handshake's
 	// 64 KiB receive window (README, Security).
 	MaxHalfOpen int
 	// MaxHalfOpenPerPrefix caps the half-open sessions (see MaxHalfOpen) of clients whose

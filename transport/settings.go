@@ -54,7 +54,7 @@ var settings = []Setting{
 	{"HandshakeTimeout", DefaultHandshakeTimeout, "10s",
 		"give up a TLS handshake that has not completed after this long", "handshake-timeout"},
 	{"MaxHalfOpen", DefaultMaxHalfOpen, "1024",
-		"sessions per listener not yet accepted: in the handshake, waiting for the accept queue, or failed and not yet released (about 53 KiB each)", ""},
+		"sessions per listener not yet accepted: in the handshake, waiting for the accept queue, or failed and not yet released (about 20 KiB each)", ""},
 	{"MaxHalfOpenPerPrefix", DefaultMaxHalfOpen / 8, "MaxHalfOpen/8",
 		"of those, clients a Retry token validated, per /24 (IPv4) or /48 (IPv6) source prefix", ""},
 	{"AcceptQueueLen", DefaultAcceptQueueLen, "128",
