@@ -262,7 +262,7 @@ func (c *Conn) closeStream() error {
 	}
 	c.core.CloseWrite()
 	c.mu.Unlock()
-	c.poke()
+	c.stepHere()
 	return err
 }
 
@@ -321,7 +321,7 @@ func (c *Conn) close(app *session.ApplicationError) error {
 	}
 	c.noteTerminatedLocked()
 	c.mu.Unlock()
-	c.poke()
+	c.stepHere()
 	c.bio.close()
 	c.waitFinalSent()
 

@@ -38,6 +38,17 @@ func (c *Conn) kick(extra uint32) {
 	}
 }
 
+// stepHere is poke for a goroutine that may do the worker's job itself: it steps the core on
+// the calling goroutine, unless a worker runs already (which then steps once more, as for
+// poke). Close uses it: it changes the core, then waits for what the step sends (the end of the
+// stream, then the CLOSE frame), so starting a worker for each cost a goroutine and a wake-up
+// of the other processor, for nothing.
+func (c *Conn) stepHere() {
+	if c.work.want(0) {
+		c.drive()
+	}
+}
+
 // onTimer is the timer's callback. It runs on a goroutine of its own, which becomes the worker
 // if none runs.
 func (c *Conn) onTimer() {
