@@ -34,6 +34,7 @@ type workState struct {
 // the worker if none runs.
 func (c *Conn) kick(extra uint32) {
 	if c.work.want(extra) {
+		c.workers.Add(1)
 		go c.work.drive() // a func value bound once: a go statement on c.drive would allocate
 	}
 }
