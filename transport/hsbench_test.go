@@ -24,10 +24,26 @@ import (
 //
 //	go test -run '^$' -bench 'Handshake' -benchmem ./transport/
 
-func BenchmarkHandshake(b *testing.B)               { benchHandshakes(b, tlsgramHS(b), 1) }
-func BenchmarkHandshakeParallel(b *testing.B)       { benchHandshakes(b, tlsgramHS(b), 8) }
-func BenchmarkHandshakeTLSTCP(b *testing.B)         { benchHandshakes(b, tlsTCPHS(b), 1) }
-func BenchmarkHandshakeTLSTCPParallel(b *testing.B) { benchHandshakes(b, tlsTCPHS(b), 8) }
+func BenchmarkHandshake(b *testing.B)         { benchHandshakes(b, newTLSgramHS(b), 1) }
+func BenchmarkHandshakeParallel(b *testing.B) { benchHandshakes(b, newTLSgramHS(b), 8) }
+func BenchmarkHandshakeTLSTCP(b *testing.B)   { benchHandshakes(b, &hsServer{dial: tlsTCPHS(b)}, 1) }
+func BenchmarkHandshakeTLSTCPParallel(b *testing.B) {
+	benchHandshakes(b, &hsServer{dial: tlsTCPHS(b)}, 8)
+}
+
+// hsServer is the dialer of an echoing server, and for tlsgram the datagrams its connections
+// sent, counted once each has finished (wg).
+type hsServer struct {
+	dial      func(context.Context) (net.Conn, error)
+	wg        sync.WaitGroup
+	datagrams atomic.Uint64
+}
+
+func newTLSgramHS(b *testing.B) *hsServer {
+	s := &hsServer{}
+	s.dial = tlsgramHS(b, s)
+	return s
+}
 
 // echoServe echoes everything c sends until it fails.
 func echoServe(c net.Conn) {
@@ -46,8 +62,9 @@ func echoServe(c net.Conn) {
 	}
 }
 
-// tlsgramHS starts an echoing listener and returns its dialer.
-func tlsgramHS(b *testing.B) func(context.Context) (net.Conn, error) {
+// tlsgramHS starts an echoing listener and returns its dialer. If count is not nil, the
+// accepted connections add the datagrams they sent to it.
+func tlsgramHS(b *testing.B, count *hsServer) func(context.Context) (net.Conn, error) {
 	ln, err := Listen("udp4", "127.0.0.1:0", serverTLS(b), nil)
 	require.NoError(b, err)
 	b.Cleanup(func() {
@@ -62,10 +79,16 @@ func tlsgramHS(b *testing.B) func(context.Context) (net.Conn, error) {
 			if err != nil {
 				return
 			}
+			if count == nil {
+				go echoServe(c)
+				continue
+			}
+			count.wg.Add(1)
 			go func() {
+				defer count.wg.Done()
 				echoServe(c)
 				<-c.(*Conn).driverDone // its closing period is over: it sends no more
-				hsDatagrams.Add(c.(*Conn).Stats().DatagramsSent)
+				count.datagrams.Add(c.(*Conn).Stats().DatagramsSent)
 			}()
 		}
 	}()
@@ -95,7 +118,8 @@ func tlsTCPHS(b *testing.B) func(context.Context) (net.Conn, error) {
 }
 
 // benchHandshakes runs b.N dial-echo-close handshakes from workers goroutines.
-func benchHandshakes(b *testing.B, dial func(context.Context) (net.Conn, error), workers int) {
+func benchHandshakes(b *testing.B, srv *hsServer, workers int) {
+	dial := srv.dial
 	var closes sync.WaitGroup
 	var mu sync.Mutex
 	left := b.N
@@ -106,7 +130,6 @@ func benchHandshakes(b *testing.B, dial func(context.Context) (net.Conn, error),
 		return left >= 0
 	}
 	cpu0, g0 := processCPU(b), goroutinesCreated()
-	hsDatagrams.Store(0)
 	b.ResetTimer()
 	var wg sync.WaitGroup
 	for range workers {
@@ -130,7 +153,7 @@ func benchHandshakes(b *testing.B, dial func(context.Context) (net.Conn, error),
 					_ = c.Close()
 					if tc, ok := c.(*Conn); ok {
 						<-tc.driverDone
-						hsDatagrams.Add(tc.Stats().DatagramsSent)
+						srv.datagrams.Add(tc.Stats().DatagramsSent)
 					}
 				})
 			}
@@ -141,15 +164,11 @@ func benchHandshakes(b *testing.B, dial func(context.Context) (net.Conn, error),
 	closes.Wait()
 	b.ReportMetric(float64((processCPU(b)-cpu0)/time.Microsecond)/float64(b.N), "cpu-µs/op")
 	b.ReportMetric(float64(goroutinesCreated()-g0)/float64(b.N), "goroutines/op")
-	if n := hsDatagrams.Load(); n > 0 {
-		// Both ends, until their closing periods ended: the server's may still run for the
-		// last few handshakes, which this leaves out.
-		b.ReportMetric(float64(n)/float64(b.N), "datagrams/op")
+	srv.wg.Wait()
+	if n := srv.datagrams.Load(); n > 0 {
+		b.ReportMetric(float64(n)/float64(b.N), "datagrams/op") // both ends, closing periods included
 	}
 }
-
-// hsDatagrams counts the datagrams tlsgram connections of the handshake benchmarks sent.
-var hsDatagrams atomic.Uint64
 
 // goroutinesCreated is how many goroutines the process has started.
 func goroutinesCreated() uint64 {
@@ -167,7 +186,7 @@ func goroutinesCreated() uint64 {
 //
 //	go test -run '^$' -bench HandshakeVsTLSTCP -benchtime 500x ./transport/
 func BenchmarkHandshakeVsTLSTCP(b *testing.B) {
-	dials := [2]func(context.Context) (net.Conn, error){tlsgramHS(b), tlsTCPHS(b)}
+	dials := [2]func(context.Context) (net.Conn, error){tlsgramHS(b, nil), tlsTCPHS(b)}
 	var times [2][]time.Duration
 	var closes sync.WaitGroup
 	var one [1]byte
@@ -202,7 +221,7 @@ func BenchmarkHandshakeVsTLSTCP(b *testing.B) {
 //
 //	go test -run '^$' -bench HandshakeRateVsTLSTCP -benchtime 20x ./transport/
 func BenchmarkHandshakeRateVsTLSTCP(b *testing.B) {
-	dials := [2]func(context.Context) (net.Conn, error){tlsgramHS(b), tlsTCPHS(b)}
+	dials := [2]func(context.Context) (net.Conn, error){tlsgramHS(b, nil), tlsTCPHS(b)}
 	var done [2]int
 	var closes sync.WaitGroup
 	for range b.N {
