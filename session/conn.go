@@ -296,6 +296,7 @@ func (c *Conn) SetHandshakeComplete(now time.Time) {
 	before := c.observe()
 	defer c.noteChanges(before)
 	c.handshakeComplete = true
+	c.pmtu.holdFirstProbe(now, c.tx.bytesSent, c.rec.rtt.SmoothedRTT())
 	c.rx.open(now)
 	c.tx.hsEnd = c.tx.buf.end
 	if !c.isClient {

@@ -158,3 +158,19 @@ func TestSynctestCloseNotifyCarriesFIN(t *testing.T) {
 		})
 	}
 }
+
+// TestSynctestCloseStartsNoWorker: Close sends what it queues (close_notify with the end of the
+// stream, then the CLOSE frame) from its own goroutine. It started a worker goroutine for each,
+// two per Close, four per connection that both ends close (issue 8: goroutines per handshake).
+func TestSynctestCloseStartsNoWorker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := &transporttest.Network{Latency: time.Millisecond}
+		client, server, ln := memPair(t, nw, nil)
+		go func() { _, _ = io.Copy(io.Discard, server); _ = server.Close() }()
+		synctest.Wait()
+		before := client.workers.Load()
+		require.NoError(t, client.Close())
+		require.Zero(t, client.workers.Load()-before, "worker goroutines started by Close")
+		shutdown(client, server, ln)
+	})
+}

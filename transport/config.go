@@ -140,7 +140,10 @@ type Config struct {
 	RetryThreshold int
 	// RetryRate turns Retry on automatically for new clients beyond this many a second (with a
 	// burst of as many) whose address is not validated: a flood of spoofed handshakes that fail
-	// fast costs TLS work without filling the half-open slots. Default 256; negative never.
+	// fast costs TLS work without filling the half-open slots. Only handshakes that do not
+	// complete count: a completed one proved its client's address (a spoofed client never
+	// completes one), so a busy listener's real clients get no Retry. Default 256; negative
+	// never.
 	RetryRate int
 	// StatelessResetKey is the secret from which a Listener derives the stateless reset token of
 	// each connection (RFC 9000 §10.3): HMAC-SHA256 of the connection ID under this key. The

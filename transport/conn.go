@@ -82,6 +82,7 @@ type Conn struct {
 	dropQueueFull atomic.Uint64
 	sendErrors    atomic.Uint64
 	steps         atomic.Uint64 // driver steps, for tests of how bursts are handled
+	workers       atomic.Uint64 // worker goroutines started (kick), for tests
 }
 
 func newConn(ep *endpoint, core *session.Conn, network string, peer message, remote net.Addr, conf *Config) *Conn {
@@ -262,7 +263,7 @@ func (c *Conn) closeStream() error {
 	}
 	c.core.CloseWrite()
 	c.mu.Unlock()
-	c.poke()
+	c.stepHere()
 	return err
 }
 
@@ -321,7 +322,7 @@ func (c *Conn) close(app *session.ApplicationError) error {
 	}
 	c.noteTerminatedLocked()
 	c.mu.Unlock()
-	c.poke()
+	c.stepHere()
 	c.bio.close()
 	c.waitFinalSent()
 

@@ -53,7 +53,8 @@
 // behind a slow client), up to MaxHalfOpen at once (a session holds its slot until it is queued
 // for Accept or released). An unknown version is answered with Version Negotiation,
 // rate-limited. With RequireAddressValidation, while RetryThreshold sessions are half-open, or
-// beyond RetryRate new clients a second, new clients get a stateless Retry whose token (an HMAC
+// beyond RetryRate new clients a second whose handshakes do not complete (a spoofed client never
+// completes one; a completed handshake proved its address and gives its count back), new clients get a stateless Retry whose token (an HMAC
 // over the client's address, the new connection ID, its original DCID and the time) they must
 // echo before the server keeps any state (RFC 9000 §8.1.2). The core enforces the 3×
 // anti-amplification limit for unvalidated addresses, CLOSE frames included, ignores their

@@ -160,9 +160,13 @@ type driverState struct {
 // follow makes d write to ep, the connection's endpoint now: Migrate may have moved it to a new
 // socket since d was last used.
 func (d *driverState) follow(ep *endpoint) {
-	if d.ep != ep {
-		d.ep, d.w = ep, ep.sock.newWriter()
+	if d.ep == ep {
+		return
 	}
+	if d.w == nil || ep.sock.rebind == nil || !ep.sock.rebind(d.w) {
+		d.w = ep.sock.newWriter()
+	}
+	d.ep = ep
 }
 
 // stepSending runs the core once, with sendSem held (lockSend): it feeds it every datagram

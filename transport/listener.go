@@ -72,6 +72,11 @@ type Listener struct {
 	resets    tokenBucket // stateless resets
 	newClient tokenBucket // new sessions from unvalidated addresses (Config.RetryRate)
 
+	// newClientRefunds counts the handshakes that took a newClient token and completed since the
+	// reader last looked: a completed handshake proved its address (see retryNeeded), so its
+	// token goes back. Added to by handshake goroutines, taken by the reader.
+	newClientRefunds atomic.Int64
+
 	// Reader goroutine only: HMAC-SHA256 under resetKey and tokenKey, keyed once and Reset for
 	// each MAC. A new HMAC per MAC cost five allocations and the key schedule, for every new
 	// session (its reset token) and for every Initial of a Retry flood (its token).
@@ -341,31 +346,58 @@ func (l *Listener) handleUnknown(m *message, now time.Time) {
 		}
 	}
 	half := l.halfOpen.Load()
-	if !validated && l.retryNeeded(half, now) {
-		l.sendRetry(m, h.SrcConnID, h.DstConnID, now)
-		return
+	charged := false
+	if !validated {
+		var retry bool
+		if retry, charged = l.retryNeeded(half, now); retry {
+			l.sendRetry(m, h.SrcConnID, h.DstConnID, now)
+			return
+		}
 	}
 	if half >= int64(l.conf.MaxHalfOpen) {
+		l.refundNewClient(charged)
 		l.dropHalfOpen.Add(1)
 		return
 	}
-	l.newSession(m, &h, validated, origDCID, now)
+	l.newSession(m, &h, validated, origDCID, charged, now)
 }
 
 // retryNeeded decides whether a new client whose address is not validated gets a Retry instead
 // of a session: always if the configuration says so; while half-open slots are filling up; and
 // beyond Config.RetryRate new such clients a second. The rate matters because spoofed handshakes
 // that end fast cost TLS work (a key exchange and a signature each) without holding slots long.
-func (l *Listener) retryNeeded(half int64, now time.Time) bool {
+// charged reports that the client took a token of the rate: it is given back if its handshake
+// completes (refundNewClient).
+//
+// Only handshakes that do not complete count against the rate. A spoofed client never completes
+// one: its Finished needs the server's flight, which went to the address it forged. A real one
+// does, and has proven its address as a Retry would have. Counting every new client, as this
+// did, sent a Retry (a round trip, and the ClientHello sent again) to most clients of a listener
+// serving more than RetryRate handshakes a second: 1575 of 2000 in BenchmarkHandshake at about
+// 500 a second.
+func (l *Listener) retryNeeded(half int64, now time.Time) (retry, charged bool) {
 	switch {
 	case l.conf.RequireAddressValidation:
-		return true
+		return true, false
 	case l.conf.RetryThreshold > 0 && half >= int64(l.conf.RetryThreshold):
-		return true
+		return true, false
 	case l.conf.RetryRate > 0:
-		return !l.newClient.allow(now, float64(l.conf.RetryRate), float64(l.conf.RetryRate))
+		rate := float64(l.conf.RetryRate)
+		l.newClient.refund(float64(l.newClientRefunds.Swap(0)))
+		if !l.newClient.allow(now, rate, rate) {
+			return true, false
+		}
+		return false, true
 	}
-	return false
+	return false, false
+}
+
+// refundNewClient gives back the newClient token of a client that took one (charged): its
+// handshake completed, or it got no session after all.
+func (l *Listener) refundNewClient(charged bool) {
+	if charged {
+		l.newClientRefunds.Add(1)
+	}
 }
 
 // takeSlot reserves a half-open slot for a new session from m's address, if a validated one's
@@ -427,17 +459,22 @@ func sourcePrefix(m *message) string {
 
 // newSession creates the server side of a connection for a client's first Initial and starts
 // its driver and its handshake.
-func (l *Listener) newSession(m *message, h *header.Header, validated bool, origDCID uint64, now time.Time) {
+//
+// charged says that the client took a newClient token (retryNeeded), which goes back if the
+// handshake completes.
+func (l *Listener) newSession(m *message, h *header.Header, validated bool, origDCID uint64, charged bool, now time.Time) {
 	ep := l.ep
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
+		l.refundNewClient(charged)
 		l.dropClosed.Add(1)
 		return
 	}
 	prefix, ok := l.takeSlotLocked(m, validated)
 	if !ok {
 		l.mu.Unlock()
+		l.refundNewClient(charged)
 		l.dropPrefix.Add(1)
 		return
 	}
@@ -478,6 +515,7 @@ func (l *Listener) newSession(m *message, h *header.Header, validated bool, orig
 	l.mu.Unlock()
 	if !ok {
 		l.hsWG.Done()
+		l.refundNewClient(charged)
 		l.dropInvalid.Add(1)
 		return
 	}
@@ -485,11 +523,12 @@ func (l *Listener) newSession(m *message, h *header.Header, validated bool, orig
 	c.observe()
 	_, _ = c.deliver(m.buf) // the queue is empty: this cannot fail
 	m.buf = nil
-	go l.handshake(c)
+	go l.handshake(c, charged)
 }
 
-// handshake runs one server-side TLS handshake and queues the connection for Accept.
-func (l *Listener) handshake(c *Conn) {
+// handshake runs one server-side TLS handshake and queues the connection for Accept. charged:
+// see newSession.
+func (l *Listener) handshake(c *Conn, charged bool) {
 	defer l.hsWG.Done()
 	ctx, cancel := context.WithTimeout(l.ctx, l.conf.HandshakeTimeout)
 	defer cancel()
@@ -503,6 +542,7 @@ func (l *Listener) handshake(c *Conn) {
 		return
 	}
 	c.setHandshakeComplete()
+	l.refundNewClient(charged) // the client proved its address
 	for {
 		l.mu.Lock()
 		if l.closed {
@@ -650,6 +690,11 @@ func (l *Listener) statelessReset(m *message, cid uint64, now time.Time) {
 type tokenBucket struct {
 	used float64 // tokens taken and not yet refilled
 	last time.Time
+}
+
+// refund puts n tokens back (never more than the bucket holds).
+func (b *tokenBucket) refund(n float64) {
+	b.used = max(0, b.used-n)
 }
 
 // allow takes a token from a bucket of burst tokens that refills at rate a second.

@@ -199,6 +199,9 @@ type socket struct {
 	udp       *net.UDPConn // nil if pc is not a *net.UDPConn
 	reader    batchReader
 	newWriter func() batchWriter
+	// rebind, if set, points a writer of another socket at this one, without allocating, and
+	// reports whether it could (see dialledStates).
+	rebind    func(batchWriter) bool
 	batch     bool // reader and writers use recvmmsg/sendmmsg
 	connected bool // a connected *net.UDPConn: it hears only from, and sends only to, its peer
 	// gso reports whether the writers coalesce datagrams with UDP generic segmentation
@@ -222,7 +225,7 @@ func newSocket(pc net.PacketConn, disableGSO bool, gro groMode) *socket {
 			gro = groOff
 		}
 		if io, ok := newMmsgIO(u, s.connected, gso, gro); ok {
-			s.reader, s.newWriter, s.batch = io.reader, io.newWriter, true
+			s.reader, s.newWriter, s.rebind, s.batch = io.reader, io.newWriter, io.rebind, true
 			if gso {
 				s.gso = io.gso
 			}
@@ -248,6 +251,7 @@ func (s *socket) usesGRO() bool { return s.gro != nil && s.gro.Load() }
 type mmsgIO struct {
 	reader    batchReader
 	newWriter func() batchWriter
+	rebind    func(batchWriter) bool
 	gso       *atomic.Bool // the writers use GSO now
 	gro       *atomic.Bool // the reader uses GRO now; nil if it never will (groOff)
 }

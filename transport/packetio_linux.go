@@ -62,6 +62,15 @@ func newMmsgIO(u *net.UDPConn, connected, gso bool, gro groMode) (mmsgIO, bool) 
 			return w
 		},
 		gso: gsoOn,
+		// Everything of an mmsgWriter but these fields is scratch space of a single write.
+		rebind: func(bw batchWriter) bool {
+			w, ok := bw.(*mmsgWriter)
+			if !ok || w.failGSO != 0 {
+				return false
+			}
+			w.rc, w.family, w.connected, w.gso = rc, family, connected, gsoOn
+			return true
+		},
 	}
 	switch gro {
 	case groNow:

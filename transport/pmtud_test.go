@@ -5,11 +5,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/tlsgram/tlsgram/internal/impair"
 	"github.com/tlsgram/tlsgram/internal/impair/relay"
+	"github.com/tlsgram/tlsgram/transport/transporttest"
 )
 
 // TestPathMTUDiscoveryThroughRelay: through the impairment relay on real loopback sockets, on a
@@ -64,4 +66,49 @@ func TestPathMTUDiscoveryThroughRelay(t *testing.T) {
 	t.Logf("client found %d bytes in %v (%d probes, %d lost; RTT %v); server found %d in %v",
 		st.PathMTU, st.PMTUSearchTime.Round(time.Microsecond), st.PMTUProbesSent, st.PMTUProbesLost, st.SmoothedRTT,
 		ss.PathMTU, ss.PMTUSearchTime.Round(time.Microsecond))
+}
+
+// TestSynctestFirstProbeWaits (issue 8): the first path MTU probe waits until the connection has
+// sent 4 KiB of stream data since the handshake, or for 5 smoothed RTTs. A connection that
+// exchanges a message and closes sends none (each end probed at once, and a 1452-byte probe and
+// its acknowledgement were 4 of the 14 datagrams of the bench's handshake); one that goes on
+// to send more probes, and finds the path's size.
+func TestSynctestFirstProbeWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := &transporttest.Network{Latency: 5 * time.Millisecond}
+		client, server, _ := memPair(t, nw, nil)
+		_, err := client.Write([]byte{'x'})
+		require.NoError(t, err)
+		var one [1]byte
+		_, err = io.ReadFull(server, one[:])
+		require.NoError(t, err)
+		_, err = server.Write(one[:])
+		require.NoError(t, err)
+		_, err = io.ReadFull(client, one[:])
+		require.NoError(t, err)
+		synctest.Wait()
+		require.Zero(t, client.Stats().PMTUProbesSent, "the client probed before it needed to")
+		require.Zero(t, server.Stats().PMTUProbesSent, "the server probed before it needed to")
+
+		// The client sends a few KiB: it probes and finds the whole size. The server, which only
+		// acknowledges, probes once 5 RTTs have passed.
+		done := make(chan error, 1)
+		go func() {
+			_, err := io.CopyN(io.Discard, server, 64<<10)
+			done <- err
+		}()
+		_, err = client.Write(make([]byte, 64<<10))
+		require.NoError(t, err)
+		require.NoError(t, <-done)
+		time.Sleep(200 * time.Millisecond)
+		_, err = client.Write([]byte{'y'})
+		require.NoError(t, err)
+		_, err = io.ReadFull(server, one[:])
+		require.NoError(t, err)
+		time.Sleep(100 * time.Millisecond)
+		cs, ss := client.Stats(), server.Stats()
+		require.NotZero(t, cs.PMTUProbesSent)
+		require.Equal(t, DefaultMaxDatagramSize, cs.PathMTU)
+		require.NotZero(t, ss.PMTUProbesSent)
+	})
 }

@@ -64,7 +64,7 @@ var settings = []Setting{
 	{"RetryThreshold", DefaultMaxHalfOpen / 2, "MaxHalfOpen/2",
 		"send Retry while at least this many sessions are half-open (negative: never)", ""},
 	{"RetryRate", DefaultRetryRate, "256",
-		"send Retry beyond this many new unvalidated clients a second (negative: never)", ""},
+		"send Retry beyond this many new unvalidated clients a second whose handshakes do not complete (negative: never)", ""},
 	{"StatelessResetKey", nil, "nil",
 		"secret for stateless reset tokens (RFC 9000 §10.3); share it across restarts of a server; nil: random per Listener", ""},
 	{"CloseTimeout", DefaultCloseTimeout, "5s",
