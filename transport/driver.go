@@ -265,10 +265,13 @@ func (c *Conn) finish() {
 	c.noMigrate = true // from now on the endpoint stays as it is
 	c.mu.Unlock()
 	ep := c.endpoint()
-	ep.release(c)
+	// The inbox closes first: release may close the socket, which waits for the socket reader
+	// to leave its read, and the reader may be waiting inside it for room in this inbox
+	// (deliver; readEach handles datagrams inside the read).
 	for _, pb := range c.in.close() {
 		ep.recvPool.put(pb)
 	}
+	ep.release(c)
 	c.mu.Lock()
 	c.noteTerminatedLocked()
 	if c.err == nil { // the core is done only after a terminal error; this is belt and braces

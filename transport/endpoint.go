@@ -140,9 +140,12 @@ func (ep *endpoint) release(c *Conn) {
 			delete(ep.conns, id)
 		}
 	}
-	ep.closeIfIdleLocked()
+	closeSock := ep.closeIfIdleLocked()
 	ln := ep.ln
 	ep.mu.Unlock()
+	if closeSock {
+		ep.closeSocket()
+	}
 	if ln != nil {
 		ln.releaseSlot(c)
 	}
@@ -152,15 +155,29 @@ func (ep *endpoint) release(c *Conn) {
 func (ep *endpoint) shutdown() {
 	ep.mu.Lock()
 	ep.closing = true
-	ep.closeIfIdleLocked()
+	closeSock := ep.closeIfIdleLocked()
 	ep.mu.Unlock()
+	if closeSock {
+		ep.closeSocket()
+	}
 }
 
-func (ep *endpoint) closeIfIdleLocked() {
+// closeIfIdleLocked marks the endpoint closed if it is closing and no connection is left, and
+// reports whether it did: then the caller closes the socket (closeSocket) once it has let go of
+// mu.
+func (ep *endpoint) closeIfIdleLocked() bool {
 	if ep.closing && !ep.closed && len(ep.conns) == 0 {
 		ep.closed = true
-		_ = ep.sock.pc.Close() // unblocks the reader
+		return true
 	}
+	return false
+}
+
+// closeSocket closes the socket, which unblocks the reader. Never with mu held: closing waits
+// until the reader has left its read, and the reader handles datagrams inside it (readEach),
+// routing them under mu.
+func (ep *endpoint) closeSocket() {
+	_ = ep.sock.pc.Close()
 }
 
 // readLoop reads datagrams in batches and hands them to their connections, a run of
@@ -184,14 +201,8 @@ func (ep *endpoint) readLoop() {
 		}
 		ep.sock.reader.release()
 	}()
-	for {
-		k, err := ep.sock.reader.readBatch(ms[:posted])
-		if err != nil {
-			if ep.readFailed(err) {
-				return
-			}
-			continue
-		}
+	next := func() []message { return ms[:posted] }
+	handle := func(k int) {
 		if k > 0 && !ep.heard.Load() {
 			ep.heard.Store(true)
 		}
@@ -233,6 +244,13 @@ func (ep *endpoint) readLoop() {
 			// away: datagrams we do not read meanwhile wait in the socket's buffer (several
 			// MiB, Config.SocketBuffer) rather than being dropped from the driver's queue.
 			runtime.Gosched()
+		}
+	}
+	for {
+		// handle may run inside the read (readEach): it must not wait for anything that
+		// closes this socket first (see Conn.finish).
+		if err := readEach(ep.sock.reader, next, handle); ep.readFailed(err) {
+			return
 		}
 	}
 }
