@@ -115,8 +115,9 @@ func (q *inbox) close() []*packetBuf {
 }
 
 // deliver queues datagrams for the driver. It reports how many it took (the rest were dropped
-// and counted; the caller keeps their buffers) and whether the driver is falling behind: a
-// quarter of its queue is waiting. Called by the socket reader.
+// and counted; the caller keeps their buffers), whether the driver is falling behind (a
+// quarter of its queue is waiting), and whether it queued any for the driver rather than
+// stepping the core itself (stepOnReader). Called by the socket reader.
 //
 // When the queue is full, an established connection's datagrams wait: the reader blocks until
 // the driver takes the queue, which it does within one step, so a sender within the
@@ -125,9 +126,9 @@ func (q *inbox) close() []*packetBuf {
 // in the socket's buffer. During the handshake a full queue drops (counted in
 // Stats.DroppedQueueFull): an address that has not proven itself does not get to hold up the
 // reader.
-func (c *Conn) deliver(pbs ...*packetBuf) (n int, behind bool) {
+func (c *Conn) deliver(pbs ...*packetBuf) (n int, behind, queued bool) {
 	if c.stepOnReader(pbs) {
-		return len(pbs), false
+		return len(pbs), false, false
 	}
 	wait := c.in.established.Load()
 	for {
@@ -140,7 +141,7 @@ func (c *Conn) deliver(pbs ...*packetBuf) (n int, behind bool) {
 			if !closed && n < len(pbs) {
 				c.dropQueueFull.Add(uint64(len(pbs) - n))
 			}
-			return n, queued >= max(c.in.limit/4, 1)
+			return n, queued >= max(c.in.limit/4, 1), n > 0
 		}
 		<-c.in.room
 	}

@@ -193,7 +193,7 @@ type mmsgReader struct {
 	// readEach's state: its callback (r.recvEach, bound once) and its arguments.
 	eachFn     func(fd uintptr) bool
 	eachNext   func() []message
-	eachHandle func(k int)
+	eachHandle func(k int) (wait bool)
 	calls      atomic.Uint64 // read callbacks run (recvmmsg calls, but for EINTR), for tests
 
 	// GRO state, the reader goroutine's. gro mirrors on for Stats; it is nil with groOff.
@@ -430,8 +430,9 @@ func groSegmentSize(ctl []byte) int {
 // buffers (next returns the messages to read into). It returns only the error that ends a
 // read. The difference is in the system calls: handle runs inside the read, in RawConn.Read's
 // callback, so after a batch that left the socket empty (the kernel returned fewer datagrams
-// than asked for) the reader waits for the socket's next readiness at once, instead of asking
-// the kernel again to be told EAGAIN. That read cannot be skipped between two reads: each
+// than asked for) and that handle says was not part of a flow (it returns wait), the reader
+// waits for the socket's next readiness at once, instead of asking the kernel again to be
+// told EAGAIN. That read cannot be skipped between two reads: each
 // RawConn.Read starts by forgetting the readiness the netpoller noted meanwhile, and a
 // datagram that came while handle ran would wait for the next one.
 //
@@ -439,7 +440,7 @@ func groSegmentSize(ctl []byte) int {
 // datagram and one EAGAIN, and the second ran between waking the application and letting it
 // run. Counted with strace -c -f on 4000 round trips: 4.0 recvmmsg per round trip before, 2.0
 // after (TestPingPongReadsPerDatagram).
-func (r *mmsgReader) readEach(next func() []message, handle func(k int)) error {
+func (r *mmsgReader) readEach(next func() []message, handle func(k int) (wait bool)) error {
 	r.eachNext, r.eachHandle = next, handle
 	defer func() { r.eachNext, r.eachHandle = nil, nil }()
 	for {
@@ -457,9 +458,10 @@ func (r *mmsgReader) readEach(next func() []message, handle func(k int)) error {
 }
 
 // recvEach is readEach's callback: it reads one batch and handles it, and reports whether
-// readEach must read again at once (true: the batch was full, or left pieces to hand out, or
-// the read failed) or wait for readiness first (false: EAGAIN, or the socket was empty after
-// the read; on an edge-triggered poller, any datagram that came after the read signals).
+// readEach must read again at once (true: the batch was full, or left pieces to hand out,
+// or handle expects more, or the read failed) or wait for readiness first (false: EAGAIN, or
+// the socket was empty after the read and handle expects nothing soon; on an edge-triggered
+// poller, any datagram that came after the read signals).
 func (r *mmsgReader) recvEach(fd uintptr) bool {
 	ms := r.eachNext()
 	on := r.on
@@ -488,8 +490,8 @@ func (r *mmsgReader) recvEach(fd uintptr) bool {
 			again = true
 		}
 	}
-	r.eachHandle(k)
-	return again
+	wait := r.eachHandle(k)
+	return again || !wait
 }
 
 // recv runs when the socket is readable; returning false waits for readiness again.
