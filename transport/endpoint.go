@@ -191,7 +191,7 @@ func (ep *endpoint) readLoop() {
 		n = 1
 	}
 	ms := make([]message, n)
-	posted := postBuffers(ep.recvPool, ms, min(n, readPostMin)) // ms[:posted] have buffers
+	posted := postBuffers(ep.recvPool, ms, 0, min(n, readPostMin)) // ms[:posted] have buffers
 	run := make([]*packetBuf, 0, n)
 	defer func() {
 		for i := range ms {
@@ -244,7 +244,7 @@ func (ep *endpoint) readLoop() {
 		if ln != nil {
 			ln.flushAnswers()
 		}
-		posted = postBuffers(ep.recvPool, ms, nextPosted(k, posted, n))
+		posted = postBuffers(ep.recvPool, ms, posted, nextPosted(k, posted, n))
 		if behind {
 			// A driver woken by a hand-over is queued to run next on this goroutine's P, and
 			// runs when the reader blocks: when the socket is empty. With a peer sending as
@@ -283,10 +283,12 @@ func nextPosted(k, posted, limit int) int {
 	return min(limit, max(readPostMin, 2*k))
 }
 
-// postBuffers gives ms[:want] a buffer each and takes those of ms[want:] back to pool. It
-// returns want.
-func postBuffers(pool *bufPool, ms []message, want int) int {
-	for i := range ms {
+// postBuffers gives ms[:want] a buffer each and takes those of ms[want:] back to pool; ms[have:]
+// hold none (have is what the last call posted). It returns want. Only ms[:max(have, want)] are
+// looked at: a quiet listener's reader posts 2 of its 64 messages, and walking all 64 after
+// every read was 1.9% of a 64-byte request/response's instructions (callgrind).
+func postBuffers(pool *bufPool, ms []message, have, want int) int {
+	for i := range ms[:max(have, want)] {
 		switch {
 		case i < want && ms[i].buf == nil:
 			ms[i].buf = pool.get()
