@@ -78,6 +78,11 @@ func (c *Conn) TakeEvents() Events {
 	return ev
 }
 
+// TakenTimeout is NextTimeout as the last TakeEvents computed it. Right after TakeEvents it is
+// NextTimeout, without walking the timers again: for a caller that takes the events and then
+// sets its timer.
+func (c *Conn) TakenTimeout() time.Time { return c.ev.timer }
+
 // observed is the state that entry points handling datagrams and timers compare before and
 // after, to report what the application waits for.
 type observed struct {

@@ -32,6 +32,7 @@ func (e *evPair) take(i int) {
 	c := e.ends[i]
 	ev := c.TakeEvents()
 	t := c.NextTimeout()
+	require.True(e.t, t.Equal(c.TakenTimeout()), "TakenTimeout %v, NextTimeout %v", c.TakenTimeout(), t)
 	require.Equal(e.t, !t.Equal(e.lastTimer[i]), ev.Has(EventTimerMoved), "TimerMoved (timer %v → %v)", e.lastTimer[i], t)
 	e.lastTimer[i] = t
 	e.pending[i] |= ev &^ (EventTimerMoved | EventClosed | EventDatagram)

@@ -115,8 +115,9 @@ func (q *inbox) close() []*packetBuf {
 }
 
 // deliver queues datagrams for the driver. It reports how many it took (the rest were dropped
-// and counted; the caller keeps their buffers) and whether the driver is falling behind: a
-// quarter of its queue is waiting. Called by the socket reader.
+// and counted; the caller keeps their buffers), whether the driver is falling behind (a
+// quarter of its queue is waiting), and whether it queued any for the driver rather than
+// stepping the core itself (stepOnReader). Called by the socket reader.
 //
 // When the queue is full, an established connection's datagrams wait: the reader blocks until
 // the driver takes the queue, which it does within one step, so a sender within the
@@ -125,9 +126,9 @@ func (q *inbox) close() []*packetBuf {
 // in the socket's buffer. During the handshake a full queue drops (counted in
 // Stats.DroppedQueueFull): an address that has not proven itself does not get to hold up the
 // reader.
-func (c *Conn) deliver(pbs ...*packetBuf) (n int, behind bool) {
+func (c *Conn) deliver(pbs ...*packetBuf) (n int, behind, queued bool) {
 	if c.stepOnReader(pbs) {
-		return len(pbs), false
+		return len(pbs), false, false
 	}
 	wait := c.in.established.Load()
 	for {
@@ -140,7 +141,7 @@ func (c *Conn) deliver(pbs ...*packetBuf) (n int, behind bool) {
 			if !closed && n < len(pbs) {
 				c.dropQueueFull.Add(uint64(len(pbs) - n))
 			}
-			return n, queued >= max(c.in.limit/4, 1)
+			return n, queued >= max(c.in.limit/4, 1), n > 0
 		}
 		<-c.in.room
 	}
@@ -197,16 +198,18 @@ func (c *Conn) stepSending(d *driverState, fired bool) (done bool) {
 	for {
 		n := c.pollLocked(now, d.out)
 		last := n < len(d.out) // the core has nothing more to send now
+		// The core says whom what it just did concerns (session.Events). The driver polls
+		// anyway and sets the timer: it wakes only the application.
+		ev := c.core.TakeEvents()
 		closed := false
 		if last {
 			c.noteTerminatedLocked()
 			closed = c.err != nil
-			c.armLocked(c.core.NextTimeout())
+			// TakeEvents has just computed the deadline (NextTimeout walks every timer of the
+			// core: issue 8 counted 14 calls per request/response).
+			c.armLocked(c.core.TakenTimeout())
 			done = c.core.Done()
 		}
-		// The core says whom what it just did concerns (session.Events). The driver polls
-		// anyway and has set the timer: it wakes only the application.
-		ev := c.core.TakeEvents()
 		c.mu.Unlock()
 		// Wake readers and writers only now: woken while we held mu, they would block on it.
 		c.wakeApp(ev)
@@ -269,10 +272,13 @@ func (c *Conn) finish() {
 	c.noMigrate = true // from now on the endpoint stays as it is
 	c.mu.Unlock()
 	ep := c.endpoint()
-	ep.release(c)
+	// The inbox closes first: release may close the socket, which waits for the socket reader
+	// to leave its read, and the reader may be waiting inside it for room in this inbox
+	// (deliver; readEach handles datagrams inside the read).
 	for _, pb := range c.in.close() {
 		ep.recvPool.put(pb)
 	}
+	ep.release(c)
 	c.mu.Lock()
 	c.noteTerminatedLocked()
 	if c.err == nil { // the core is done only after a terminal error; this is belt and braces

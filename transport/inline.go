@@ -40,11 +40,12 @@ func (c *Conn) sendInline() bool {
 	d.follow(c.endpoint())
 	c.mu.Lock()
 	n := c.pollLocked(time.Now(), d.out[:inlineBatch])
-	// The send armed the loss-detection timer (or the pacer set a time to send): move the
-	// connection's timer to the core's next deadline.
-	c.armLocked(c.core.NextTimeout())
-	// What the Write queued is being sent and the timer is set; the rest concerns the application.
+	// What the Write queued is being sent and the timer is set below; the rest concerns the
+	// application.
 	ev := c.core.TakeEvents()
+	// The send armed the loss-detection timer (or the pacer set a time to send): move the
+	// connection's timer to the core's next deadline, which TakeEvents has just computed.
+	c.armLocked(c.core.TakenTimeout())
 	c.mu.Unlock()
 	c.wakeApp(ev)
 	if n > 0 {

@@ -521,7 +521,7 @@ func (l *Listener) newSession(m *message, h *header.Header, validated bool, orig
 	}
 	// Observed before the first step, which the deliver below may run.
 	c.observe()
-	_, _ = c.deliver(m.buf) // the queue is empty: this cannot fail
+	_, _, _ = c.deliver(m.buf) // the queue is empty: this cannot fail
 	m.buf = nil
 	go l.handshake(c, charged)
 }

@@ -176,6 +176,28 @@ type batchReader interface {
 	release()
 }
 
+// An eachReader reads as readEach does, in a way of its own: see mmsgReader.readEach.
+type eachReader interface {
+	readEach(next func() []message, handle func(k int) (wait bool)) error
+}
+
+// readEach reads batches from r into next()'s messages and hands each to handle, until a read
+// fails; it returns that error. What handle returns is a hint for an eachReader: true if the
+// next datagram is not expected soon, so that a batch that emptied the socket may be followed
+// by a wait for readiness rather than by another read.
+func readEach(r batchReader, next func() []message, handle func(k int) (wait bool)) error {
+	if e, ok := r.(eachReader); ok {
+		return e.readEach(next, handle)
+	}
+	for {
+		k, err := r.readBatch(next())
+		if err != nil {
+			return err
+		}
+		handle(k)
+	}
+}
+
 // groMode says when a socket's reader uses UDP generic receive offload (see mmsgReader).
 type groMode int
 
