@@ -13,6 +13,9 @@ import (
 // dialled endpoints share, its writer pointed at the socket, instead of allocating it from a pool
 // of the endpoint's own, empty on every Dial: 2-3 of them, 18 KB, per handshake.
 func TestDialledEndpointsShareDriverStates(t *testing.T) {
+	if raceEnabled {
+		t.Skip("under the race detector sync.Pool drops a random quarter of its Puts")
+	}
 	eps := make([]*endpoint, 2)
 	for i := range eps {
 		pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
