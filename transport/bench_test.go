@@ -44,8 +44,8 @@ func BenchmarkThroughput(b *testing.B) {
 			b.StopTimer()
 			st := c.Stats()
 			rs := <-done
-			b.Logf("sender: lost %d spurious %d ptos %d cwnd %d srtt %v; receiver: queue drops %d core drops %+v",
-				st.PacketsLost, st.SpuriousLosses, st.PTOs, st.CongestionWindow, st.SmoothedRTT, rs.DroppedQueueFull, rs.Drops)
+			b.Logf("sender: lost %d spurious %d ptos %d cwnd %d srtt %v steps %d workers %d; receiver: queue drops %d core drops %+v",
+				st.PacketsLost, st.SpuriousLosses, st.PTOs, st.CongestionWindow, st.SmoothedRTT, c.steps.Load(), c.workers.Load(), rs.DroppedQueueFull, rs.Drops)
 			b.ReportMetric(float64(st.PacketsLost)/float64(st.DatagramsSent)*100, "%lost")
 		})
 	}

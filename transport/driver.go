@@ -155,6 +155,9 @@ type driverState struct {
 	w   batchWriter
 	out []message    // datagrams polled from the core, sent in one batch write
 	in  []*packetBuf // datagrams taken from the inbox, recycled after each step
+	// linger times a parked worker (workState.park); made by the first worker that parks
+	// with this driverState, stopped whenever the driverState is not in a park.
+	linger *time.Timer
 }
 
 // follow makes d write to ep, the connection's endpoint now: Migrate may have moved it to a new
@@ -165,7 +168,7 @@ func (d *driverState) follow(ep *endpoint) {
 	}
 }
 
-// stepSending runs the core once, with sendSem held (lockSend): it feeds it every datagram
+// stepSending runs the core once, with sendSem held (Conn.drive, tryLockSend): it feeds it every datagram
 // queued and the timers that are due, then sends all the core has to send, and wakes the
 // application. All of that happens under one acquisition of mu (more only if more than sendBatch
 // datagrams are due), which the application's Reads and Writes contend for: the fewer times a
@@ -240,7 +243,7 @@ func (c *Conn) pollLocked(now time.Time, out []message) int {
 			break
 		}
 		pb.n = k
-		// d.out comes from the endpoint's pool: address every datagram (see lockSend).
+		// d.out comes from the endpoint's pool: address every datagram (see tryLockSend).
 		out[n] = message{buf: pb, ap: c.peer.ap, addr: c.peer.addr}
 		n++
 	}

@@ -26,7 +26,7 @@ type endpoint struct {
 	conf     *Config // resolved defaults
 	recvPool *bufPool
 	sendPool *bufPool
-	// states recycles the *driverState of steps on this socket (lockSend): a connection holds
+	// states recycles the *driverState of steps on this socket (tryLockSend, Conn.drive): a connection holds
 	// one only while it steps or sends.
 	states sync.Pool
 
