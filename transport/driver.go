@@ -210,10 +210,7 @@ func (c *Conn) stepSending(d *driverState, fired bool) (done bool) {
 		// Wake readers and writers only now: woken while we held mu, they would block on it.
 		c.wakeApp(ev)
 		if len(d.in) > 0 {
-			for _, pb := range d.in {
-				d.ep.recvPool.put(pb)
-			}
-			clear(d.in)
+			d.ep.recvPool.putAll(d.in)
 			d.in = d.in[:0]
 		}
 		if n > 0 {
@@ -250,16 +247,14 @@ func (c *Conn) pollLocked(now time.Time, out []message) int {
 	return n
 }
 
-// send writes d.out[:n] to the socket, without mu, and recycles the buffers.
+// send writes d.out[:n] to the socket, without mu, and recycles the buffers, all under one
+// acquisition of the pool's lock.
 func (c *Conn) send(d *driverState, n int) {
 	if err := d.w.writeBatch(d.out[:n]); err != nil {
 		c.sendErrors.Add(1)
 		d.ep.socketError(err) // an ICMP error reported on a send
 	}
-	for i := range n {
-		d.ep.sendPool.put(d.out[i].buf)
-		d.out[i].buf = nil
-	}
+	d.ep.sendPool.putSent(d.out[:n])
 }
 
 // finish runs when the core is done, or terminate stopped it, on the worker.

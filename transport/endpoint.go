@@ -258,11 +258,9 @@ func nextPosted(k, posted, limit int) int {
 // postBuffers gives ms[:want] a buffer each and takes those of ms[want:] back to pool. It
 // returns want.
 func postBuffers(pool *bufPool, ms []message, want int) int {
-	for i := range ms {
-		switch {
-		case i < want && ms[i].buf == nil:
-			ms[i].buf = pool.get()
-		case i >= want && ms[i].buf != nil:
+	pool.getInto(ms[:want]) // one lock for the batch: the reader reposts after every read
+	for i := want; i < len(ms); i++ {
+		if ms[i].buf != nil {
 			pool.put(ms[i].buf)
 			ms[i].buf = nil
 		}
