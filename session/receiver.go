@@ -23,6 +23,12 @@ type receiver struct {
 	ackEliciting int       // ack-eliciting packets since our last ACK
 	ackHeld      bool      // the pending ACK was asked for at once but waits for a reply: see ackHold
 	ackOnlySent  int       // ACK-only packets since our last ack-eliciting packet
+	// What our ACK frames must go on repeating (hasAckToRepeat): ackNew, a packet arrived since
+	// the last one; unconfirmed, the peer has not yet acknowledged a packet of ours whose ACK
+	// reported elicitingLargest, the largest ack-eliciting packet received.
+	ackNew           bool
+	unconfirmed      bool
+	elicitingLargest uint64
 
 	// Receive flow control and window auto-tuning.
 	window       uint64
@@ -50,6 +56,7 @@ func newReceiver(window uint64, now time.Time) receiver {
 // ack-eliciting packet and during the handshake; otherwise within maxAckDelay.
 func (r *receiver) onPacket(now time.Time, pn uint64, ackEliciting, handshakeComplete bool, maxAckDelay time.Duration) {
 	r.received.Add(pn)
+	r.ackNew = true
 	if r.largest == header.NoPacket || pn > r.largest {
 		if r.largest != header.NoPacket && pn != r.largest+1 {
 			r.ackNow = true // RFC 9000 §13.2.1: a gap opened — tell the sender at once
@@ -62,6 +69,10 @@ func (r *receiver) onPacket(now time.Time, pn uint64, ackEliciting, handshakeCom
 	if !ackEliciting {
 		return
 	}
+	if !r.unconfirmed || pn > r.elicitingLargest {
+		r.elicitingLargest = pn
+	}
+	r.unconfirmed = true
 	if !r.ackPending {
 		r.ackPending = true
 		r.ackDeadline = now.Add(maxAckDelay)
@@ -98,9 +109,23 @@ func (r *receiver) onTimeout(now time.Time) {
 	}
 }
 
-// hasAckToRepeat: piggyback an ACK on data packets while we still have unacknowledged ranges, so
-// a lost ACK-only packet is repaired by the next data packet.
-func (r *receiver) hasAckToRepeat() bool { return r.received.NumRanges() > 0 }
+// hasAckToRepeat: piggyback an ACK on data packets while the peer may still be waiting for it,
+// so that a lost ACK-only packet is repaired by the next data packet: until the peer has
+// acknowledged one of ours that reported its latest ack-eliciting packet. Packets that only
+// acknowledge (a bulk receiver's) need no acknowledgement: an ACK goes out once for what arrived
+// since the last one, not on every data packet. Repeating it on every one cost a bulk sender
+// an ACK frame per datagram to write, and its receiver one to parse and process (issue 8).
+func (r *receiver) hasAckToRepeat() bool {
+	return r.received.NumRanges() > 0 && (r.ackNew || r.unconfirmed)
+}
+
+// onAckAcked notes that the peer acknowledged a packet of ours whose ACK frame reported packets
+// up to largest.
+func (r *receiver) onAckAcked(largest uint64) {
+	if r.unconfirmed && largest >= r.elicitingLargest {
+		r.unconfirmed = false
+	}
+}
 
 // appendAck appends an ACK frame of the packets received, if it fits before limit, and returns
 // the largest number it acknowledges and the generation of its ranges (header.NoPacket and 0 if
@@ -118,6 +143,7 @@ func (r *receiver) appendAck(b []byte, now time.Time, limit int) ([]byte, uint64
 	}
 	b = header.AppendAck(b, f)
 	r.ackPending, r.ackNow, r.ackEliciting, r.ackHeld = false, false, 0, false
+	r.ackNew = false
 	return b, f.Ranges[0].Largest, gen
 }
 

@@ -33,6 +33,33 @@ func TestReceiverAcksEverySecondPacket(t *testing.T) {
 	require.True(t, r.hasAckToRepeat(), "ranges stay until the peer acknowledges our ACK")
 }
 
+// TestReceiverRepeatsAckWhileNeeded: an ACK is repeated on every data packet only until the peer
+// has acknowledged one that reported its latest ack-eliciting packet; what only acknowledges is
+// reported once, by the next packet we send.
+func TestReceiverRepeatsAckWhileNeeded(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	r := newReceiver(DefaultInitialWindow, t0)
+	require.False(t, r.hasAckToRepeat(), "nothing received")
+	r.onPacket(t0, 0, false, true, testMaxAckDelay) // the peer's ACK-only packet
+	require.True(t, r.hasAckToRepeat(), "new: report it")
+	_, largest, _ := r.appendAck(nil, t0, 100)
+	require.Equal(t, uint64(0), largest)
+	require.False(t, r.hasAckToRepeat(), "reported once; nobody waits for it")
+
+	r.onPacket(t0, 1, true, true, testMaxAckDelay) // the peer's data
+	_, largest, _ = r.appendAck(nil, t0, 100)
+	require.Equal(t, uint64(1), largest)
+	require.True(t, r.hasAckToRepeat(), "the peer waits for this ACK: repeat it until it is confirmed")
+	r.onPacket(t0, 2, false, true, testMaxAckDelay)
+	_, largest, _ = r.appendAck(nil, t0, 100)
+	r.onAckAcked(0)
+	require.True(t, r.hasAckToRepeat(), "an older ACK confirmed")
+	r.onAckAcked(largest)
+	require.False(t, r.hasAckToRepeat(), "the ACK of packet 1 is confirmed")
+	r.onPacket(t0, 3, false, true, testMaxAckDelay)
+	require.True(t, r.hasAckToRepeat())
+}
+
 func TestReceiverAckNowOnGapAndNotForAckOnly(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	r := newReceiver(DefaultInitialWindow, t0)

@@ -524,6 +524,7 @@ func (c *Conn) onPacketAcked(now time.Time, p *sentPacket) {
 		// The peer has our ACK up to ackLargest: stop repeating what it reported (RFC 9000
 		// §13.2.4).
 		c.rx.received.DropAcked(p.ackLargest, p.ackGen)
+		c.rx.onAckAcked(p.ackLargest)
 	}
 }
 

@@ -82,7 +82,7 @@ type Conn struct {
 	dropQueueFull atomic.Uint64
 	sendErrors    atomic.Uint64
 	steps         atomic.Uint64 // driver steps, for tests of how bursts are handled
-	workers       atomic.Uint64 // worker goroutines started (kick), for tests
+	workers       atomic.Uint64 // workers started (Conn.drive), for tests of how long they live
 }
 
 func newConn(ep *endpoint, core *session.Conn, network string, peer message, remote net.Addr, conf *Config) *Conn {

@@ -170,7 +170,7 @@ func (d *driverState) follow(ep *endpoint) {
 	d.ep = ep
 }
 
-// stepSending runs the core once, with sendSem held (lockSend): it feeds it every datagram
+// stepSending runs the core once, with sendSem held (Conn.drive, tryLockSend): it feeds it every datagram
 // queued and the timers that are due, then sends all the core has to send, and wakes the
 // application. All of that happens under one acquisition of mu (more only if more than sendBatch
 // datagrams are due), which the application's Reads and Writes contend for: the fewer times a
@@ -214,10 +214,7 @@ func (c *Conn) stepSending(d *driverState, fired bool) (done bool) {
 		// Wake readers and writers only now: woken while we held mu, they would block on it.
 		c.wakeApp(ev)
 		if len(d.in) > 0 {
-			for _, pb := range d.in {
-				d.ep.recvPool.put(pb)
-			}
-			clear(d.in)
+			d.ep.recvPool.putAll(d.in)
 			d.in = d.in[:0]
 		}
 		if n > 0 {
@@ -247,23 +244,21 @@ func (c *Conn) pollLocked(now time.Time, out []message) int {
 			break
 		}
 		pb.n = k
-		// d.out comes from the endpoint's pool: address every datagram (see lockSend).
+		// d.out comes from the endpoint's pool: address every datagram (see tryLockSend).
 		out[n] = message{buf: pb, ap: c.peer.ap, addr: c.peer.addr}
 		n++
 	}
 	return n
 }
 
-// send writes d.out[:n] to the socket, without mu, and recycles the buffers.
+// send writes d.out[:n] to the socket, without mu, and recycles the buffers, all under one
+// acquisition of the pool's lock.
 func (c *Conn) send(d *driverState, n int) {
 	if err := d.w.writeBatch(d.out[:n]); err != nil {
 		c.sendErrors.Add(1)
 		d.ep.socketError(err) // an ICMP error reported on a send
 	}
-	for i := range n {
-		d.ep.sendPool.put(d.out[i].buf)
-		d.out[i].buf = nil
-	}
+	d.ep.sendPool.putSent(d.out[:n])
 }
 
 // finish runs when the core is done, or terminate stopped it, on the worker.

@@ -26,7 +26,7 @@ type endpoint struct {
 	conf     *Config // resolved defaults
 	recvPool *bufPool
 	sendPool *bufPool
-	// states recycles the *driverState of steps on this socket (lockSend): a connection holds
+	// states recycles the *driverState of steps on this socket (tryLockSend, Conn.drive): a connection holds
 	// one only while it steps or sends.
 	states sync.Pool
 
@@ -284,15 +284,15 @@ func nextPosted(k, posted, limit int) int {
 }
 
 // postBuffers gives ms[:want] a buffer each and takes those of ms[want:] back to pool; ms[have:]
-// hold none (have is what the last call posted). It returns want. Only ms[:max(have, want)] are
-// looked at: a quiet listener's reader posts 2 of its 64 messages, and walking all 64 after
-// every read was 1.9% of a 64-byte request/response's instructions (callgrind).
+// hold none (have is what the last call posted). It returns want. Buffers come under one lock
+// for the batch (the reader reposts after every read), and only ms[want:max(have, want)] are
+// looked at for buffers to give back: a quiet listener's reader posts 2 of its 64 messages,
+// and walking all 64 after every read was 1.9% of a 64-byte request/response's instructions
+// (callgrind).
 func postBuffers(pool *bufPool, ms []message, have, want int) int {
-	for i := range ms[:max(have, want)] {
-		switch {
-		case i < want && ms[i].buf == nil:
-			ms[i].buf = pool.get()
-		case i >= want && ms[i].buf != nil:
+	pool.getInto(ms[:want])
+	for i := want; i < max(have, want); i++ {
+		if ms[i].buf != nil {
 			pool.put(ms[i].buf)
 			ms[i].buf = nil
 		}

@@ -90,6 +90,71 @@ func (bp *bufPool) get() *packetBuf {
 	return p
 }
 
+// getInto gives each ms[i] without a buffer one, taking the free list's lock once for all.
+func (bp *bufPool) getInto(ms []message) {
+	bp.mu.Lock()
+	for i := range ms {
+		if ms[i].buf != nil {
+			continue
+		}
+		n := len(bp.free)
+		if n == 0 {
+			break
+		}
+		ms[i].buf = bp.free[n-1]
+		bp.free[n-1] = nil
+		bp.free = bp.free[:n-1]
+		ms[i].buf.n = 0
+	}
+	bp.mu.Unlock()
+	for i := range ms {
+		if ms[i].buf == nil {
+			ms[i].buf = bp.pool.Get().(*packetBuf)
+			ms[i].buf.n = 0
+		}
+	}
+}
+
+// putAll recycles every buffer of pbs (nil ones are skipped) under one acquisition of the free
+// list's lock, and clears pbs.
+func (bp *bufPool) putAll(pbs []*packetBuf) {
+	for _, p := range pbs {
+		if p != nil {
+			p.unlend()
+		}
+	}
+	bp.mu.Lock()
+	i := 0
+	for ; i < len(pbs) && len(bp.free) < freeListLen; i++ {
+		if pbs[i] != nil {
+			bp.free = append(bp.free, pbs[i])
+		}
+	}
+	bp.mu.Unlock()
+	for _, p := range pbs[i:] {
+		if p != nil {
+			bp.pool.Put(p)
+		}
+	}
+	clear(pbs)
+}
+
+// putSent recycles the buffers of ms, which were sent (none is lent), under one acquisition of
+// the free list's lock, and clears them from ms.
+func (bp *bufPool) putSent(ms []message) {
+	bp.mu.Lock()
+	i := 0
+	for ; i < len(ms) && len(bp.free) < freeListLen; i++ {
+		bp.free = append(bp.free, ms[i].buf)
+		ms[i].buf = nil
+	}
+	bp.mu.Unlock()
+	for ; i < len(ms); i++ {
+		bp.pool.Put(ms[i].buf)
+		ms[i].buf = nil
+	}
+}
+
 func (bp *bufPool) put(p *packetBuf) {
 	if p == nil {
 		return

@@ -41,3 +41,45 @@ func TestPostBuffers(t *testing.T) {
 		require.Nil(t, ms[i].buf, i)
 	}
 }
+
+// TestBufPoolBatches: the batch operations recycle through the free list like get and put, under
+// one lock per batch. getInto fills only empty slots, with the buffers last given back; putAll
+// skips nil entries and gives back lent GRO pieces; the free list keeps at most freeListLen.
+func TestBufPoolBatches(t *testing.T) {
+	pool := newBufPool(64)
+	ms := make([]message, 4)
+	pool.getInto(ms)
+	bufs := make([]*packetBuf, len(ms))
+	for i := range ms {
+		require.NotNil(t, ms[i].buf, i)
+		ms[i].buf.n = 10
+		bufs[i] = ms[i].buf
+	}
+	pool.putSent(ms[:3])
+	for i := range 3 {
+		require.Nil(t, ms[i].buf, i)
+	}
+	require.Len(t, pool.free, 3)
+	pool.getInto(ms)
+	require.Same(t, bufs[3], ms[3].buf, "a filled slot is kept")
+	for i := range 3 {
+		require.Contains(t, bufs[:3], ms[i].buf, "from the free list")
+		require.Zero(t, ms[i].buf.n, i)
+	}
+	require.Empty(t, pool.free)
+
+	g := getGROBuf()
+	bufs[0].lend(g, g.b[:20])
+	require.Equal(t, int32(2), g.refs.Load())
+	in := []*packetBuf{bufs[0], nil, bufs[1]}
+	pool.putAll(in)
+	require.Equal(t, []*packetBuf{nil, nil, nil}, in)
+	require.Equal(t, int32(1), g.refs.Load(), "the lent piece went back")
+	require.Len(t, bufs[0].b, 64, "its own storage restored")
+	require.Len(t, pool.free, 2)
+
+	many := make([]message, freeListLen+8)
+	pool.getInto(many)
+	pool.putSent(many)
+	require.Len(t, pool.free, freeListLen)
+}

@@ -3,6 +3,7 @@ package transport
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A connection has no goroutine of its own while it is idle (issue 8: an idle session pair held
@@ -25,12 +26,32 @@ const (
 	workPending             // the worker must step once more
 	workFired               // the timer fired since the worker last stepped
 	workStop                // terminate: step once more and finish
+	workParked              // the running worker lingers, parked on workState.wake
 )
+
+// workerLinger is how long a worker that ran out of work stays parked, waiting for the next,
+// before it ends. A bulk transfer steps its core at every ACK and pacer tick, a few to tens of
+// microseconds apart on loopback: a worker that ended at once was started again for each, and a
+// new goroutine grows its stack to the step's depth by copying it (runtime.newstack) every time.
+// That, the goroutine's creation and exit, and the driverState taken from and given back to the
+// pool per step cost 10-12% of a loopback bulk transfer's CPU (issue 8, profile of
+// BenchmarkThroughput at 24751f7: newstack 4-5%, goexit0 2-5%, sync.Pool.pin 3-4%). Parked,
+// a worker holds its stack and one driverState: a millisecond after the last step an idle
+// connection is back to no goroutine.
+const workerLinger = time.Millisecond
 
 // workState is a connection's worker state (bits above), and its worker, Conn.drive.
 type workState struct {
 	bits  atomic.Uint32
 	drive func()
+	// wake (1 slot) takes the token of the kick that unparked the worker (want); made with
+	// the first worker that parks, under sendSem.
+	wake chan struct{}
+	// linger times a parked worker (park); made by the first worker that parks. The
+	// connection's own, not the pooled driverState's: dialled connections share their
+	// driverStates across endpoints, and a timer made in one synctest bubble would make a wait
+	// in another non-durable (TestSynctestBurstOneStep hung).
+	linger *time.Timer
 }
 
 // kick tells the worker to step the core, with extra among workFired and workStop. It starts
@@ -49,7 +70,7 @@ func (c *Conn) kick(extra uint32) {
 // of the other processor, for nothing.
 func (c *Conn) stepHere() {
 	if c.work.want(0) {
-		c.drive()
+		c.run(false) // no lingering: the caller has its own work to go back to
 	}
 }
 
@@ -57,32 +78,38 @@ func (c *Conn) stepHere() {
 // if none runs.
 func (c *Conn) onTimer() {
 	if c.work.want(workFired) {
+		c.workers.Add(1)
 		c.drive()
 	}
 }
 
 // want marks a step pending, with extra, and reports whether the caller must run the worker:
-// none was running.
+// none was running. A parked worker is woken: the kick that clears workParked sends it the
+// one token it waits for.
 func (w *workState) want(extra uint32) (start bool) {
 	for {
 		old := w.bits.Load()
-		bits := old | workPending | extra | workRunning
+		bits := (old | workPending | extra | workRunning) &^ workParked
 		if bits == old {
 			return false // the running worker will step: nothing new to tell it
 		}
 		if w.bits.CompareAndSwap(old, bits) {
+			if old&workParked != 0 {
+				w.wake <- struct{}{} // room: the worker took the last token before it parked
+			}
 			return old&workRunning == 0
 		}
 	}
 }
 
 // next takes the pending step, if any, and reports it with the bits that came with it. If
-// nothing is pending, the worker ends: next clears workRunning and reports ok false.
+// nothing is pending, the worker parks: next sets workParked and reports ok false, and the
+// caller lingers (park).
 func (w *workState) next() (bits uint32, ok bool) {
 	for {
 		old := w.bits.Load()
 		if old&workPending == 0 {
-			if w.bits.CompareAndSwap(old, old&^workRunning) {
+			if w.bits.CompareAndSwap(old, old|workParked) {
 				return 0, false
 			}
 			continue
@@ -95,24 +122,82 @@ func (w *workState) next() (bits uint32, ok bool) {
 	}
 }
 
+// park waits, parked, for a kick, at most workerLinger, and reports whether one came. If none
+// did, the worker ends: park clears workRunning. t is the worker's linger timer, stopped.
+func (w *workState) park(t *time.Timer) (woken bool) {
+	t.Reset(workerLinger)
+	select {
+	case <-w.wake:
+		t.Stop()
+		return true
+	case <-t.C:
+	}
+	return w.unpark()
+}
+
+// unpark ends a parked worker: it clears workParked and workRunning and reports false, unless a
+// kick unparked the worker first; then it takes that kick's token and reports true (step on).
+func (w *workState) unpark() (woken bool) {
+	for {
+		old := w.bits.Load()
+		if old&workParked == 0 {
+			// A kick unparked us after all, and sends its token: take it.
+			<-w.wake
+			return true
+		}
+		if w.bits.CompareAndSwap(old, old&^(workParked|workRunning)) {
+			return false
+		}
+	}
+}
+
 // drive is the worker: it steps the core while steps are pending, and finishes the connection
 // once the core is done or terminate stopped it. While it runs, kick only marks a step
-// pending, so a burst of hand-overs and pokes costs one goroutine.
-func (c *Conn) drive() {
+// pending, so a burst of hand-overs and pokes costs one goroutine; out of work, it lingers
+// (workerLinger) for the next before it ends, keeping its driverState.
+func (c *Conn) drive() { c.run(true) }
+
+// run is drive, on a goroutine that lingers out of work or (stepHere) one that does not.
+func (c *Conn) run(linger bool) {
+	var d *driverState
+	defer func() {
+		if d != nil {
+			d.ep.putDriverState(d)
+		}
+	}()
 	for {
 		// sendSem first: hand-overs and pokes that come while someone else steps or sends
 		// are then taken by this step, not left pending for an empty one after it.
-		d := c.lockSend()
+		c.sendSem <- struct{}{}
+		if d == nil {
+			d = c.endpoint().driverState()
+		}
+		if c.work.wake == nil {
+			c.work.wake = make(chan struct{}, 1) // before next can set workParked
+		}
 		bits, ok := c.work.next()
 		if !ok {
-			c.unlockSend(d)
+			<-c.sendSem
+			if !linger {
+				if c.work.unpark() {
+					continue
+				}
+				return
+			}
+			if c.work.linger == nil {
+				c.work.linger = time.NewTimer(workerLinger)
+				c.work.linger.Stop()
+			}
+			if c.work.park(c.work.linger) {
+				continue
+			}
 			return
 		}
 		if bits&workStop == 0 {
 			c.steps.Add(1)
 		}
 		done := c.stepSending(d, bits&workFired != 0)
-		c.unlockSend(d)
+		<-c.sendSem
 		if done || bits&workStop != 0 {
 			c.finish()
 			return
@@ -120,15 +205,10 @@ func (c *Conn) drive() {
 	}
 }
 
-// lockSend takes sendSem, waiting for it, and returns a driverState from the endpoint's pool
-// for the step: a connection holds its batch buffers only while it steps or sends, so an idle
-// one holds none. unlockSend gives both back.
-func (c *Conn) lockSend() *driverState {
-	c.sendSem <- struct{}{}
-	return c.endpoint().driverState()
-}
-
-// tryLockSend is lockSend without the wait: nil if someone holds sendSem.
+// tryLockSend takes sendSem if nobody holds it, and returns a driverState from the endpoint's
+// pool for the step or send: a connection holds its batch buffers only while it steps or sends
+// (or its worker lingers, see drive), so an idle one holds none. It returns nil if someone holds
+// sendSem. unlockSend gives both back.
 func (c *Conn) tryLockSend() *driverState {
 	select {
 	case c.sendSem <- struct{}{}:
