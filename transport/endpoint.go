@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,12 @@ type endpoint struct {
 
 	readerDone chan struct{}
 	readErr    error // why the reader stopped, set before readerDone is closed
+	// parked: the reader ended while the socket was quiet, and readerPoller starts another
+	// when a datagram comes (park_linux.go). parkToken names the socket's registration with
+	// readerPoller (0: none). Both guarded by mu.
+	parked    bool
+	parkToken uint64
+	parkArmed bool // readerPoller watches the socket for a parked reader; guarded by readerPoller.mu
 
 	// single: the endpoint is one dialled connection's, and ends with it. Set before start.
 	single bool
@@ -159,6 +166,7 @@ func (ep *endpoint) shutdown() {
 func (ep *endpoint) closeIfIdleLocked() {
 	if ep.closing && !ep.closed && len(ep.conns) == 0 {
 		ep.closed = true
+		ep.forgetLocked()      // before the descriptor goes; ends a parked reader
 		_ = ep.sock.pc.Close() // unblocks the reader
 	}
 }
@@ -168,30 +176,63 @@ func (ep *endpoint) closeIfIdleLocked() {
 // connection's driver, for one step at most, once the connection is established; during the
 // handshake what does not fit is dropped (counted on that connection). See Conn.deliver.
 func (ep *endpoint) readLoop() {
-	defer close(ep.readerDone)
 	n := ep.batch
 	if !ep.sock.batch {
 		n = 1
 	}
 	ms := make([]message, n)
-	posted := postBuffers(ep.recvPool, ms, min(n, readPostMin)) // ms[:posted] have buffers
+	// ms[:posted] are offered to the next read: with buffers, unless the reader takes them
+	// itself only once the socket is readable (bufferLender).
+	fill := true
+	if l, ok := ep.sock.reader.(bufferLender); ok {
+		fill = !l.lendBuffers(ep.recvPool)
+	}
+	posted := postBuffers(ep.recvPool, ms, min(n, readPostMin), fill)
 	run := make([]*packetBuf, 0, n)
-	defer func() {
+	putBuffers := func() {
 		for i := range ms {
 			if ms[i].buf != nil {
 				ep.recvPool.put(ms[i].buf)
+				ms[i].buf = nil
 			}
 		}
-		ep.sock.reader.release()
-	}()
+	}
+	// A reader that may park reads with a deadline, parkAfter ahead, moved on when it passes
+	// if datagrams came meanwhile: it parks after parkAfter to 2·parkAfter of quiet.
+	canPark := ep.canPark() && ep.sock.udp.SetReadDeadline(time.Now().Add(parkDelay())) == nil
+	heard := false // since the deadline was set
 	for {
 		k, err := ep.sock.reader.readBatch(ms[:posted])
 		if err != nil {
+			if canPark && errors.Is(err, os.ErrDeadlineExceeded) {
+				if heard {
+					heard = false
+					canPark = ep.sock.udp.SetReadDeadline(time.Now().Add(parkDelay())) == nil
+					continue
+				}
+				// Everything is given back before the socket is handed over: the next
+				// reader may start as soon as it is.
+				putBuffers()
+				ep.sock.reader.(idleReader).idle()
+				ep.mu.Lock()
+				parked := ep.parkLocked()
+				ep.mu.Unlock()
+				if parked {
+					return
+				}
+				canPark = false
+				_ = ep.sock.udp.SetReadDeadline(time.Time{})
+				continue
+			}
 			if ep.readFailed(err) {
+				putBuffers()
+				ep.sock.reader.release()
+				close(ep.readerDone)
 				return
 			}
 			continue
 		}
+		heard = heard || k > 0
 		if k > 0 && !ep.heard.Load() {
 			ep.heard.Store(true)
 		}
@@ -224,7 +265,7 @@ func (ep *endpoint) readLoop() {
 		if ln != nil {
 			ln.flushAnswers()
 		}
-		posted = postBuffers(ep.recvPool, ms, nextPosted(k, posted, n))
+		posted = postBuffers(ep.recvPool, ms, nextPosted(k, posted, n), fill)
 		if behind {
 			// A driver woken by a hand-over is queued to run next on this goroutine's P, and
 			// runs when the reader blocks: when the socket is empty. With a peer sending as
@@ -237,12 +278,43 @@ func (ep *endpoint) readLoop() {
 	}
 }
 
-// readPostMin is the number of receive buffers a reader keeps posted while its socket is
-// quiet. A read blocks with its buffers in hand, and most of the time an idle connection's
-// socket is empty: a dialled connection's reader held its whole batch (16 pooled 2 KiB buffers,
-// a quarter of an idle session pair's memory), a listener's 64. Two, not one, so that a read
-// that is not full tells a quiet socket from a busy one.
+// parkAfter is how long a dialled connection's socket stays quiet before its reader parks:
+// long against the gaps of a conversation, so that a connection in use keeps its reader and its
+// datagrams the direct path, short against keep-alive intervals (Config.KeepAlive).
+const parkAfter = time.Second
+
+// parkAfterTest, if positive, replaces parkAfter: tests of parking shorten it.
+var parkAfterTest atomic.Int64
+
+func parkDelay() time.Duration {
+	if d := parkAfterTest.Load(); d > 0 {
+		return time.Duration(d)
+	}
+	return parkAfter
+}
+
+// idleReader is a batchReader that can give back what it holds between reads while its
+// reader is parked (on Linux, mmsgReader).
+type idleReader interface {
+	idle()
+}
+
+// readPostMin is the number of datagrams a reader asks for while its socket is quiet. A read
+// that blocks with its buffers in hand holds them while the socket is empty, which it is most
+// of the time: a dialled connection's reader held its whole batch (16 pooled 2 KiB buffers, a
+// quarter of an idle session pair's memory), a listener's 64. Two, not one, so that a read that
+// is not full tells a quiet socket from a busy one. A reader that lends its buffers
+// (bufferLender) holds none while it waits.
 const readPostMin = 2
+
+// bufferLender is a batchReader that can take the buffers of a read from pool itself, once the
+// socket is readable, and give them back while it waits for the socket: lendBuffers reports
+// whether it will. Messages offered to its reads may then come without a buffer. (On Linux,
+// mmsgReader: an idle session pair's dialled reader held 2 receive buffers, 4 KiB, while it
+// waited, and a listener's reader 2 more.)
+type bufferLender interface {
+	lendBuffers(pool *bufPool) bool
+}
 
 // nextPosted is how many buffers the next read posts, after a read that took k datagrams into
 // posted buffers, out of at most max: all max once a read came back full (the socket has more
@@ -255,12 +327,12 @@ func nextPosted(k, posted, limit int) int {
 	return min(limit, max(readPostMin, 2*k))
 }
 
-// postBuffers gives ms[:want] a buffer each and takes those of ms[want:] back to pool. It
-// returns want.
-func postBuffers(pool *bufPool, ms []message, want int) int {
+// postBuffers gives ms[:want] a buffer each if fill, and takes those of ms[want:] back to
+// pool. It returns want.
+func postBuffers(pool *bufPool, ms []message, want int, fill bool) int {
 	for i := range ms {
 		switch {
-		case i < want && ms[i].buf == nil:
+		case fill && i < want && ms[i].buf == nil:
 			ms[i].buf = pool.get()
 		case i >= want && ms[i].buf != nil:
 			pool.put(ms[i].buf)
