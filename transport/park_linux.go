@@ -34,9 +34,9 @@ type poller struct {
 	epfd     int
 	wakefd   int             // an eventfd in the set: wakes the waiter to see it has nothing left to do
 	rc       syscall.RawConn // of epfd, for waiting on it through the runtime's poller
-	ok       bool            // set up; if not, readers never park
 
 	mu      sync.Mutex           // guards the fields below
+	ok      bool                 // set up and working; if not, readers do not park
 	eps     map[uint64]*endpoint // by token: the registered sockets
 	next    uint64               // the last token given out; wakeToken is 0
 	armed   int                  // registered sockets whose reader is parked
@@ -94,11 +94,11 @@ func tokenOf(ev *unix.EpollEvent) uint64 {
 // then set). The caller holds ep.mu and marks ep's reader parked if park reports true.
 func (p *poller) park(ep *endpoint, fd int) bool {
 	p.initOnce.Do(p.init)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if !p.ok {
 		return false
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	op := unix.EPOLL_CTL_MOD
 	if ep.parkToken == 0 {
 		p.next++
@@ -147,8 +147,12 @@ func (p *poller) wait() {
 	var n int
 	var werr error
 	poll := func(fd uintptr) bool {
-		n, werr = unix.EpollWait(int(fd), evs[:], 0)
-		return werr != unix.EINTR && (n > 0 || werr != nil)
+		for {
+			n, werr = unix.EpollWait(int(fd), evs[:], 0)
+			if werr != unix.EINTR {
+				return n > 0 || werr != nil
+			}
+		}
 	}
 	for {
 		if err := p.rc.Read(poll); err != nil || werr != nil {
