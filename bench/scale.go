@@ -50,6 +50,9 @@ func settle() {
 	}
 }
 
+// idleQuiet is how long MeasureIdle leaves sessions quiet before it measures them.
+const idleQuiet = 2500 * time.Millisecond
+
 // MeasureIdle opens 2n sessions against one listener, each proven
 // established by one echo, and reports what the second n cost while idle.
 // Taking the slope between n and 2n sessions leaves out one-time costs
@@ -76,6 +79,11 @@ func MeasureIdle(ctx context.Context, c Contender, n int) (Idle, error) {
 			}
 			conns = append(conns, conn)
 		}
+		// Idle means quiet for a while: an implementation may give back what a session
+		// holds once it has been quiet (tlsgram's dialled sockets park their readers after
+		// 1-2 s), and what is measured is the steady idle state, not the last echo's wake.
+		quiet := time.NewTimer(idleQuiet)
+		<-quiet.C
 		settle()
 		return nil
 	}

@@ -190,6 +190,11 @@ func TestDeferredFromALargerPeer(t *testing.T) {
 // not room for maxDeferred datagrams of the largest size (11.6 KiB, 4% of what a whole
 // handshake allocated), and it is still delivered once the key is there.
 func TestDeferredStorageIsSmall(t *testing.T) {
+	if raceEnabled {
+		// Seen at 1200 B 7 times in 30 under -race, never without: the race runtime's own
+		// allocations count in the process-wide TotalAlloc.
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
 	now := t0
 	c := NewClient(nil, 0xc1, 0x5e, now)
 	s := NewServer(nil, 0x5f, 0xc1, 0x5e, now, false)

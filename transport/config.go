@@ -178,8 +178,9 @@ type Config struct {
 	// (a GSO send on loopback arrives uncut), which the transport cuts back into datagrams:
 	// much cheaper than a system call and a trip through the stack per datagram. It needs
 	// 64 KiB read buffers, so a Listener's socket reads this way from the start with 512 KiB of
-	// them, and a dialled Conn's socket only once it receives in bulk, with 256 KiB; a Conn
-	// that never does keeps its small buffers. Stats.ReceiveOffload shows whether it is in use.
+	// them, and a dialled Conn's socket only once it receives in bulk, with 256 KiB, which it
+	// gives back after 1-2 s of quiet on Linux (and takes again when traffic comes); a Conn
+	// that never receives in bulk keeps to its small buffers. Stats.ReceiveOffload shows whether it is in use.
 	// Setting the environment variable TLSGRAM_DISABLE_GRO=1 has the same effect for every
 	// socket of the process. Ignored where GRO does not exist. Default false.
 	DisableGRO bool

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,12 @@ type endpoint struct {
 
 	readerDone chan struct{}
 	readErr    error // why the reader stopped, set before readerDone is closed
+	// parked: the reader ended while the socket was quiet, and readerPoller starts another
+	// when a datagram comes (park_linux.go). parkToken names the socket's registration with
+	// readerPoller (0: none). Both guarded by mu.
+	parked    bool
+	parkToken uint64
+	parkArmed bool // readerPoller watches the socket for a parked reader; guarded by readerPoller.mu
 
 	// single: the endpoint is one dialled connection's, and ends with it. Set before start.
 	single bool
@@ -168,6 +175,7 @@ func (ep *endpoint) shutdown() {
 func (ep *endpoint) closeIfIdleLocked() bool {
 	if ep.closing && !ep.closed && len(ep.conns) == 0 {
 		ep.closed = true
+		ep.forgetLocked() // before the descriptor goes; ends a parked reader
 		return true
 	}
 	return false
@@ -185,22 +193,31 @@ func (ep *endpoint) closeSocket() {
 // connection's driver, for one step at most, once the connection is established; during the
 // handshake what does not fit is dropped (counted on that connection). See Conn.deliver.
 func (ep *endpoint) readLoop() {
-	defer close(ep.readerDone)
 	n := ep.batch
 	if !ep.sock.batch {
 		n = 1
 	}
 	ms := make([]message, n)
-	posted := postBuffers(ep.recvPool, ms, 0, min(n, readPostMin)) // ms[:posted] have buffers
+	// ms[:posted] are offered to the next read: with buffers, unless the reader takes them
+	// itself only once the socket is readable (bufferLender).
+	fill := true
+	if l, ok := ep.sock.reader.(bufferLender); ok {
+		fill = !l.lendBuffers(ep.recvPool)
+	}
+	posted := postBuffers(ep.recvPool, ms, 0, min(n, readPostMin), fill)
 	run := make([]*packetBuf, 0, n)
-	defer func() {
+	putBuffers := func() {
 		for i := range ms {
 			if ms[i].buf != nil {
 				ep.recvPool.put(ms[i].buf)
+				ms[i].buf = nil
 			}
 		}
-		ep.sock.reader.release()
-	}()
+	}
+	// A reader that may park reads with a deadline, parkAfter ahead, moved on when it passes
+	// if datagrams came meanwhile: it parks after parkAfter to 2·parkAfter of quiet.
+	canPark := ep.canPark() && ep.sock.udp.SetReadDeadline(time.Now().Add(parkDelay())) == nil
+	heard := false // since the deadline was set
 	next := func() []message { return ms[:posted] }
 	// handle reports whether the reader may wait for the socket's readiness without reading it
 	// again (readEach): whether it stepped every connection the batch was for itself. A
@@ -209,6 +226,7 @@ func (ep *endpoint) readLoop() {
 	// the netpoller would report them with both Ps busy (an upload's goodput was ~10% lower
 	// when the reader waited after every batch that emptied the socket).
 	handle := func(k int) (wait bool) {
+		heard = heard || k > 0
 		if k > 0 && !ep.heard.Load() {
 			ep.heard.Store(true)
 		}
@@ -244,7 +262,7 @@ func (ep *endpoint) readLoop() {
 		if ln != nil {
 			ln.flushAnswers()
 		}
-		posted = postBuffers(ep.recvPool, ms, posted, nextPosted(k, posted, n))
+		posted = postBuffers(ep.recvPool, ms, posted, nextPosted(k, posted, n), fill)
 		if behind {
 			// A driver woken by a hand-over is queued to run next on this goroutine's P, and
 			// runs when the reader blocks: when the socket is empty. With a peer sending as
@@ -259,18 +277,75 @@ func (ep *endpoint) readLoop() {
 	for {
 		// handle may run inside the read (readEach): it must not wait for anything that
 		// closes this socket first (see Conn.finish).
-		if err := readEach(ep.sock.reader, next, handle); ep.readFailed(err) {
+		err := readEach(ep.sock.reader, next, handle)
+		if canPark && errors.Is(err, os.ErrDeadlineExceeded) {
+			if heard {
+				heard = false
+				canPark = ep.sock.udp.SetReadDeadline(time.Now().Add(parkDelay())) == nil
+				continue
+			}
+			// Everything is given back before the socket is handed over: the next reader may
+			// start as soon as it is.
+			putBuffers()
+			posted = 0
+			ep.sock.reader.(idleReader).idle()
+			ep.mu.Lock()
+			parked := ep.parkLocked()
+			ep.mu.Unlock()
+			if parked {
+				return
+			}
+			canPark = false
+			_ = ep.sock.udp.SetReadDeadline(time.Time{})
+			posted = postBuffers(ep.recvPool, ms, 0, min(n, readPostMin), fill)
+			continue
+		}
+		if ep.readFailed(err) {
+			putBuffers()
+			ep.sock.reader.release()
+			close(ep.readerDone)
 			return
 		}
 	}
 }
 
-// readPostMin is the number of receive buffers a reader keeps posted while its socket is
-// quiet. A read blocks with its buffers in hand, and most of the time an idle connection's
-// socket is empty: a dialled connection's reader held its whole batch (16 pooled 2 KiB buffers,
-// a quarter of an idle session pair's memory), a listener's 64. Two, not one, so that a read
-// that is not full tells a quiet socket from a busy one.
+// parkAfter is how long a dialled connection's socket stays quiet before its reader parks:
+// long against the gaps of a conversation, so that a connection in use keeps its reader and its
+// datagrams the direct path, short against keep-alive intervals (Config.KeepAlive).
+const parkAfter = time.Second
+
+// parkAfterTest, if positive, replaces parkAfter: tests of parking shorten it.
+var parkAfterTest atomic.Int64
+
+func parkDelay() time.Duration {
+	if d := parkAfterTest.Load(); d > 0 {
+		return time.Duration(d)
+	}
+	return parkAfter
+}
+
+// idleReader is a batchReader that can give back what it holds between reads while its
+// reader is parked (on Linux, mmsgReader).
+type idleReader interface {
+	idle()
+}
+
+// readPostMin is the number of datagrams a reader asks for while its socket is quiet. A read
+// that blocks with its buffers in hand holds them while the socket is empty, which it is most
+// of the time: a dialled connection's reader held its whole batch (16 pooled 2 KiB buffers, a
+// quarter of an idle session pair's memory), a listener's 64. Two, not one, so that a read that
+// is not full tells a quiet socket from a busy one. A reader that lends its buffers
+// (bufferLender) holds none while it waits.
 const readPostMin = 2
+
+// bufferLender is a batchReader that can take the buffers of a read from pool itself, once the
+// socket is readable, and give them back while it waits for the socket: lendBuffers reports
+// whether it will. Messages offered to its reads may then come without a buffer. (On Linux,
+// mmsgReader: an idle session pair's dialled reader held 2 receive buffers, 4 KiB, while it
+// waited, and a listener's reader 2 more.)
+type bufferLender interface {
+	lendBuffers(pool *bufPool) bool
+}
 
 // nextPosted is how many buffers the next read posts, after a read that took k datagrams into
 // posted buffers, out of at most max: all max once a read came back full (the socket has more
@@ -283,14 +358,17 @@ func nextPosted(k, posted, limit int) int {
 	return min(limit, max(readPostMin, 2*k))
 }
 
-// postBuffers gives ms[:want] a buffer each and takes those of ms[want:] back to pool; ms[have:]
-// hold none (have is what the last call posted). It returns want. Buffers come under one lock
-// for the batch (the reader reposts after every read), and only ms[want:max(have, want)] are
-// looked at for buffers to give back: a quiet listener's reader posts 2 of its 64 messages,
-// and walking all 64 after every read was 1.9% of a 64-byte request/response's instructions
-// (callgrind).
-func postBuffers(pool *bufPool, ms []message, have, want int) int {
-	pool.getInto(ms[:want])
+// postBuffers gives ms[:want] a buffer each if fill, and takes those of ms[want:] back to pool;
+// ms[have:] hold none (have is what the last call posted). It returns want. Buffers come under
+// one lock for the batch (the reader reposts after every read), and only ms[want:max(have,
+// want)] are looked at for buffers to give back: a quiet listener's reader posts 2 of its 64
+// messages, and walking all 64 after every read was 1.9% of a 64-byte request/response's
+// instructions (callgrind). Without fill (a reader that lends its buffers, bufferLender) the
+// messages get theirs in the read.
+func postBuffers(pool *bufPool, ms []message, have, want int, fill bool) int {
+	if fill {
+		pool.getInto(ms[:want])
+	}
 	for i := want; i < max(have, want); i++ {
 		if ms[i].buf != nil {
 			pool.put(ms[i].buf)

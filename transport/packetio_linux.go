@@ -195,6 +195,11 @@ func (w *bulkWatch) add(n, max int) bool {
 type mmsgReader struct {
 	rc syscall.RawConn
 	mmsgHeaders
+	// pool, if set, lends the plain reads' buffers (lendBuffers): ms is then the read under way,
+	// whose messages take a buffer from pool once the socket is readable and give them all back
+	// when it turns out empty (recv). A reader waiting for a quiet socket holds no buffer.
+	pool  *bufPool
+	ms    []message
 	cnt   int
 	n     int
 	errno syscall.Errno
@@ -206,19 +211,28 @@ type mmsgReader struct {
 	calls      atomic.Uint64 // read callbacks run (recvmmsg calls, but for EINTR), for tests
 
 	// GRO state, the reader goroutine's. gro mirrors on for Stats; it is nil with groOff.
-	gro   *atomic.Bool
-	on    bool                // UDP_GRO is set: every read goes to big
-	lazy  bool                // turn GRO on once watch sees bulk traffic
-	watch bulkWatch           // while lazy
-	nbig  int                 // big buffers read into once on
-	big   [maxGROBufs]*groBuf // nbig of them while on, each held by the reader (nil: take one)
-	ctls  [maxGROBufs]groCmsgBuf
-	got   [maxGROBufs]groRead
+	gro       *atomic.Bool
+	on        bool      // UDP_GRO is set: every read goes to big
+	lazy      bool      // turn GRO on once watch sees bulk traffic
+	watch     bulkWatch // while lazy
+	nbig      int       // big buffers read into once on
+	*groReads           // from the first switch to GRO on (most dialled readers never switch)
 	// The last coalesced read held nread messages; message next, from byte off on, is the
 	// first piece not handed out yet.
 	nread, next, off int
 	coalesced        int // messages read that held more than one datagram, for tests
 }
+
+// groReads is the space of a reader's coalesced reads: 0.8 KiB, which a dialled connection's
+// reader took whether or not it ever received in bulk (issue 8).
+type groReads struct {
+	big  [maxGROBufs]*groBuf // nbig of them while on, each held by the reader (nil: take one)
+	ctls [maxGROBufs]groCmsgBuf
+	got  [maxGROBufs]groRead
+}
+
+// heldBig reports whether the reader holds big buffer i.
+func (r *mmsgReader) heldBig(i int) bool { return r.groReads != nil && r.big[i] != nil }
 
 // readBatch fills ms from the socket. Without GRO, the kernel reads straight into ms's
 // buffers. With GRO, each message of a read is a coalesced datagram in one of the reader's
@@ -249,6 +263,9 @@ func (r *mmsgReader) readBatch(ms []message) (int, error) {
 // option is set, a read into a small buffer may cut a coalesced datagram. A kernel without the
 // option (before 5.0) refuses it, and the reader goes on without GRO.
 func (r *mmsgReader) switchToGRO() {
+	if r.groReads == nil {
+		r.groReads = new(groReads)
+	}
 	for i := range r.nbig {
 		r.big[i] = getGROBuf()
 	}
@@ -264,6 +281,9 @@ func (r *mmsgReader) switchToGRO() {
 }
 
 func (r *mmsgReader) putBig() {
+	if r.groReads == nil {
+		return
+	}
 	for i, b := range r.big {
 		if b != nil {
 			b.release(false)
@@ -301,7 +321,9 @@ func (r *mmsgReader) prepare(i int, b []byte, ctl bool) {
 
 func (r *mmsgReader) readPlain(ms []message) (int, error) {
 	r.preparePlain(ms)
-	if err := r.rc.Read(r.fn); err != nil {
+	err := r.rc.Read(r.fn)
+	r.ms = nil
+	if err != nil {
 		return 0, err
 	}
 	if r.errno != 0 {
@@ -314,9 +336,10 @@ func (r *mmsgReader) readPlain(ms []message) (int, error) {
 func (r *mmsgReader) preparePlain(ms []message) {
 	r.cnt = min(len(ms), maxBatch)
 	r.grow(r.cnt)
-	for i := 0; i < r.cnt; i++ {
-		ms[i].buf.unlend()
-		r.prepare(i, ms[i].buf.b, false)
+	if r.pool != nil {
+		r.ms = ms[:r.cnt] // recv posts them
+	} else {
+		r.post(ms[:r.cnt])
 	}
 }
 
@@ -329,6 +352,45 @@ func (r *mmsgReader) finishPlain(ms []message) int {
 		m.ap = parseSockaddr(&r.names[i])
 	}
 	return r.n
+}
+
+// post sets the message headers up to read into ms's buffers, taking a buffer from r.pool for
+// each message without one.
+func (r *mmsgReader) post(ms []message) {
+	for i := range ms {
+		if ms[i].buf == nil {
+			ms[i].buf = r.pool.get()
+		}
+		ms[i].buf.unlend()
+		r.prepare(i, ms[i].buf.b, false)
+	}
+}
+
+// unpost gives the buffers of ms back to r.pool.
+func (r *mmsgReader) unpost(ms []message) {
+	for i := range ms {
+		r.pool.put(ms[i].buf)
+		ms[i].buf = nil
+	}
+}
+
+// idle gives back the reader's scratch space and its coalesced reads' buffers while its
+// reader is parked (endpoint.readLoop): it has handed out every piece (it parks after a read
+// that timed out, and readBatch hands out pending pieces before it reads). The next read
+// takes them anew.
+func (r *mmsgReader) idle() {
+	if r.next == r.nread {
+		r.putBig()
+	}
+	r.mmsgHeaders = mmsgHeaders{}
+}
+
+// lendBuffers makes the reader take the buffers of plain reads from pool while the socket has
+// datagrams, and give them back while it waits (see mmsgReader.pool). A listener's reader, or a
+// dialled connection's, waits most of the time, and held readPostMin buffers (4 KiB) doing so.
+func (r *mmsgReader) lendBuffers(pool *bufPool) bool {
+	r.pool = pool
+	return true
 }
 
 // readCoalesced reads up to nbig coalesced datagrams into the big buffers. A message without
@@ -393,6 +455,9 @@ func (r *mmsgReader) split(ms []message) int {
 		big := r.big[r.next]
 		piece := big.b[r.off:end:end]
 		m := &ms[k]
+		if m.buf == nil {
+			m.buf = r.pool.get() // lendBuffers: only a plain read's are lent
+		}
 		m.buf.unlend()
 		m.ap = g.ap
 		m.trunc = len(piece) > len(m.buf.b) || (g.trunc && end == g.n)
@@ -479,7 +544,9 @@ func (r *mmsgReader) recvEach(fd uintptr) bool {
 	} else {
 		r.preparePlain(ms)
 	}
-	if !r.recv(fd) {
+	ok := r.recv(fd)
+	r.ms = nil // posted or given back: what recv lent is ms's now
+	if !ok {
 		return false
 	}
 	if r.errno != 0 {
@@ -503,15 +570,23 @@ func (r *mmsgReader) recvEach(fd uintptr) bool {
 	return again || !wait
 }
 
-// recv runs when the socket is readable; returning false waits for readiness again.
+// recv runs when the socket may be readable; returning false waits for readiness again. The
+// buffers of a plain read with lent buffers (r.ms) are taken for the system call and given back
+// if it finds the socket empty, so that the wait holds none.
 func (r *mmsgReader) recv(fd uintptr) bool {
 	r.calls.Add(1)
+	if r.ms != nil {
+		r.post(r.ms)
+	}
 	for {
 		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(r.cnt), 0, 0, 0)
 		switch e {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
+			if r.ms != nil {
+				r.unpost(r.ms)
+			}
 			return false
 		}
 		r.n, r.errno = int(n), e

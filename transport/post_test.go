@@ -28,13 +28,13 @@ func TestNextPosted(t *testing.T) {
 func TestPostBuffers(t *testing.T) {
 	pool := newBufPool(64)
 	ms := make([]message, 8)
-	require.Equal(t, 8, postBuffers(pool, ms, 0, 8))
+	require.Equal(t, 8, postBuffers(pool, ms, 0, 8, true))
 	for i := range ms {
 		require.NotNil(t, ms[i].buf, i)
 	}
 	kept := ms[1].buf
 	ms[0].buf = nil // handed to a connection
-	require.Equal(t, 2, postBuffers(pool, ms, 8, 2))
+	require.Equal(t, 2, postBuffers(pool, ms, 8, 2, true))
 	require.NotNil(t, ms[0].buf)
 	require.Same(t, kept, ms[1].buf)
 	for i := 2; i < len(ms); i++ {
