@@ -19,12 +19,12 @@ type receiver struct {
 	largestTime  time.Time
 	ackPending   bool      // something ack-eliciting arrived since our last ACK
 	ackNow       bool      // send the ACK without waiting (gap, 2nd packet, handshake)
+	immediate    bool      // the packet being handled asked for an immediate ACK (onImmediateAck)
+	flightOpen   bool      // the newest packet did not: the rest of its flight is right behind
 	ackDeadline  time.Time // latest time to send a pending ACK
 	ackEliciting int       // ack-eliciting packets since our last ACK
 	ackHeld      bool      // the pending ACK was asked for at once but waits for a reply: see ackHold
 	ackOnlySent  int       // ACK-only packets since our last ack-eliciting packet
-	immediate    bool      // the packet being handled asked for an immediate ACK (onImmediateAck)
-	flightOpen   bool      // the newest packet did not: the rest of its flight is right behind
 
 	// Receive flow control and window auto-tuning.
 	window       uint64
@@ -51,8 +51,6 @@ func newReceiver(window uint64, now time.Time) receiver {
 // acknowledgement (RFC 9000 §13.2): at once when it opened or filled a gap, at every second
 // ack-eliciting packet and during the handshake; otherwise within maxAckDelay.
 func (r *receiver) onPacket(now time.Time, pn uint64, ackEliciting, handshakeComplete bool, maxAckDelay time.Duration) {
-	immediate := r.immediate
-	r.immediate = false
 	r.received.Add(pn)
 	if r.largest == header.NoPacket || pn > r.largest {
 		if r.largest != header.NoPacket && pn != r.largest+1 {
@@ -63,7 +61,7 @@ func (r *receiver) onPacket(now time.Time, pn uint64, ackEliciting, handshakeCom
 		if ackEliciting {
 			// The sender asks for an immediate ACK on the last packet it can send for now
 			// (PollDatagram): without one, more of the flight is on its way (see releaseHeldAck).
-			r.flightOpen = !immediate
+			r.flightOpen = !r.immediate // HandleDatagram clears it before the packet's frames
 		}
 	} else {
 		r.ackNow = true // filled a gap
