@@ -22,6 +22,7 @@ const ackHold = time.Millisecond
 // otherwise it goes at once. During the handshake the reader is TLS, and its reply is its next
 // flight (see handshakeAck).
 func (r *receiver) onImmediateAck(now time.Time, maxAckDelay time.Duration) {
+	r.immediate = true // onPacket: this packet ends the sender's flight
 	if r.buf.Readable() == 0 {
 		r.ackNow = true
 		return
@@ -39,10 +40,12 @@ func (r *receiver) onImmediateAck(now time.Time, maxAckDelay time.Duration) {
 // the sending end and a read and a step on the receiving one, and the server's went out on its
 // socket reader ahead of the TLS work. The ACK waits at most ackHold, which the sender's PTO
 // allows for (lossDetectionTimer counts max_ack_delay until the sender's handshake completes,
-// ackHold after), and goes at once when TLS reads again and finds nothing (releaseHeldAck): then
-// no answer is coming, as when a flight arrives in part. The held ACK carries its delay, but the
-// peer's first RTT sample includes it (RFC 9002 §5.3 takes the first sample as it is): on
-// loopback that starts srtt at a few hundred µs, not tens, until later samples pull it down.
+// ackHold after), and goes at once when TLS reads again and finds nothing although the sender's
+// flight is complete (releaseHeldAck): then no answer is coming. While the flight is not (the
+// newest packet did not ask for an immediate ACK), TLS blocked in the middle of a record and
+// answers once the rest has come. The held ACK carries its delay, but the peer's first RTT
+// sample includes it (RFC 9002 §5.3 takes the first sample as it is): on loopback that starts
+// srtt at a few hundred µs, not tens, until later samples pull it down.
 func (r *receiver) handshakeAck(now time.Time, maxAckDelay time.Duration) {
 	if r.ackNow || r.buf.Readable() == 0 {
 		r.ackNow = true
@@ -64,8 +67,16 @@ func (r *receiver) holdAck(now time.Time, maxAckDelay time.Duration) {
 
 // releaseHeldAck makes a held ACK due now: the application read everything and asked for more,
 // so no reply is coming to carry it. It reports whether that made an ACK due that was not.
+//
+// Not while the newest packet left the sender's flight open (it did not ask for an immediate
+// ACK, so more of the flight is right behind it): a reader that finds nothing then is one in
+// the middle of a record, as TLS is when the ClientHello or the server's flight spans two
+// datagrams and only the first has come. Its answer still comes once the rest has, and carries
+// the ACK; releasing the ACK there sent it alone, ahead of the answer. The hold stays bounded by
+// its deadline (holdAck), so a lost tail delays the ACK by at most ackHold, as an application
+// that does not read would.
 func (r *receiver) releaseHeldAck() bool {
-	if r.ackHeld && r.ackPending && !r.ackNow {
+	if r.ackHeld && r.ackPending && !r.ackNow && !r.flightOpen {
 		r.ackNow = true
 		return true
 	}

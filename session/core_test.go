@@ -558,10 +558,16 @@ func TestClientProbesUntilHandshakeComplete(t *testing.T) {
 			first = false
 		}
 	}
-	// TLS reads the part of the flight that came and asks for more, which releases the ACK the
-	// client held for its answer (handshakeAck).
+	// TLS reads the part of the flight that came and asks for more. The rest of the flight is
+	// on its way, so the client keeps holding its ACK for its answer (releaseHeldAck) until the
+	// hold ends.
 	for n, _ := c.Read(buf); n > 0; n, _ = c.Read(buf) {
 	}
+	require.False(t, c.AckDue(), "TLS blocked mid-flight: the ACK waits for its answer")
+	require.Equal(t, now.Add(ackHold), c.NextTimeout(), "the hold's bound")
+	now = c.NextTimeout()
+	c.HandleTimeout(now)
+	require.True(t, c.AckDue())
 	for _, ok := c.PollDatagram(now, buf); ok; _, ok = c.PollDatagram(now, buf) {
 		// the client's ACKs are lost
 	}

@@ -252,8 +252,12 @@ func (c *Conn) appendPathFrames(b []byte, limit int, sp *sentPacket, authenticat
 	}
 	if p.challengeDue && len(b)+9 <= limit {
 		b = header.AppendPathChallenge(b, p.challenge)
-		p.challengeDue, added = false, true
 		p.challenges++
+		// The first goes twice, in consecutive packets (RFC 9000 §8.2.1 allows several against
+		// loss): a new path starts with the initial RTT, so a lost challenge is detected and
+		// sent again only after hundreds of ms, while the server sends little to an address
+		// it has not validated.
+		p.challengeDue, added = p.challenges < 2, true
 		sp.pathChallenge = true
 	}
 	for i := 0; i < p.nLocal && authenticated; i++ {
@@ -297,4 +301,10 @@ func (c *Conn) rechallenge() {
 // that, and the pacer's deadline, which PollDatagram does not reach, must not be armed.
 func (c *Conn) ampLimited() bool {
 	return !c.isClient && !c.addrValidated && c.ampBudget() < 64
+}
+
+// ampLastPacket reports whether sending a datagram of n bytes would leave the server
+// amplification-limited (ampLimited).
+func (c *Conn) ampLastPacket(n int) bool {
+	return !c.isClient && !c.addrValidated && c.ampBudget()-n < 64
 }

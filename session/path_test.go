@@ -80,3 +80,35 @@ func TestOldDatagramDoesNotMove(t *testing.T) {
 	require.False(t, s.HandleDatagramFrom(now, older, true), "an older datagram moved the path")
 	require.Zero(t, s.Stats().PathChanges)
 }
+
+// TestLostPathChallengeHasACopy: the server's first PATH_CHALLENGE for a new path goes in two
+// consecutive packets, so that losing one does not leave the path unvalidated until the loss is
+// detected — after a move the RTT starts over at 333 ms, and TestNATRebinding's second
+// rebinding came first at 2% loss. The copy alone validates the path, at once.
+func TestLostPathChallengeHasACopy(t *testing.T) {
+	c, s, now := handshake(t, nil)
+	buf := make([]byte, MaxDatagramSizeLimit)
+	require.True(t, c.IssueConnID(0xc2))
+	require.True(t, s.IssueConnID(0x5a))
+	for range 3 {
+		now = now.Add(time.Millisecond)
+		exchange(c, s, now, buf)
+	}
+	require.True(t, c.Migrate(now, false))
+	_, err := c.Write(make([]byte, 1000)) // budget for the server's answers at the new address
+	require.NoError(t, err)
+	n, ok := c.PollDatagram(now, buf)
+	require.True(t, ok)
+	require.True(t, s.HandleDatagramFrom(now, buf[:n], false))
+
+	_, err = s.Write(make([]byte, 200))
+	require.NoError(t, err)
+	_, ok = s.PollDatagram(now, buf) // the first, with the challenge, is lost
+	require.True(t, ok)
+	require.True(t, s.pathFramesDue(), "the challenge's copy is due")
+	n, ok = s.PollDatagram(now, buf)
+	require.True(t, ok)
+	c.HandleDatagram(now, buf[:n])
+	deliver(c, s, now, buf)
+	require.Equal(t, uint64(1), s.Stats().PathValidations)
+}

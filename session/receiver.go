@@ -19,6 +19,8 @@ type receiver struct {
 	largestTime  time.Time
 	ackPending   bool      // something ack-eliciting arrived since our last ACK
 	ackNow       bool      // send the ACK without waiting (gap, 2nd packet, handshake)
+	immediate    bool      // the packet being handled asked for an immediate ACK (onImmediateAck)
+	flightOpen   bool      // the newest packet did not: the rest of its flight is right behind
 	ackDeadline  time.Time // latest time to send a pending ACK
 	ackEliciting int       // ack-eliciting packets since our last ACK
 	ackHeld      bool      // the pending ACK was asked for at once but waits for a reply: see ackHold
@@ -63,6 +65,11 @@ func (r *receiver) onPacket(now time.Time, pn uint64, ackEliciting, handshakeCom
 		}
 		r.largest = pn
 		r.largestTime = now
+		if ackEliciting {
+			// The sender asks for an immediate ACK on the last packet it can send for now
+			// (PollDatagram): without one, more of the flight is on its way (see releaseHeldAck).
+			r.flightOpen = !r.immediate // HandleDatagram clears it before the packet's frames
+		}
 	} else {
 		r.ackNow = true // filled a gap
 	}

@@ -146,3 +146,26 @@ func TestReceiverWindow(t *testing.T) {
 	require.Equal(t, uint64(2*window), r.window)
 	require.Equal(t, uint64(window+2*window), r.buf.Limit())
 }
+
+// TestReceiverHoldsHandshakeAckWhileFlightOpen: during the handshake, a reader that finds nothing
+// more releases the held ACK only once the newest packet asked for an immediate ACK, that is,
+// ended the sender's flight (releaseHeldAck); before, TLS is in the middle of a record.
+func TestReceiverHoldsHandshakeAckWhileFlightOpen(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	r := newReceiver(DefaultInitialWindow, t0)
+	require.NoError(t, r.buf.Insert(0, []byte("client hello, first half"), false))
+	r.onPacket(t0, 0, true, false, testMaxAckDelay)
+	require.False(t, r.ackDue(t0), "held for TLS's answer")
+	require.False(t, r.releaseHeldAck(), "TLS blocked mid-record; the rest of the flight is coming")
+	require.False(t, r.ackDue(t0))
+	require.Equal(t, t0.Add(ackHold), r.ackTimer(), "still bounded")
+
+	t1 := t0.Add(ackHold / 2)
+	require.NoError(t, r.buf.Insert(24, []byte(", second half"), false))
+	r.onImmediateAck(t1, testMaxAckDelay)
+	r.onPacket(t1, 1, true, false, testMaxAckDelay)
+	require.False(t, r.ackDue(t1), "held for TLS's answer")
+	require.Equal(t, t0.Add(ackHold), r.ackTimer(), "the bound counts from the first packet")
+	require.True(t, r.releaseHeldAck(), "the flight came whole and TLS found nothing more")
+	require.True(t, r.ackDue(t1))
+}

@@ -166,6 +166,7 @@ func (c *Conn) handleDatagram(now time.Time, dg []byte) {
 	}
 	rejected := false
 	c.dgram.pn = pn
+	c.rx.immediate = false // onImmediateAck sets it for onPacket
 	for p := payload; len(p) > 0; {
 		n, _ := header.ParseFrame(p, c.frame)
 		p = p[n:]

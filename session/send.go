@@ -158,10 +158,12 @@ func (c *Conn) PollDatagram(now time.Time, dst []byte) (n int, ok bool) {
 			ackEliciting = true
 		}
 		// Ask for an immediate ACK on the last packet we can send for now: the tail of a flight,
-		// or a full small window. Otherwise the receiver's "every second packet or max_ack_delay"
-		// rule stalls an odd-sized flight for 25 ms, and on a short path that — not the RTT —
-		// sets the pace of recovery.
-		if ackEliciting && len(b)+1 <= limit && (!c.wantsToSend() ||
+		// a full small window, or the last an unvalidated server's amplification budget allows.
+		// Otherwise the receiver's "every second packet or max_ack_delay" rule stalls an
+		// odd-sized flight for 25 ms, and on a short path that — not the RTT — sets the pace of
+		// recovery; and during the handshake the receiver holds its ACK while the flight is
+		// incomplete (releaseHeldAck), so a server blocked on the budget would wait for it.
+		if ackEliciting && len(b)+1 <= limit && (!c.wantsToSend() || c.ampLastPacket(len(b)+1+size-limit) ||
 			(c.rec.cc.CongestionWindow() < immediateAckWindow*c.conf.MaxDatagramSize &&
 				c.rec.bytesInFlight+len(b)+c.conf.MaxDatagramSize > c.rec.cc.CongestionWindow())) {
 			b = header.AppendImmediateAck(b)

@@ -86,6 +86,7 @@ type Conn struct {
 }
 
 func newConn(ep *endpoint, core *session.Conn, network string, peer message, remote net.Addr, conf *Config) *Conn {
+	readable := make(chan struct{}, 1) // the read deadline signals it too: see bio.Read
 	c := &Conn{
 		ep:            ep,
 		conf:          conf,
@@ -94,7 +95,7 @@ func newConn(ep *endpoint, core *session.Conn, network string, peer message, rem
 		peer:          message{ap: peer.ap, addr: peer.addr},
 		core:          core,
 		in:            inbox{limit: conf.InboundQueueLen, ready: make(chan struct{}, 1), room: make(chan struct{}, 1)},
-		readable:      make(chan struct{}, 1),
+		readable:      readable,
 		writable:      make(chan struct{}, 1),
 		acked:         make(chan struct{}, 1),
 		datagrams:     make(chan struct{}, 1),
@@ -103,7 +104,7 @@ func newConn(ep *endpoint, core *session.Conn, network string, peer message, rem
 		finalSent:     make(chan struct{}),
 		driverDone:    make(chan struct{}),
 		writeSem:      make(chan struct{}, 1),
-		readDeadline:  deadline.Make(),
+		readDeadline:  deadline.MakeNotify(readable),
 		writeDeadline: deadline.Make(),
 		sendSem:       make(chan struct{}, 1),
 	}
@@ -153,12 +154,18 @@ func (c *Conn) tlsFailed(err error) {
 // passes (n reports what was written; the Conn stays usable) and an error matching
 // net.ErrClosed after Close.
 func (c *Conn) Write(b []byte) (int, error) {
+	// Take the write lock without a three-way select when it is free, as it is unless Writes
+	// overlap: the checks below see the deadline and Close then.
 	select {
 	case c.writeSem <- struct{}{}:
-	case <-c.writeDeadline.Wait():
-		return 0, c.opError("write", errTimeout)
-	case <-c.closing:
-		return 0, c.opError("write", net.ErrClosed)
+	default:
+		select {
+		case c.writeSem <- struct{}{}:
+		case <-c.writeDeadline.Wait():
+			return 0, c.opError("write", errTimeout)
+		case <-c.closing:
+			return 0, c.opError("write", net.ErrClosed)
+		}
 	}
 	defer func() { <-c.writeSem }()
 	if c.writeDeadline.Expired() {
@@ -288,6 +295,7 @@ func (c *Conn) close(app *session.ApplicationError) error {
 	c.closeOnce.Do(func() {
 		first = true
 		close(c.closing)
+		notify(c.readable) // a Read waiting in bio.Read
 	})
 	if !first {
 		return c.opError("close", net.ErrClosed)
@@ -403,7 +411,10 @@ func (c *Conn) noteTerminatedLocked() {
 // abort tears the connection down without the graceful part of Close: a failed handshake, a
 // listener that closes, a dial that is cancelled.
 func (c *Conn) abort(code uint64, reason string) {
-	c.closeOnce.Do(func() { close(c.closing) })
+	c.closeOnce.Do(func() {
+		close(c.closing)
+		notify(c.readable) // a Read waiting in bio.Read
+	})
 	c.mu.Lock()
 	c.core.Close(time.Now(), code, reason)
 	c.noteTerminatedLocked()
@@ -553,13 +564,22 @@ func (a *bio) Read(p []byte) (int, error) {
 		ev := c.core.TakeEvents()
 		c.mu.Unlock()
 		c.wakeFor(ev)
-		select {
-		case <-c.readable:
-		case <-c.readDeadline.Wait():
+		// One channel to wait on rather than a select over four: besides the core's events,
+		// the read deadline (deadline.MakeNotify), Close and abort (closing) and a.close
+		// signal readable after the state they change, which is checked here after every
+		// token. (A select over four channels locked all four on every wait, on the path of
+		// every request/response.)
+		if c.readDeadline.Expired() {
 			return 0, errTimeout
-		case <-c.closing:
+		}
+		if isClosedChan(c.closing) || isClosedChan(a.closed) {
 			return 0, net.ErrClosed
-		case <-a.closed:
+		}
+		<-c.readable
+		if c.readDeadline.Expired() {
+			return 0, errTimeout
+		}
+		if isClosedChan(c.closing) || isClosedChan(a.closed) {
 			return 0, net.ErrClosed
 		}
 	}
@@ -590,7 +610,10 @@ func (a *bio) Write(p []byte) (int, error) {
 }
 
 func (a *bio) close() {
-	a.closeOnce.Do(func() { close(a.closed) })
+	a.closeOnce.Do(func() {
+		close(a.closed)
+		notify(a.c.readable) // a Read waiting in Read
+	})
 }
 
 // Close is called by crypto/tls when a handshake's context is done; it unblocks Read. The

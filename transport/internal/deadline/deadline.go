@@ -19,11 +19,31 @@ type Deadline struct {
 	mu     sync.Mutex // guards timer and cancel
 	timer  *time.Timer
 	cancel chan struct{} // closed when the deadline passes
+	notify chan struct{} // if not nil, signalled (1 slot) after cancel closes: see MakeNotify
 }
 
 // Make returns a deadline that is not set.
 func Make() Deadline {
 	return Deadline{cancel: make(chan struct{})}
+}
+
+// MakeNotify returns a deadline that is not set and that, whenever it passes, leaves a token in
+// the 1-slot channel notify (if it has none) after closing Wait's channel. A waiter that waits on
+// notify alone, for other reasons too, checks Expired after each token: it cannot miss the
+// deadline, since the token comes after the state it checks.
+func MakeNotify(notify chan struct{}) Deadline {
+	return Deadline{cancel: make(chan struct{}), notify: notify}
+}
+
+// expire closes cancel and signals notify.
+func (d *Deadline) expire(cancel chan struct{}) {
+	close(cancel)
+	if d.notify != nil {
+		select {
+		case d.notify <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Set arms the deadline at t; the zero time means none.
@@ -48,11 +68,11 @@ func (d *Deadline) Set(t time.Time) {
 			d.cancel = make(chan struct{})
 		}
 		cancel := d.cancel
-		d.timer = time.AfterFunc(dur, func() { close(cancel) })
+		d.timer = time.AfterFunc(dur, func() { d.expire(cancel) })
 		return
 	}
 	if !closed {
-		close(d.cancel)
+		d.expire(d.cancel)
 	}
 }
 
