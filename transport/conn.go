@@ -515,14 +515,35 @@ func (c *Conn) setHandshakeComplete() {
 		// both ends must agree, so give up rather than guess.
 		c.core.Close(time.Now(), session.CodeInternal, "packet key: "+err.Error())
 	}
-	c.core.SetHandshakeComplete(time.Now())
+	now := time.Now()
+	c.core.SetHandshakeComplete(now)
 	c.handshakeDone = true
 	c.in.established.Store(true)
 	c.issueConnIDsLocked()
 	c.traceLocked(session.TraceHandshakeDone, nil)
+	if c.core.IsClient() && err == nil {
+		// What the completion queued (connection IDs, the receive window) waits, at most
+		// completionHold, for the application's first Write to carry it (mayInlineLocked).
+		next := now.Add(completionHold)
+		if t := c.core.NextTimeout(); !t.IsZero() && t.Before(next) {
+			next = t
+		}
+		c.armLocked(next)
+		c.mu.Unlock()
+		return
+	}
 	c.mu.Unlock()
 	c.poke()
 }
+
+// completionHold bounds how long the control frames a client's handshake completion queued wait
+// for a datagram to ride in: Dial returns to an application that usually writes at once, and the
+// first Write's datagram carries them (mayInlineLocked). Sent by a worker started at completion,
+// as they were, they cost a goroutine and a datagram of their own per Dial (issue 8). Nothing
+// waits for them: they are the spare connection IDs for a migration and the receive window's
+// update, and the server's own frames do not depend on them. An ACK the core has due sooner keeps
+// its deadline. As the held ACK's (session/ackhold.go), 1 ms.
+const completionHold = time.Millisecond
 
 // openWindow gives an accepted connection its configured receive window: until Accept returned
 // it, it kept the handshake's (session.Conn.HoldReceiveWindow).

@@ -99,7 +99,11 @@ func DialPacketConn(ctx context.Context, pc net.PacketConn, raddr net.Addr, tlsC
 // dial runs the client side of a connection on pc. own says that Dial opened pc: its buffers
 // are sized, and ICMP errors on it may end the handshake early.
 func dial(ctx context.Context, pc net.PacketConn, network string, peer message, raddr net.Addr, tc *tls.Config, cfg *Config, own bool) (*Conn, error) {
-	ep := newEndpoint(pc, cfg, own, true)
+	family := 0 // a caller's socket: ask the kernel
+	if own && peer.ap.IsValid() {
+		family = familyOf(peer.ap.Addr().Is4()) // Dial opened pc as "udp4" or "udp6"
+	}
+	ep := newEndpoint(pc, cfg, own, true, family)
 	ep.closing = true // the socket is this connection's: close it when the connection ends
 	ep.refuseFast = own && ep.sock.connected
 	ep.single = true

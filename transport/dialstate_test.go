@@ -22,7 +22,7 @@ func TestDialledEndpointsShareDriverStates(t *testing.T) {
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = pc.Close() })
 		conf := (*Config)(nil).withDefaults()
-		eps[i] = newEndpoint(pc, &conf, false, true)
+		eps[i] = newEndpoint(pc, &conf, false, true, 0)
 		eps[i].single = true
 	}
 	// One processor: a sync.Pool hands back what was put on the same one.

@@ -69,7 +69,7 @@ type endpoint struct {
 
 // newEndpoint sets up the endpoint of socket pc: a dialled connection's own (dialled), or a
 // listener's. setBuffers sizes the kernel's socket buffers (Config.SocketBuffer).
-func newEndpoint(pc net.PacketConn, conf *Config, setBuffers, dialled bool) *endpoint {
+func newEndpoint(pc net.PacketConn, conf *Config, setBuffers, dialled bool, family int) *endpoint {
 	// UDP GRO reads need 64 KiB buffers: a listener's socket has them from the start, a
 	// dialled one, most of which never receive in bulk, only once it does (see mmsgReader).
 	gro, batch := groNow, maxBatch
@@ -80,7 +80,7 @@ func newEndpoint(pc net.PacketConn, conf *Config, setBuffers, dialled bool) *end
 		gro = groOff
 	}
 	ep := &endpoint{
-		sock:       newSocket(pc, conf.DisableGSO, gro),
+		sock:       newSocket(pc, conf.DisableGSO, gro, family),
 		conf:       conf,
 		recvPool:   sharedBufPool(conf.recvBufSize()),
 		sendPool:   sharedBufPool(conf.MaxDatagramSize),
@@ -88,15 +88,15 @@ func newEndpoint(pc net.PacketConn, conf *Config, setBuffers, dialled bool) *end
 		readerDone: make(chan struct{}),
 		batch:      batch,
 	}
-	if ep.sock.udp != nil {
-		size := 0 // a caller's socket is left alone; only its sizes are read
-		if setBuffers {
-			size = conf.SocketBuffer
-		}
-		ep.rcvBuf, ep.sndBuf = setSocketBuffers(ep.sock.udp, size)
-		if setBuffers && !conf.DisablePathMTUDiscovery {
-			setDontFragment(ep.sock.udp)
-		}
+	switch {
+	case ep.sock.udp == nil:
+	case setBuffers:
+		var calls int
+		ep.rcvBuf, ep.sndBuf, calls = tuneSocket(ep.sock.udp, conf.SocketBuffer, !conf.DisablePathMTUDiscovery, ep.sock.family)
+		ep.sock.setupCalls += calls
+	default: // a caller's socket is left alone; only its sizes are read
+		ep.rcvBuf, ep.sndBuf = socketBuffers(ep.sock.udp)
+		ep.sock.setupCalls += 2
 	}
 	return ep
 }

@@ -24,7 +24,7 @@ func groReceiver(t *testing.T, network string, mode groMode) (*mmsgReader, netip
 	u, addr := gsoReceiver(t, network)
 	// A lost datagram would leave a read waiting: make it fail instead.
 	require.NoError(t, u.SetReadDeadline(time.Now().Add(10*time.Second)))
-	io, ok := newMmsgIO(u, false, false, mode)
+	io, ok := newMmsgIO(u, false, false, mode, 0)
 	require.True(t, ok)
 	r := io.reader.(*mmsgReader)
 	t.Cleanup(r.release)

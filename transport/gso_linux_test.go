@@ -28,7 +28,7 @@ func gsoSender(t *testing.T, network string, peer netip.AddrPort) (*net.UDPConn,
 	}
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = u.Close() })
-	io, ok := newMmsgIO(u, peer.IsValid(), true, groOff)
+	io, ok := newMmsgIO(u, peer.IsValid(), true, groOff, 0)
 	require.True(t, ok)
 	if !io.gso.Load() {
 		t.Skip("the kernel has no UDP_SEGMENT")
@@ -44,7 +44,7 @@ func gsoReceiver(t *testing.T, network string) (*net.UDPConn, netip.AddrPort) {
 	u, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(host), 0)))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = u.Close() })
-	rcv, _ := setSocketBuffers(u, 16<<20)
+	rcv, _, _ := tuneSocket(u, 16<<20, false, 0)
 	require.GreaterOrEqual(t, rcv, 4<<20, "receive buffer too small to hold a test batch")
 	return u, u.LocalAddr().(*net.UDPAddr).AddrPort()
 }

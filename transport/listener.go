@@ -132,7 +132,7 @@ func prepare(tlsConf *tls.Config, conf *Config) (*Config, error) {
 }
 
 func newListener(pc net.PacketConn, network string, tlsConf *tls.Config, cfg *Config, setBuffers bool) *Listener {
-	ep := newEndpoint(pc, cfg, setBuffers, false)
+	ep := newEndpoint(pc, cfg, setBuffers, false, 0)
 	l := newListenerOn(ep, network, tlsConf, cfg)
 	ep.start()
 	return l

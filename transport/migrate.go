@@ -103,7 +103,7 @@ func (c *Conn) Migrate() error {
 	if err != nil {
 		return c.opError("migrate", err)
 	}
-	ep := newEndpoint(pc, c.conf, true, true)
+	ep := newEndpoint(pc, c.conf, true, true, familyOf(peer.Addr().Is4()))
 	ep.closing, ep.single = true, true
 	c.mu.Lock()
 	if !c.handshakeDone || c.err != nil || c.noMigrate {

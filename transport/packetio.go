@@ -297,12 +297,18 @@ type socket struct {
 	// gro reports whether the reader receives coalesced datagrams (UDP generic receive
 	// offload); it turns true when the reader switches the socket over. Nil without GRO.
 	gro *atomic.Bool
+	// family is the socket's address family (unix.AF_INET or AF_INET6) if known, 0 otherwise.
+	family int
+	// setupCalls is how many socket options the package set or read on the socket while
+	// setting it up (TestDialSocketSetup), not counting package net's.
+	setupCalls int
 }
 
 // newSocket sets up the packet I/O of pc; disableGSO keeps the writers from using UDP GSO
 // (Config.DisableGSO), gro says when the reader turns UDP GRO on (groOff for
-// Config.DisableGRO).
-func newSocket(pc net.PacketConn, disableGSO bool, gro groMode) *socket {
+// Config.DisableGRO). family is the socket's address family if the caller opened it (familyOf),
+// 0 to ask the kernel.
+func newSocket(pc net.PacketConn, disableGSO bool, gro groMode, family int) *socket {
 	s := &socket{pc: pc}
 	if u, ok := pc.(*net.UDPConn); ok {
 		s.udp = u
@@ -311,7 +317,8 @@ func newSocket(pc net.PacketConn, disableGSO bool, gro groMode) *socket {
 		if groDisabledByEnv() {
 			gro = groOff
 		}
-		if io, ok := newMmsgIO(u, s.connected, gso, gro); ok {
+		if io, ok := newMmsgIO(u, s.connected, gso, gro, family); ok {
+			s.family, s.setupCalls = io.family, io.calls
 			s.reader, s.newWriter, s.rebind, s.batch = io.reader, io.newWriter, io.rebind, true
 			if gso {
 				s.gso = io.gso
@@ -341,6 +348,8 @@ type mmsgIO struct {
 	rebind    func(batchWriter) bool
 	gso       *atomic.Bool // the writers use GSO now
 	gro       *atomic.Bool // the reader uses GRO now; nil if it never will (groOff)
+	family    int          // unix.AF_INET or AF_INET6
+	calls     int          // socket options set or read in the setup
 }
 
 // remoteAddr is the net.Addr of a datagram's source, as RemoteAddr reports it: for UDP sockets

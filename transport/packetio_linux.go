@@ -4,6 +4,7 @@ package transport
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -33,19 +34,23 @@ const connectDialSocket = true
 //
 // The writers use UDP generic segmentation offload when the kernel has it and gso is true (see
 // mmsgWriter); the reader uses UDP generic receive offload as gro says (see mmsgReader).
-func newMmsgIO(u *net.UDPConn, connected, gso bool, gro groMode) (mmsgIO, bool) {
+func newMmsgIO(u *net.UDPConn, connected, gso bool, gro groMode, family int) (mmsgIO, bool) {
 	rc, err := u.SyscallConn()
 	if err != nil {
 		return mmsgIO{}, false
 	}
-	family := -1
+	calls := 0
 	if cerr := rc.Control(func(fd uintptr) {
-		family, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
-		// Kernels before 4.18 do not know the option and fail with ENOPROTOOPT. Reading it
-		// changes nothing: the segment size comes with each send, as a control message.
+		if family == 0 { // a caller's socket: ask the kernel
+			family, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
+			calls++
+		}
 		if gso {
-			_, gerr := unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
-			gso = gerr == nil
+			var probed bool
+			gso, probed = kernelHasGSO(int(fd))
+			if probed {
+				calls++
+			}
 		}
 	}); cerr != nil || err != nil || (family != unix.AF_INET && family != unix.AF_INET6) {
 		return mmsgIO{}, false
@@ -80,7 +85,49 @@ func newMmsgIO(u *net.UDPConn, connected, gso bool, gro groMode) (mmsgIO, bool) 
 		r.gro, r.nbig, r.lazy = new(atomic.Bool), groDialBufs, true
 	}
 	io.gro = r.gro
+	io.family, io.calls = family, calls
 	return io, true
+}
+
+// gsoProbe is what the process learnt about UDP_SEGMENT: 0 nothing yet, gsoYes or gsoNo. The
+// kernel has the option or not for every socket alike, so one socket is asked (issue 8: each
+// Dial asked its own, one system call of the 14 its setup made).
+var gsoProbe atomic.Int32
+
+const (
+	gsoYes = 1
+	gsoNo  = 2
+)
+
+// kernelHasGSO reports whether the kernel has UDP generic segmentation offload, asking it on fd
+// (probed) the first time. Kernels before 4.18 do not know the option and fail with ENOPROTOOPT;
+// reading it changes nothing: the segment size comes with each send, as a control message. An
+// error other than ENOPROTOOPT says nothing about the kernel: that socket goes without, and the
+// next one asks again.
+func kernelHasGSO(fd int) (gso, probed bool) {
+	switch gsoProbe.Load() {
+	case gsoYes:
+		return true, false
+	case gsoNo:
+		return false, false
+	}
+	_, err := unix.GetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+	switch {
+	case err == nil:
+		gsoProbe.Store(gsoYes)
+	case errors.Is(err, unix.ENOPROTOOPT):
+		gsoProbe.Store(gsoNo)
+	}
+	return err == nil, true
+}
+
+// familyOf is the address family of a socket Dial opens for a peer of that kind, which its setup
+// then need not ask the kernel for.
+func familyOf(is4 bool) int {
+	if is4 {
+		return unix.AF_INET
+	}
+	return unix.AF_INET6
 }
 
 // gsoDisabledByEnv reports whether the environment turns UDP GSO off for the process
@@ -810,42 +857,83 @@ func parseSockaddr(sa *unix.RawSockaddrInet6) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// setSocketBuffers asks for size-byte kernel buffers, with the *FORCE options first (they
-// ignore net.core.rmem_max/wmem_max but need CAP_NET_ADMIN), and returns what was granted.
-// Linux reports twice the requested value (it counts its bookkeeping), which we pass on as is.
-func setSocketBuffers(u *net.UDPConn, size int) (rcv, snd int) {
+// noForce: a *FORCE socket option failed for want of CAP_NET_ADMIN, and the process no longer
+// tries them (two system calls per socket saved).
+var noForce atomic.Bool
+
+// tuneSocket sets up a socket the package opened: with size > 0 it asks for size-byte kernel
+// buffers, with the *FORCE options first (they ignore net.core.rmem_max/wmem_max but need
+// CAP_NET_ADMIN), and with df it sets the DF bit on everything the socket sends and stops the
+// kernel from applying its own path MTU estimate (IP_PMTUDISC_PROBE, and the IPv6 equivalent):
+// path MTU discovery (RFC 8899, session/pmtud.go) needs a datagram too big for the path to be
+// dropped, not fragmented, and a probe larger than the kernel's cached estimate to be sent at
+// all. A send larger than the device's MTU fails with EMSGSIZE, which the session sees as a lost
+// probe. family (unix.AF_INET, AF_INET6, or 0 if unknown) spares an IPv4 socket the IPv6 option,
+// which it refuses; an IPv6 one gets both, for the IPv4-mapped peers of a dual-stack socket.
+// Errors are ignored.
+//
+// It returns the buffer sizes granted and how many socket options it set or read (the system
+// calls it made). Linux grants twice the size asked for (it counts its bookkeeping; socket(7)),
+// which we pass on as is: a *FORCE option that succeeded granted exactly that, so only a size
+// that rmem_max/wmem_max may have capped, or one near the kernel's bounds, is read back.
+func tuneSocket(u *net.UDPConn, size int, df bool, family int) (rcv, snd, calls int) {
+	rc, err := u.SyscallConn()
+	if err != nil {
+		return 0, 0, 0
+	}
+	set := func(fd uintptr, level, opt, v int) error {
+		calls++
+		return unix.SetsockoptInt(int(fd), level, opt, v)
+	}
+	get := func(fd uintptr, opt int) int {
+		calls++
+		v, _ := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, opt)
+		return v
+	}
+	// The kernel keeps at least SOCK_MIN_RCVBUF/SNDBUF (a few KiB) and doubles INT_MAX/2 at most.
+	exact := size >= 64<<10 && size <= 1<<30
+	buffer := func(fd uintptr, force, plain int) int {
+		if !noForce.Load() {
+			err := set(fd, unix.SOL_SOCKET, force, size)
+			if err == nil && exact {
+				return 2 * size
+			}
+			if err == nil {
+				return get(fd, plain)
+			}
+			if errors.Is(err, unix.EPERM) {
+				noForce.Store(true)
+			}
+		}
+		_ = set(fd, unix.SOL_SOCKET, plain, size)
+		return get(fd, plain)
+	}
+	_ = rc.Control(func(fd uintptr) {
+		if size > 0 {
+			rcv = buffer(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF)
+			snd = buffer(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF)
+		} else {
+			rcv, snd = get(fd, unix.SO_RCVBUF), get(fd, unix.SO_SNDBUF)
+		}
+		if df {
+			_ = set(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_PROBE)
+			if family != unix.AF_INET {
+				_ = set(fd, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_PROBE)
+			}
+		}
+	})
+	return rcv, snd, calls
+}
+
+// socketBuffers returns the kernel buffer sizes of u (SO_RCVBUF, SO_SNDBUF), 0 if unknown.
+func socketBuffers(u *net.UDPConn) (rcv, snd int) {
 	rc, err := u.SyscallConn()
 	if err != nil {
 		return 0, 0
 	}
 	_ = rc.Control(func(fd uintptr) {
-		if size > 0 {
-			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size) != nil {
-				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, size)
-			}
-			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, size) != nil {
-				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, size)
-			}
-		}
 		rcv, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
 		snd, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
 	})
 	return rcv, snd
-}
-
-// setDontFragment sets the DF bit on everything the socket sends and stops the kernel from
-// applying its own path MTU estimate (IP_PMTUDISC_PROBE, and the IPv6 equivalent): path MTU
-// discovery (RFC 8899, session/pmtud.go) needs a datagram too big for the path to be dropped,
-// not fragmented, and a probe larger than the kernel's cached estimate to be sent at all. A send
-// larger than the device's MTU fails with EMSGSIZE, which the session sees as a lost probe.
-// Errors are ignored: an IPv4-only socket refuses the IPv6 option and the other way round.
-func setDontFragment(u *net.UDPConn) {
-	rc, err := u.SyscallConn()
-	if err != nil {
-		return
-	}
-	_ = rc.Control(func(fd uintptr) {
-		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_PROBE)
-		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_PROBE)
-	})
 }

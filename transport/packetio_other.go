@@ -9,7 +9,7 @@ const msgTrunc = 0
 
 const maxBatch = 1
 
-func newMmsgIO(u *net.UDPConn, connected, gso bool, gro groMode) (mmsgIO, bool) {
+func newMmsgIO(u *net.UDPConn, connected, gso bool, gro groMode, family int) (mmsgIO, bool) {
 	return mmsgIO{}, false
 }
 
@@ -21,11 +21,12 @@ func groDisabledByEnv() bool { return true }
 // connected one surface is untested (Windows reports WSAECONNRESET on reads, for one).
 const connectDialSocket = false
 
-// setSocketBuffers asks for size-byte kernel buffers; the granted size is not observable
-// portably, so the request is reported.
-func setSocketBuffers(u *net.UDPConn, size int) (rcv, snd int) {
+// tuneSocket asks for size-byte kernel buffers if size > 0 and reports the sizes requested if
+// granted (the granted size is not observable portably); see the Linux version. Its count of
+// system calls is 0: only Linux counts them.
+func tuneSocket(u *net.UDPConn, size int, _ bool, _ int) (rcv, snd, calls int) {
 	if size <= 0 {
-		return 0, 0
+		return 0, 0, 0
 	}
 	if u.SetReadBuffer(size) == nil {
 		rcv = size
@@ -33,9 +34,11 @@ func setSocketBuffers(u *net.UDPConn, size int) (rcv, snd int) {
 	if u.SetWriteBuffer(size) == nil {
 		snd = size
 	}
-	return rcv, snd
+	return rcv, snd, 0
 }
 
-// setDontFragment is Linux-only for now: elsewhere the operating system's default decides
-// whether large datagrams are fragmented, and path MTU discovery learns only from what arrives.
-func setDontFragment(*net.UDPConn) {}
+// socketBuffers is unknown off Linux.
+func socketBuffers(*net.UDPConn) (rcv, snd int) { return 0, 0 }
+
+// familyOf is 0 off Linux, where nothing asks for a socket's address family.
+func familyOf(bool) int { return 0 }

@@ -56,7 +56,7 @@ func NewEndpointPacketConn(pc net.PacketConn, conf *Config) (*Endpoint, error) {
 func newSharedEndpoint(pc net.PacketConn, network string, cfg *Config, setBuffers bool) *Endpoint {
 	// Read like a listener's socket (large batches, GRO from the start): it serves many
 	// connections, and accepts.
-	ep := newEndpoint(pc, cfg, setBuffers, false)
+	ep := newEndpoint(pc, cfg, setBuffers, false, 0)
 	ep.start()
 	return &Endpoint{ep: ep, conf: cfg, network: network}
 }
