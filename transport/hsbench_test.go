@@ -141,12 +141,7 @@ func benchHandshakes(b *testing.B, srv *hsServer, workers int) {
 					b.Error(err)
 					return
 				}
-				if _, err := c.Write([]byte{'x'}); err != nil {
-					b.Error(err)
-					_ = c.Close()
-					return
-				}
-				if _, err := io.ReadFull(c, one[:]); err != nil {
+				if err := echoByte(c, one[:]); err != nil {
 					b.Error(err)
 					_ = c.Close()
 					return
@@ -240,12 +235,7 @@ func BenchmarkHandshakeRateVsTLSTCP(b *testing.B) {
 							b.Error(err) // not require: this is not the benchmark's goroutine
 							return
 						}
-						if _, err := c.Write([]byte{'x'}); err != nil {
-							b.Error(err)
-							_ = c.Close()
-							return
-						}
-						if _, err := io.ReadFull(c, one[:]); err != nil {
+						if err := echoByte(c, one[:]); err != nil {
 							b.Error(err)
 							_ = c.Close()
 							return
@@ -267,4 +257,13 @@ func BenchmarkHandshakeRateVsTLSTCP(b *testing.B) {
 	b.ReportMetric(float64(done[0])/float64(b.N)*10, "tlsgram-hs/s")
 	b.ReportMetric(float64(done[1])/float64(b.N)*10, "tlstcp-hs/s")
 	b.ReportMetric(float64(done[0])/float64(done[1]), "rate-ratio")
+}
+
+// echoByte writes one byte on c and reads its echo into one.
+func echoByte(c net.Conn, one []byte) error {
+	if _, err := c.Write([]byte{'x'}); err != nil {
+		return err
+	}
+	_, err := io.ReadFull(c, one[:1])
+	return err
 }

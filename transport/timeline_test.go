@@ -131,17 +131,7 @@ func TestHandshakeTimeline(t *testing.T) {
 		c, err := Dial(t.Context(), "udp4", ln.Addr().String(), tc, conf)
 		require.NoError(t, err)
 		tl.mark("C Dial returned")
-		_, err = c.Write([]byte{'x'})
-		require.NoError(t, err)
-		tl.mark("C Write returned")
-		var one [1]byte
-		_, err = io.ReadFull(c, one[:])
-		require.NoError(t, err)
-		tl.mark("C echo read")
-		_ = c.Close()
-		tl.mu.Lock()
-		runs = append(runs, tl.evs)
-		tl.mu.Unlock()
+		runs = append(runs, tl.echo(t, c))
 	}
 	t.Log("tlsgram:")
 	printTimeline(t, runs[10:])
@@ -193,18 +183,24 @@ func TestHandshakeTimeline(t *testing.T) {
 		c := tls.Client(raw, tc)
 		require.NoError(t, c.HandshakeContext(t.Context()))
 		tl.mark("C Dial returned")
-		_, err = c.Write([]byte{'x'})
-		require.NoError(t, err)
-		tl.mark("C Write returned")
-		var one [1]byte
-		_, err = io.ReadFull(c, one[:])
-		require.NoError(t, err)
-		tl.mark("C echo read")
-		_ = c.Close()
-		tl.mu.Lock()
-		runs = append(runs, tl.evs)
-		tl.mu.Unlock()
+		runs = append(runs, tl.echo(t, c))
 	}
 	t.Log("TLS/TCP:")
 	printTimeline(t, runs[10:])
+}
+
+// echo sends a byte on c, marks the Write's return and the echo's arrival, closes c and returns
+// the timeline's events.
+func (tl *timeline) echo(t *testing.T, c net.Conn) map[string]float64 {
+	_, err := c.Write([]byte{'x'})
+	require.NoError(t, err)
+	tl.mark("C Write returned")
+	var one [1]byte
+	_, err = io.ReadFull(c, one[:])
+	require.NoError(t, err)
+	tl.mark("C echo read")
+	_ = c.Close()
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return tl.evs
 }
